@@ -1,0 +1,396 @@
+"""The one geometry type: an array that never travels without its affine.
+
+Conventions (the whole project relies on them):
+
+* ``Volume.array`` has axes ``(z, y, x)``: axis 0 is the slice axis, axis 1 the
+  row axis (DICOM rows, "down" the image), axis 2 the column axis (along a row).
+* ``Volume.affine`` is a 4×4 matrix mapping an array index ``(k, j, i, 1)`` (in
+  the array's axis order) to patient coordinates ``(x, y, z, 1)`` in the DICOM
+  patient coordinate system LPS (x to the patient's left, y posterior, z
+  superior), in millimetres. This is the convention of highdicom's ``Volume``.
+* SimpleITK uses (x, y, z) for spacing, size and direction columns; the
+  reversal happens once, in :meth:`Volume.to_sitk` / :meth:`Volume.from_sitk`.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as _dt
+from dataclasses import dataclass, field, replace
+from enum import Enum
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from workstation.core.errors import EmptyMaskError, GeometryMismatchError, NoOverlapError
+
+if TYPE_CHECKING:
+    import SimpleITK as sitk
+
+__all__ = [
+    "Unit",
+    "Radiopharmaceutical",
+    "VolumeMetadata",
+    "Volume",
+    "affine_from_geometry",
+]
+
+
+class Unit(str, Enum):
+    """Physical unit of a volume's voxel values."""
+
+    HU = "HU"
+    BQML = "Bq/mL"
+    COUNTS = "counts"
+    GY = "Gy"
+    GBQ = "GBq"
+    MM = "mm"
+    G_PER_ML = "g/mL"
+    LABEL = "label"
+    FRACTION = "fraction"
+    UNKNOWN = "unknown"
+
+    @classmethod
+    def parse(cls, value: str | Unit | None) -> Unit:
+        """Accept an enum member, its value (case-insensitive) or common aliases."""
+        if value is None:
+            return cls.UNKNOWN
+        if isinstance(value, Unit):
+            return value
+        text = str(value).strip()
+        aliases = {
+            "bqml": cls.BQML,
+            "bq/ml": cls.BQML,
+            "bq/cc": cls.BQML,
+            "cnts": cls.COUNTS,
+            "counts": cls.COUNTS,
+            "hu": cls.HU,
+            "gy": cls.GY,
+            "label": cls.LABEL,
+            "mm": cls.MM,
+        }
+        low = text.lower()
+        if low in aliases:
+            return aliases[low]
+        for member in cls:
+            if member.value.lower() == low:
+                return member
+        return cls.UNKNOWN
+
+
+@dataclass(frozen=True)
+class Radiopharmaceutical:
+    """What was injected, how much and when.
+
+    Parameters
+    ----------
+    nuclide:
+        Nuclide name in the project's notation, e.g. ``"Y-90"``, ``"Tc-99m"``.
+    administered_activity_bq:
+        Activity at ``injection_datetime`` in becquerel (DICOM RadionuclideTotalDose).
+    injection_datetime:
+        Time of administration (DICOM RadiopharmaceuticalStartDateTime).
+    half_life_s:
+        Half-life in seconds as written in the header (DICOM RadionuclideHalfLife).
+    """
+
+    nuclide: str | None = None
+    administered_activity_bq: float | None = None
+    injection_datetime: _dt.datetime | None = None
+    half_life_s: float | None = None
+    name: str | None = None
+
+
+@dataclass
+class VolumeMetadata:
+    """Metadata that later steps need; every field is optional."""
+
+    patient_id: str | None = None
+    patient_name: str | None = None
+    study_instance_uid: str | None = None
+    series_instance_uid: str | None = None
+    series_description: str | None = None
+    series_number: int | None = None
+    acquisition_datetime: _dt.datetime | None = None
+    #: Time to which the voxel values are decay corrected (PET: DecayCorrection START/ADMIN).
+    reference_datetime: _dt.datetime | None = None
+    decay_correction: str | None = None
+    radiopharmaceutical: Radiopharmaceutical | None = None
+    sop_class_uid: str | None = None
+    sop_instance_uids: list[str] = field(default_factory=list)
+    source_path: str | None = None
+    #: Header datasets (pydicom) of the source series, used by writers to
+    #: reference it; not copied by :meth:`Volume.copy_with`.
+    dicom_headers: list[Any] = field(default_factory=list, repr=False)
+    warnings: list[str] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def affine_from_geometry(
+    origin_lps_mm: Any,
+    spacing_zyx_mm: Any,
+    direction_zyx: Any | None = None,
+) -> np.ndarray:
+    """Build an index→LPS affine.
+
+    Parameters
+    ----------
+    origin_lps_mm:
+        Patient position (mm, LPS) of the centre of voxel ``(0, 0, 0)``.
+    spacing_zyx_mm:
+        Voxel spacing along array axes (z, y, x) in millimetres.
+    direction_zyx:
+        3×3 matrix whose *columns* are the unit vectors (LPS) of array axes
+        0, 1, 2. ``None`` means axis 0→+z, axis 1→+y, axis 2→+x (an axial
+        image in the usual DICOM orientation).
+    """
+    if direction_zyx is None:
+        direction_zyx = np.array([[0.0, 0.0, 1.0], [0.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
+    direction = np.asarray(direction_zyx, dtype=float).reshape(3, 3)
+    spacing = np.asarray(spacing_zyx_mm, dtype=float).reshape(3)
+    affine = np.eye(4)
+    affine[:3, :3] = direction * spacing[np.newaxis, :]
+    affine[:3, 3] = np.asarray(origin_lps_mm, dtype=float).reshape(3)
+    return affine
+
+
+@dataclass
+class Volume:
+    """A 3D image or mask with exact geometry.
+
+    Parameters
+    ----------
+    array:
+        Voxel values, axes (z, y, x).
+    affine:
+        4×4 map from array index (k, j, i) to patient LPS millimetres.
+    frame_of_reference_uid:
+        DICOM Frame of Reference UID, or ``None`` when unknown.
+    modality:
+        DICOM modality (``"CT"``, ``"NM"``, ``"PT"``, ``"RTDOSE"``, ``"SEG"``, …).
+    units:
+        Physical unit of the values.
+    label_names:
+        For label images (``units == Unit.LABEL``): label value → name.
+    metadata:
+        Series, study and radiopharmaceutical information.
+    """
+
+    array: np.ndarray
+    affine: np.ndarray
+    frame_of_reference_uid: str | None = None
+    modality: str | None = None
+    units: Unit = Unit.UNKNOWN
+    label_names: dict[int, str] = field(default_factory=dict)
+    metadata: VolumeMetadata = field(default_factory=VolumeMetadata)
+
+    def __post_init__(self) -> None:
+        self.array = np.asarray(self.array)
+        if self.array.ndim != 3:
+            raise GeometryMismatchError(
+                f"A volume must be 3D (z, y, x), but the array is {self.array.ndim}D."
+            )
+        self.affine = np.asarray(self.affine, dtype=float)
+        if self.affine.shape != (4, 4):
+            raise GeometryMismatchError(
+                f"The affine must be 4x4, but it has shape {self.affine.shape}."
+            )
+        if not np.all(np.isfinite(self.affine)):
+            raise GeometryMismatchError("The affine contains non-finite values.")
+        if abs(np.linalg.det(self.affine[:3, :3])) < 1e-12:
+            raise GeometryMismatchError("The affine is singular (zero spacing or degenerate axes).")
+        self.units = Unit.parse(self.units)
+
+    # ------------------------------------------------------------------ geometry
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """Array shape (nz, ny, nx)."""
+        return tuple(int(s) for s in self.array.shape)  # type: ignore[return-value]
+
+    @property
+    def spacing_mm(self) -> np.ndarray:
+        """Voxel spacing along (z, y, x) in millimetres."""
+        return np.linalg.norm(self.affine[:3, :3], axis=0)
+
+    @property
+    def direction(self) -> np.ndarray:
+        """3×3 matrix whose columns are the LPS unit vectors of array axes 0, 1, 2."""
+        return self.affine[:3, :3] / self.spacing_mm[np.newaxis, :]
+
+    @property
+    def origin_mm(self) -> np.ndarray:
+        """LPS position (mm) of the centre of voxel (0, 0, 0)."""
+        return self.affine[:3, 3].copy()
+
+    @property
+    def voxel_volume_ml(self) -> float:
+        """Volume of one voxel in millilitres (cm³)."""
+        return float(abs(np.linalg.det(self.affine[:3, :3])) / 1000.0)
+
+    def index_to_world(self, index_zyx: Any) -> np.ndarray:
+        """Map array indices (…, 3) in (k, j, i) order to LPS millimetres (…, 3)."""
+        idx = np.asarray(index_zyx, dtype=float)
+        return idx @ self.affine[:3, :3].T + self.affine[:3, 3]
+
+    def world_to_index(self, points_lps_mm: Any) -> np.ndarray:
+        """Map LPS millimetres (…, 3) to continuous array indices (k, j, i)."""
+        pts = np.asarray(points_lps_mm, dtype=float)
+        inv = np.linalg.inv(self.affine)
+        return pts @ inv[:3, :3].T + inv[:3, 3]
+
+    def corners_world(self) -> np.ndarray:
+        """The 8 outer corners (voxel edges, not centres) of the volume in LPS mm."""
+        nz, ny, nx = self.shape
+        corners = np.array(
+            [[k, j, i] for k in (-0.5, nz - 0.5) for j in (-0.5, ny - 0.5) for i in (-0.5, nx - 0.5)]
+        )
+        return self.index_to_world(corners)
+
+    def bounding_box_world(self) -> tuple[np.ndarray, np.ndarray]:
+        """Axis-aligned LPS bounding box (min, max) of the voxel extent in mm."""
+        c = self.corners_world()
+        return c.min(axis=0), c.max(axis=0)
+
+    def same_grid(self, other: Volume, atol_mm: float = 1e-3) -> bool:
+        """True when both volumes have the same shape and (within ``atol_mm``) affine."""
+        return self.shape == other.shape and bool(
+            np.allclose(self.affine, other.affine, atol=atol_mm, rtol=0)
+        )
+
+    def overlaps(self, other: Volume) -> bool:
+        """True when the voxel extents intersect in patient space.
+
+        The test samples ``other``'s extent in this volume's index space, so it
+        is exact for parallel grids and conservative for oblique ones.
+        """
+        idx = self.world_to_index(other.corners_world())
+        lo, hi = idx.min(axis=0), idx.max(axis=0)
+        upper = np.array(self.shape) - 0.5
+        return bool(np.all(hi > -0.5) and np.all(lo < upper))
+
+    # ----------------------------------------------------------- constructors
+    def copy_with(self, array: np.ndarray | None = None, **changes: Any) -> Volume:
+        """A new volume with the same geometry and metadata and (optionally) new values."""
+        meta = copy.copy(self.metadata)
+        meta.warnings = list(self.metadata.warnings)
+        meta.extra = dict(self.metadata.extra)
+        fields: dict[str, Any] = {
+            "array": self.array if array is None else array,
+            "affine": self.affine.copy(),
+            "metadata": meta,
+            "label_names": dict(self.label_names),
+        }
+        fields.update(changes)
+        return replace(self, **fields)
+
+    # ------------------------------------------------------------ SimpleITK
+    def to_sitk(self) -> sitk.Image:
+        """Convert to a SimpleITK image (spacing, origin, direction in x, y, z order)."""
+        import SimpleITK as sitk
+
+        arr = self.array
+        if arr.dtype == bool:
+            arr = arr.astype(np.uint8)
+        image = sitk.GetImageFromArray(np.ascontiguousarray(arr))
+        spacing = self.spacing_mm
+        direction = self.direction
+        image.SetSpacing(tuple(float(s) for s in spacing[::-1]))
+        image.SetOrigin(tuple(float(o) for o in self.origin_mm))
+        image.SetDirection(tuple(float(d) for d in direction[:, ::-1].ravel()))
+        return image
+
+    @classmethod
+    def from_sitk(cls, image: sitk.Image, **kwargs: Any) -> Volume:
+        """Build a volume from a SimpleITK image (3D, scalar)."""
+        import SimpleITK as sitk
+
+        if image.GetDimension() != 3:
+            raise GeometryMismatchError(
+                f"Only 3D images are supported, but this image is {image.GetDimension()}D."
+            )
+        if image.GetNumberOfComponentsPerPixel() != 1:
+            raise GeometryMismatchError(
+                "Only scalar images are supported, but this image has "
+                f"{image.GetNumberOfComponentsPerPixel()} components per voxel."
+            )
+        array = sitk.GetArrayFromImage(image)
+        spacing_xyz = np.array(image.GetSpacing())
+        direction_xyz = np.array(image.GetDirection()).reshape(3, 3)
+        affine = affine_from_geometry(
+            image.GetOrigin(), spacing_xyz[::-1], direction_xyz[:, ::-1]
+        )
+        return cls(array=array, affine=affine, **kwargs)
+
+    # ------------------------------------------------------------ resampling
+    def resample_to(
+        self,
+        reference: Volume,
+        interpolation: Literal["linear", "nearest", "bspline"] = "linear",
+        fill_value: float = 0.0,
+        transform: Any | None = None,
+        dtype: Any | None = None,
+    ) -> Volume:
+        """Resample this volume onto ``reference``'s grid in patient space.
+
+        Parameters
+        ----------
+        reference:
+            Volume whose grid (shape, affine) the result takes.
+        interpolation:
+            ``"linear"`` for images, ``"nearest"`` for masks and labels.
+        fill_value:
+            Value of reference voxels that fall outside this volume.
+        transform:
+            Optional SimpleITK transform mapping points of the reference space
+            to this volume's space (the ITK resampling convention).
+        dtype:
+            Output dtype; by default float32 for linear, the input dtype for nearest.
+        """
+        import SimpleITK as sitk
+
+        if transform is None and self.same_grid(reference):
+            out = self.array if dtype is None else self.array.astype(dtype)
+            return self.copy_with(array=out.copy(), affine=reference.affine.copy())
+        if transform is None and not self.overlaps(reference):
+            raise NoOverlapError(
+                "The volumes do not overlap in patient space "
+                f"(source bounds {np.round(self.bounding_box_world(), 1).tolist()} mm, "
+                f"target bounds {np.round(reference.bounding_box_world(), 1).tolist()} mm)."
+            )
+        interp = {
+            "linear": sitk.sitkLinear,
+            "nearest": sitk.sitkNearestNeighbor,
+            "bspline": sitk.sitkBSpline,
+        }[interpolation]
+        src = self
+        if interpolation != "nearest" and self.array.dtype.kind in "biu":
+            src = self.copy_with(array=self.array.astype(np.float32))
+        ref_img = sitk.Image([int(s) for s in reference.shape[::-1]], sitk.sitkUInt8)
+        ref_img.SetSpacing(tuple(float(s) for s in reference.spacing_mm[::-1]))
+        ref_img.SetOrigin(tuple(float(o) for o in reference.origin_mm))
+        ref_img.SetDirection(tuple(float(d) for d in reference.direction[:, ::-1].ravel()))
+        tx = transform if transform is not None else sitk.Transform()
+        out_img = sitk.Resample(src.to_sitk(), ref_img, tx, interp, float(fill_value))
+        out = sitk.GetArrayFromImage(out_img)
+        if dtype is not None:
+            out = out.astype(dtype)
+        elif interpolation == "nearest":
+            out = out.astype(self.array.dtype)
+        return self.copy_with(array=out, affine=reference.affine.copy())
+
+    # ------------------------------------------------------------- masks
+    def is_label(self) -> bool:
+        return self.units == Unit.LABEL
+
+    def mask(self, name_or_value: str | int | None = None) -> np.ndarray:
+        """Boolean array of one label (by name or value), or of all non-zero voxels."""
+        if name_or_value is None:
+            return self.array != 0
+        if isinstance(name_or_value, str):
+            for value, name in self.label_names.items():
+                if name == name_or_value:
+                    return self.array == value
+            raise EmptyMaskError(
+                f"No segment named {name_or_value!r}; known: {sorted(self.label_names.values())}."
+            )
+        return self.array == name_or_value
