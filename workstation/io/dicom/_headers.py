@@ -1,0 +1,205 @@
+"""Reading one DICOM file's header (no pixel data) and small header helpers."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import re
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+from pydicom.multival import MultiValue
+
+#: Transfer syntaxes whose pixel data we read straight from the file
+#: (little endian, not encapsulated, not deflated).
+_NATIVE_LITTLE_ENDIAN = {
+    "1.2.840.10008.1.2": True,  # Implicit VR Little Endian (implicit = True)
+    "1.2.840.10008.1.2.1": False,  # Explicit VR Little Endian
+}
+
+_PIXEL_DATA_TAG = 0x7FE00010
+_FLOAT_PIXEL_TAGS = (0x7FE00008, 0x7FE00009)  # Float / Double Float Pixel Data
+
+#: SOP classes that hold no image we read as a volume.
+NON_IMAGE_SOP_CLASSES = {
+    "1.2.840.10008.5.1.4.1.1.481.3": "RTSTRUCT",
+    "1.2.840.10008.5.1.4.1.1.66.4": "SEG",
+    "1.2.840.10008.5.1.4.1.1.481.5": "RTPLAN",
+    "1.2.840.10008.5.1.4.1.1.66.1": "REG",
+    "1.2.840.10008.5.1.4.1.1.66.3": "REG",
+    "1.2.840.10008.5.1.4.1.1.88.11": "SR",
+    "1.2.840.10008.5.1.4.1.1.88.22": "SR",
+    "1.2.840.10008.5.1.4.1.1.88.33": "SR",
+    "1.2.840.10008.5.1.4.1.1.104.1": "DOC",
+}
+NM_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.20"
+RTDOSE_STORAGE = "1.2.840.10008.5.1.4.1.1.481.2"
+DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
+
+
+@dataclass
+class FileRecord:
+    """One DICOM file: its header and where its (native) pixel data lies.
+
+    ``pixel_offset`` is the byte offset of the first pixel byte for native
+    little-endian files (``None`` otherwise); ``pixel_length`` the length of
+    the pixel data element in bytes as written in the file.
+    """
+
+    path: Path
+    header: Dataset
+    pixel_offset: int | None = None
+    pixel_length: int | None = None
+    file_size: int = 0
+    problem: str | None = None
+
+    @property
+    def sop_instance_uid(self) -> str:
+        return str(self.header.get("SOPInstanceUID", ""))
+
+    @property
+    def sop_class_uid(self) -> str:
+        return str(self.header.get("SOPClassUID", ""))
+
+
+@dataclass
+class Unreadable:
+    """A file that starts like DICOM but cannot be parsed."""
+
+    path: Path
+    reason: str
+
+
+def read_header(path: Path) -> FileRecord | Unreadable | None:
+    """Read a file's header without pixel data.
+
+    Returns ``None`` for a file that is not DICOM (no ``DICM`` marker and not
+    parseable as a DICOM data set), an :class:`Unreadable` for a DICOM file
+    that cannot be parsed, else a :class:`FileRecord`.
+    """
+    try:
+        size = os.path.getsize(path)
+        with open(path, "rb") as fp, warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                ds = pydicom.dcmread(fp, stop_before_pixels=True)
+            except InvalidDicomError:
+                return None
+            tell = fp.tell()
+            head = _element_header(fp, ds)
+    except (OSError, EOFError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        return Unreadable(path, f"{type(exc).__name__}: {exc}")
+    if ds.get("SOPClassUID") is None and "MediaStorageSOPClassUID" in ds.file_meta:
+        ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID
+    truncated = [w for w in caught if "End of file" in str(w.message) or "EOF" in str(w.message)]
+    if truncated:
+        return Unreadable(path, "the file ends in the middle of its header (truncated)")
+    record = FileRecord(path=path, header=ds, file_size=size)
+    if head is not None:
+        header_len, value_len, ts_native = head
+        if ts_native:
+            record.pixel_offset = tell + header_len
+            record.pixel_length = value_len
+    return record
+
+
+def _element_header(fp: Any, ds: Dataset) -> tuple[int, int, bool] | None:
+    """Parse the Pixel Data element header at the file position (if it is there).
+
+    Returns (header length, value length, native-readable) or ``None`` when the
+    data set has no pixel data element at this position.
+    """
+    raw = fp.read(12)
+    if len(raw) < 8:
+        return None
+    group, elem = int.from_bytes(raw[0:2], "little"), int.from_bytes(raw[2:4], "little")
+    if (group << 16 | elem) != _PIXEL_DATA_TAG:
+        return None
+    ts = str(getattr(ds.file_meta, "TransferSyntaxUID", "1.2.840.10008.1.2"))
+    implicit = _NATIVE_LITTLE_ENDIAN.get(ts)
+    if implicit is None:
+        return (0, 0, False)
+    if implicit:
+        return (8, int.from_bytes(raw[4:8], "little"), True)
+    if len(raw) < 12:
+        return None
+    return (12, int.from_bytes(raw[8:12], "little"), True)
+
+
+# ------------------------------------------------------------------ values
+def floats(value: Any, n: int | None = None) -> np.ndarray | None:
+    """A DS/FD multi-value as a float array (``None`` when absent or malformed)."""
+    if value is None:
+        return None
+    try:
+        seq = list(value) if isinstance(value, list | tuple | MultiValue) else [value]
+        arr = np.array([float(v) for v in seq], dtype=float)
+    except (TypeError, ValueError):
+        return None
+    if n is not None and arr.size != n:
+        return None
+    if not np.all(np.isfinite(arr)):
+        return None
+    return arr
+
+
+def number(value: Any, default: float | None = None) -> float | None:
+    """A DS/IS/US value as a float, ``default`` when absent or malformed."""
+    if value is None or value == "":
+        return default
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        return default
+    return out if np.isfinite(out) else default
+
+
+def parse_da_tm(date: Any, time: Any) -> _dt.datetime | None:
+    """Combine a DICOM DA and TM value into a naive datetime (``None`` if malformed)."""
+    if not date:
+        return None
+    try:
+        d = _dt.datetime.strptime(str(date).strip()[:8], "%Y%m%d").date()
+    except ValueError:
+        return None
+    t = parse_tm(time) if time else None
+    return _dt.datetime.combine(d, t or _dt.time(0, 0))
+
+
+def parse_tm(value: Any) -> _dt.time | None:
+    """A DICOM TM value (HHMMSS.FFFFFF, components optional, ':' tolerated)."""
+    text = str(value).strip().replace(":", "")
+    m = re.fullmatch(r"(\d{2})(\d{2})?(\d{2})?(?:\.(\d{1,6}))?", text)
+    if not m:
+        return None
+    hh, mm, ss, frac = m.groups()
+    try:
+        return _dt.time(
+            int(hh), int(mm or 0), min(int(ss or 0), 59), int((frac or "0").ljust(6, "0"))
+        )
+    except ValueError:
+        return None
+
+
+def parse_dt(value: Any) -> _dt.datetime | None:
+    """A DICOM DT value as a naive local datetime (a UTC offset suffix is dropped)."""
+    if not value:
+        return None
+    text = str(value).strip()
+    m = re.fullmatch(r"(\d{8})(\d{2,6}(?:\.\d{1,6})?)?([+-]\d{4})?", text)
+    if not m:
+        return None
+    return parse_da_tm(m.group(1), m.group(2) or "000000")
+
+
+def describe(ds: Dataset) -> str:
+    """Modality and description of a series, for messages: ``CT 'Abdomen'``."""
+    modality = str(ds.get("Modality", "?"))
+    desc = str(ds.get("SeriesDescription", "") or "").strip()
+    return f"{modality} {desc!r}" if desc else modality

@@ -1,0 +1,340 @@
+"""Index a folder of DICOM files by series and geometric stack, from headers only."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from workstation.core.errors import DicomError, InvalidInputError
+from workstation.core.volume import Unit
+from workstation.io.dicom._headers import (
+    DICOMDIR_SOP_CLASS,
+    NM_IMAGE_STORAGE,
+    NON_IMAGE_SOP_CLASSES,
+    RTDOSE_STORAGE,
+    FileRecord,
+    Unreadable,
+    number,
+    read_header,
+)
+from workstation.io.dicom._stack import StackPlan, orientation_of, pixel_spacing_of, plan_for
+
+__all__ = ["DicomIndex", "SeriesInfo", "index_dicom"]
+
+
+@dataclass
+class SeriesInfo:
+    """One readable stack of a series (or one non-image object such as an RTSTRUCT).
+
+    A series whose files have different geometry (orientation, pixel spacing or
+    matrix size) is split into stacks ``1..n_stacks``; its :attr:`key` is then
+    ``"<SeriesInstanceUID>:<stack>"``, else the UID alone.
+    """
+
+    series_instance_uid: str
+    modality: str
+    description: str
+    sop_class_uid: str
+    records: list[FileRecord] = field(repr=False)
+    stack: int = 1
+    n_stacks: int = 1
+    plan: StackPlan | None = field(default=None, repr=False)
+    #: Why this stack cannot be read as a volume (``None`` when it can).
+    problem: str | None = None
+
+    @property
+    def key(self) -> str:
+        """What ``series=`` accepts to select exactly this stack."""
+        return self.series_instance_uid if self.n_stacks == 1 else f"{self.series_instance_uid}:{self.stack}"
+
+    @property
+    def files(self) -> list[Path]:
+        return [r.path for r in self.records]
+
+    @property
+    def is_image(self) -> bool:
+        """True for stacks that are meant to be read as volumes."""
+        return self.sop_class_uid not in NON_IMAGE_SOP_CLASSES
+
+    @property
+    def is_localizer(self) -> bool:
+        image_type = [str(v).upper() for v in (self.records[0].header.get("ImageType") or [])]
+        return "LOCALIZER" in image_type
+
+    @property
+    def header(self) -> Any:
+        return self.records[0].header
+
+    @property
+    def frame_of_reference_uid(self) -> str | None:
+        value = self.header.get("FrameOfReferenceUID")
+        return str(value) if value else None
+
+    @property
+    def shape(self) -> tuple[int, int, int] | None:
+        """Volume shape (z, y, x) when the stack is readable."""
+        return self.plan.shape if self.plan else None
+
+    @property
+    def affine(self) -> np.ndarray | None:
+        return self.plan.affine if self.plan else None
+
+    @property
+    def units(self) -> Unit:
+        """Units the voxel values will have (from headers)."""
+        from workstation.io.dicom._read import units_of
+
+        return units_of(self.records[0].header, [])
+
+    def summary(self) -> str:
+        """One line for lists in messages: UID, modality, description, size."""
+        size = "x".join(map(str, self.shape[::-1])) if self.shape else f"{len(self.records)} file(s)"
+        desc = f" {self.description!r}" if self.description else ""
+        return f"{self.key} ({self.modality}{desc}, {size})"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready description (geometry in x, y, z order as in SimpleITK/NIfTI)."""
+        out: dict[str, Any] = {
+            "key": self.key,
+            "series_instance_uid": self.series_instance_uid,
+            "stack": self.stack,
+            "modality": self.modality,
+            "description": self.description,
+            "series_number": _int_or_none(self.header.get("SeriesNumber")),
+            "sop_class_uid": self.sop_class_uid,
+            "study_instance_uid": str(self.header.get("StudyInstanceUID", "")) or None,
+            "frame_of_reference_uid": self.frame_of_reference_uid,
+            "number_of_files": len(self.records),
+            "readable": self.problem is None and self.plan is not None,
+            "problem": self.problem,
+        }
+        if self.plan is not None:
+            affine = self.plan.affine
+            spacing_zyx = np.linalg.norm(affine[:3, :3], axis=0)
+            direction_zyx = affine[:3, :3] / spacing_zyx
+            out.update(
+                size=[int(s) for s in self.plan.shape[::-1]],
+                spacing=[round(float(s), 6) for s in spacing_zyx[::-1]],
+                origin=[round(float(o), 6) for o in affine[:3, 3]],
+                direction=[round(float(d), 8) for d in direction_zyx[:, ::-1].ravel()],
+                units=self.units.value,
+                warnings=list(self.plan.warnings),
+            )
+        else:
+            out.update(size=None, spacing=None, origin=None, direction=None,
+                       units=self.units.value if self.is_image else None, warnings=[])
+        return out
+
+
+def _int_or_none(value: Any) -> int | None:
+    n = number(value)
+    return None if n is None else int(n)
+
+
+@dataclass
+class DicomIndex:
+    """Every series/stack found under a path, and the files that were skipped."""
+
+    root: Path
+    series: list[SeriesInfo]
+    #: Files that are not DICOM (or DICOMDIR index files), skipped.
+    skipped: list[Path] = field(default_factory=list)
+    #: Files that look like DICOM but cannot be parsed: (path, reason).
+    unreadable: list[Unreadable] = field(default_factory=list)
+
+    @property
+    def images(self) -> list[SeriesInfo]:
+        return [s for s in self.series if s.is_image]
+
+    def select(self, series: str | None = None) -> SeriesInfo:
+        """The stack chosen by ``series`` (key, UID or unique prefix); see :func:`read_dicom_image`."""
+        if series is None:
+            candidates = self.images
+            if not candidates:
+                raise DicomError(self._nothing_message())
+            if len(candidates) > 1:
+                primary = [s for s in candidates if not s.is_localizer]
+                if len(primary) == 1:
+                    return primary[0]
+                raise DicomError(
+                    f"{self.root} holds {len(candidates)} image series; choose one with "
+                    f"--series UID (or a unique prefix): " + "; ".join(s.summary() for s in candidates) + "."
+                )
+            return candidates[0]
+        wanted = series.strip()
+        exact = [s for s in self.series if s.key == wanted]
+        if not exact:
+            exact = [s for s in self.series if s.series_instance_uid == wanted]
+        matches = exact or [
+            s for s in self.series if s.key.startswith(wanted) or s.series_instance_uid.startswith(wanted)
+        ]
+        uids = {s.series_instance_uid for s in matches}
+        if not matches:
+            listing = "; ".join(s.summary() for s in self.series) or "none"
+            raise DicomError(f"No series in {self.root} matches {wanted!r}; available: {listing}.")
+        if len(uids) > 1:
+            raise DicomError(
+                f"The series prefix {wanted!r} is ambiguous in {self.root}: "
+                + "; ".join(s.summary() for s in matches) + "."
+            )
+        if len(matches) > 1:
+            raise DicomError(
+                f"Series {matches[0].series_instance_uid} ({matches[0].modality}) in {self.root} holds "
+                f"{len(matches)} stacks with different geometry (orientation, pixel spacing or "
+                "image size); choose one with --series UID:N: "
+                + "; ".join(f"{s.summary()} {_geometry_text(s)}" for s in matches) + "."
+            )
+        return matches[0]
+
+    def _nothing_message(self) -> str:
+        if self.unreadable:
+            bad = self.unreadable[0]
+            return f"{bad.path}: is not a readable DICOM file ({bad.reason})."
+        if self.series:
+            kinds = ", ".join(sorted({s.modality for s in self.series}))
+            return f"{self.root} holds no image series, only {kinds} objects."
+        return f"{self.root}: no DICOM files found ({len(self.skipped)} other file(s) skipped)."
+
+
+def _geometry_text(info: SeriesInfo) -> str:
+    ds = info.header
+    rc = orientation_of(ds)
+    ps = pixel_spacing_of(ds)
+    iop = "?" if rc is None else "[" + ", ".join(f"{v:.3g}" for v in rc.ravel()) + "]"
+    spacing = "?" if ps is None else "x".join(f"{v:g}" for v in ps)
+    return f"[orientation {iop}, pixel spacing {spacing} mm, {ds.get('Columns')}x{ds.get('Rows')}]"
+
+
+def _list_files(root: Path) -> list[Path]:
+    if root.is_file():
+        return [root]
+    files = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        files.extend(Path(dirpath) / f for f in sorted(filenames) if not f.startswith("."))
+    return files
+
+
+def _geometry_key(rec: FileRecord) -> tuple[Any, ...]:
+    ds = rec.header
+    rc = orientation_of(ds)
+    ps = pixel_spacing_of(ds)
+    return (
+        None if rc is None else tuple(rc.ravel()),
+        None if ps is None else tuple(ps),
+        ds.get("Rows"),
+        ds.get("Columns"),
+    )
+
+
+def _same_geometry(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
+    if a[2:] != b[2:]:
+        return False
+    for x, y, tol in ((a[0], b[0], 1e-4), (a[1], b[1], 1e-4)):
+        if (x is None) != (y is None):
+            return False
+        if x is not None and np.max(np.abs(np.subtract(x, y))) > tol:
+            return False
+    return True
+
+
+def _split_stacks(records: list[FileRecord]) -> list[list[FileRecord]]:
+    """Group files of one series by geometry; multi-frame files are stacks of their own."""
+    stacks: list[tuple[tuple[Any, ...] | None, list[FileRecord]]] = []
+    for rec in records:
+        ds = rec.header
+        multi = (
+            rec.sop_class_uid in (NM_IMAGE_STORAGE, RTDOSE_STORAGE)
+            or int(number(ds.get("NumberOfFrames"), 1) or 1) > 1
+            or rec.sop_class_uid in NON_IMAGE_SOP_CLASSES
+        )
+        if multi:
+            stacks.append((None, [rec]))
+            continue
+        key = _geometry_key(rec)
+        for skey, members in stacks:
+            if skey is not None and _same_geometry(skey, key):
+                members.append(rec)
+                break
+        else:
+            stacks.append((key, [rec]))
+    return [members for _, members in stacks]
+
+
+def index_dicom(
+    path: str | os.PathLike[str],
+    progress: Callable[[float], None] | None = None,
+    max_workers: int | None = None,
+) -> DicomIndex:
+    """Scan a folder (recursively) or a single file, reading headers only.
+
+    Parameters
+    ----------
+    path:
+        A DICOM folder or file.
+    progress:
+        Optional callback receiving the fraction of files read (0…1).
+    max_workers:
+        Threads reading headers in parallel (default: a few per core).
+
+    Returns
+    -------
+    DicomIndex
+        Series split into stacks of equal geometry, ordered by series number
+        and description; non-DICOM files are counted in ``skipped``.
+    """
+    root = Path(path)
+    if not root.exists():
+        raise InvalidInputError(f"{root}: no such file or folder.")
+    files = _list_files(root)
+    records: list[FileRecord] = []
+    skipped: list[Path] = []
+    unreadable: list[Unreadable] = []
+    workers = max_workers or min(8, (os.cpu_count() or 2) * 2)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for i, result in enumerate(pool.map(read_header, files, chunksize=16)):
+            if isinstance(result, FileRecord):
+                if result.sop_class_uid == DICOMDIR_SOP_CLASS or not result.header.get("SeriesInstanceUID"):
+                    skipped.append(result.path)
+                else:
+                    records.append(result)
+            elif isinstance(result, Unreadable):
+                unreadable.append(result)
+            else:
+                skipped.append(files[i])
+            if progress is not None and (i % 64 == 0 or i == len(files) - 1):
+                progress((i + 1) / max(len(files), 1))
+    by_series: dict[str, list[FileRecord]] = {}
+    for rec in records:
+        by_series.setdefault(str(rec.header.SeriesInstanceUID), []).append(rec)
+    series: list[SeriesInfo] = []
+    for uid, recs in by_series.items():
+        stacks = _split_stacks(recs)
+        for n, members in enumerate(stacks, start=1):
+            ds = members[0].header
+            sop = members[0].sop_class_uid
+            modality = str(ds.get("Modality", "") or NON_IMAGE_SOP_CLASSES.get(sop, "?"))
+            info = SeriesInfo(
+                series_instance_uid=uid,
+                modality=modality,
+                description=str(ds.get("SeriesDescription", "") or "").strip(),
+                sop_class_uid=sop,
+                records=members,
+                stack=n,
+                n_stacks=len(stacks),
+            )
+            if info.is_image:
+                label = f"series {info.key} ({modality}{' ' + repr(info.description) if info.description else ''})"
+                try:
+                    info.plan = plan_for(members, label)
+                except DicomError as exc:
+                    info.problem = str(exc)
+            series.append(info)
+    series.sort(key=lambda s: (_int_or_none(s.header.get("SeriesNumber")) or 0, s.description, s.key))
+    return DicomIndex(root=root, series=series, skipped=skipped, unreadable=unreadable)

@@ -1,0 +1,102 @@
+"""Stored pixel values of one file: straight from the file when native, else via pydicom."""
+
+from __future__ import annotations
+
+import numpy as np
+import pydicom
+
+from workstation.core.errors import DicomError
+from workstation.io.dicom._headers import FileRecord
+
+
+def stored_dtype(record: FileRecord) -> np.dtype:
+    """NumPy dtype of the stored values (little endian) from BitsAllocated/PixelRepresentation."""
+    ds = record.header
+    bits = int(ds.get("BitsAllocated", 16) or 16)
+    signed = int(ds.get("PixelRepresentation", 0) or 0) == 1
+    if bits not in (8, 16, 32):
+        raise DicomError(f"{record.path}: BitsAllocated {bits} is not supported (8, 16 or 32).")
+    if int(ds.get("SamplesPerPixel", 1) or 1) != 1:
+        raise DicomError(
+            f"{record.path}: has {ds.SamplesPerPixel} samples per pixel (colour); "
+            "only greyscale images can be read as volumes."
+        )
+    return np.dtype(f"<{'i' if signed else 'u'}{bits // 8}")
+
+
+def expected_bytes(record: FileRecord, n_frames: int) -> int:
+    ds = record.header
+    return int(ds.Rows) * int(ds.Columns) * n_frames * stored_dtype(record).itemsize
+
+
+def truncation_problem(record: FileRecord, n_frames: int) -> str | None:
+    """A sentence when the file is too short for its pixel data, else ``None``."""
+    if record.pixel_offset is None:
+        return None
+    need = expected_bytes(record, n_frames)
+    have = record.file_size - record.pixel_offset
+    if have < need:
+        return (
+            f"{record.path} is truncated: it holds {max(have, 0)} of the {need} bytes "
+            "of pixel data its header announces"
+        )
+    return None
+
+
+def read_stored(record: FileRecord, n_frames: int) -> np.ndarray:
+    """Stored values of all frames, shape (frames, rows, cols), bits above BitsStored masked."""
+    ds = record.header
+    rows, cols = int(ds.Rows), int(ds.Columns)
+    dtype = stored_dtype(record)
+    count = rows * cols * n_frames
+    nbytes = count * dtype.itemsize
+    if record.pixel_offset is not None and record.pixel_length in (nbytes, nbytes + 1):
+        problem = truncation_problem(record, n_frames)
+        if problem:
+            raise DicomError(problem + ".")
+        out = np.empty(count, dtype=dtype)
+        try:
+            with open(record.path, "rb") as fp:
+                fp.seek(record.pixel_offset)
+                got = fp.readinto(memoryview(out).cast("B"))
+        except OSError as exc:
+            raise DicomError(f"{record.path}: cannot be read ({exc.strerror or exc}).") from None
+        if got != nbytes:
+            raise DicomError(f"{record.path} is truncated: its pixel data ends early.")
+        arr = out.reshape(n_frames, rows, cols)
+    else:
+        arr = _read_with_pydicom(record, n_frames, dtype)
+    return _mask_bits(arr, ds)
+
+
+def _read_with_pydicom(record: FileRecord, n_frames: int, dtype: np.dtype) -> np.ndarray:
+    try:
+        full = pydicom.dcmread(record.path)
+        arr = full.pixel_array
+    except Exception as exc:  # noqa: BLE001 - any decoder failure is a property of the file
+        ts = getattr(record.header.file_meta, "TransferSyntaxUID", None)
+        name = getattr(ts, "name", str(ts))
+        raise DicomError(
+            f"{record.path}: the pixel data cannot be decoded (transfer syntax {name}: "
+            f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})."
+        ) from None
+    arr = np.asarray(arr)
+    try:
+        return arr.reshape(n_frames, int(record.header.Rows), int(record.header.Columns))
+    except ValueError:
+        raise DicomError(
+            f"{record.path}: the pixel data has shape {arr.shape}, which does not match "
+            f"{n_frames} frame(s) of {record.header.Rows}x{record.header.Columns}."
+        ) from None
+
+
+def _mask_bits(arr: np.ndarray, ds: pydicom.Dataset) -> np.ndarray:
+    """Clear bits above BitsStored (overlays, garbage) and sign-extend signed values."""
+    allocated = arr.dtype.itemsize * 8
+    stored = int(ds.get("BitsStored", allocated) or allocated)
+    if stored >= allocated or stored <= 0:
+        return arr
+    shift = allocated - stored
+    if arr.dtype.kind == "i":
+        return (arr << shift) >> shift
+    return arr & np.array((1 << stored) - 1, dtype=arr.dtype)

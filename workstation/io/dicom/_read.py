@@ -1,0 +1,285 @@
+"""Assemble a Volume from an indexed stack: pixels, rescale, units, metadata."""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydicom.dataset import Dataset
+
+from workstation.core.errors import DicomError
+from workstation.core.volume import Unit, Volume, VolumeMetadata
+from workstation.io.dicom._headers import floats, number
+from workstation.io.dicom._index import DicomIndex, SeriesInfo, _int_or_none, index_dicom
+from workstation.io.dicom._pet import (
+    acquisition_datetime,
+    decay_reference,
+    pet_units,
+    radiopharmaceutical_from,
+)
+from workstation.io.dicom._pixels import read_stored
+from workstation.io.dicom._stack import StackPlan
+
+_INT16 = np.iinfo(np.int16)
+
+
+def read_dicom_image(
+    path: str | os.PathLike[str],
+    series: str | None = None,
+    progress: Callable[[float], None] | None = None,
+) -> Volume:
+    """Read one DICOM image volume from a folder or a single file.
+
+    Parameters
+    ----------
+    path:
+        Folder (searched recursively) or one file (e.g. a multi-frame NM).
+    series:
+        SeriesInstanceUID, a unique prefix of it, or ``UID:N`` for stack N of a
+        series that holds several geometries. Needed only when ``path`` holds
+        several image series.
+    progress:
+        Optional callback receiving the fraction done (0…1).
+
+    Returns
+    -------
+    Volume
+        Values in HU (CT), Bq/mL or counts (PT, NM), Gy (RTDOSE); ``int16``
+        when the rescaled values are integers that fit, else ``float32``.
+        ``metadata.dicom_headers`` holds the files' headers in slice order.
+
+    Raises
+    ------
+    DicomError
+        No DICOM, several series and none chosen, a corrupt or truncated
+        file, missing or duplicate slices, mixed geometry, …
+    """
+    index = index_dicom(path, progress=(lambda f: progress(0.3 * f)) if progress else None)
+    return read_indexed(index, series, progress=(lambda f: progress(0.3 + 0.7 * f)) if progress else None)
+
+
+def read_indexed(
+    index: DicomIndex, series: str | None = None, progress: Callable[[float], None] | None = None
+) -> Volume:
+    """Read the stack selected by ``series`` from an existing index."""
+    if index.unreadable and (series is None or not index.series):
+        bad = index.unreadable[0]
+        raise DicomError(f"{bad.path}: this DICOM file cannot be read ({bad.reason}).")
+    info = index.select(series)
+    if not info.is_image:
+        raise DicomError(
+            f"Series {info.key} in {index.root} is a {info.modality} object, not an image; "
+            "use it as a MASK instead."
+        )
+    if info.problem is not None or info.plan is None:
+        raise DicomError(info.problem or f"Series {info.key} cannot be read.")
+    if index.unreadable:
+        bad = index.unreadable[0]
+        raise DicomError(f"{bad.path}: this DICOM file cannot be read ({bad.reason}).")
+    return _assemble(info, info.plan, progress)
+
+
+def units_of(ds: Dataset, warnings: list[str]) -> Unit:
+    """Units of the rescaled (or real-world mapped) values of a file."""
+    modality = str(ds.get("Modality", "") or "").upper()
+    if _rwvm(ds) is not None:
+        return _rwvm(ds)[2]  # type: ignore[index]
+    if modality == "CT":
+        rescale_type = str(ds.get("RescaleType", "") or "").upper()
+        return Unit.HU if rescale_type in ("", "HU") else Unit.UNKNOWN
+    if modality == "PT":
+        return pet_units(ds, warnings)
+    if modality == "NM":
+        raw = str(ds.get("Units", "") or "").strip().upper()
+        if raw == "BQML":
+            return Unit.BQML
+        return Unit.COUNTS
+    if modality == "RTDOSE":
+        return Unit.GY if str(ds.get("DoseUnits", "")).upper() == "GY" else Unit.UNKNOWN
+    return Unit.UNKNOWN
+
+
+def _rwvm(ds: Dataset) -> tuple[float, float, Unit, str] | None:
+    """(slope, intercept, unit, unit code) of the Real World Value Mapping, preferring Bq/mL."""
+    seq = ds.get("RealWorldValueMappingSequence")
+    if not seq:
+        shared = ds.get("SharedFunctionalGroupsSequence")
+        if shared:
+            inner = shared[0].get("PixelValueTransformationSequence")  # not RWVM; ignore
+            seq = shared[0].get("RealWorldValueMappingSequence") if inner is None else None
+    if not seq:
+        return None
+    best = None
+    for item in seq:
+        slope = number(item.get("RealWorldValueSlope"))
+        if slope is None:
+            continue  # LUT-based mappings are not supported; fall back to rescale
+        intercept = number(item.get("RealWorldValueIntercept"), 0.0) or 0.0
+        codes = item.get("MeasurementUnitsCodeSequence")
+        code = str(codes[0].get("CodeValue", "")) if codes else ""
+        unit = Unit.parse(code)
+        if unit == Unit.UNKNOWN and code.strip("{}").lower() in ("counts", "cnts", "count"):
+            unit = Unit.COUNTS
+        candidate = (slope, intercept, unit, code)
+        if best is None or (unit == Unit.BQML and best[2] != Unit.BQML):
+            best = candidate
+    return best
+
+
+def _scales(plan: StackPlan) -> tuple[np.ndarray, np.ndarray, Unit, list[str]]:
+    """Per-output-slice slope and intercept and the unit they lead to."""
+    warnings: list[str] = []
+    first = plan.records[0].header
+    mapping = _rwvm(first)
+    unit = units_of(first, warnings)
+    nz = plan.shape[0]
+    if plan.kind == "slices":
+        slopes = np.array([number(r.header.get("RescaleSlope"), 1.0) or 1.0 for r in plan.records])
+        inters = np.array([number(r.header.get("RescaleIntercept"), 0.0) or 0.0 for r in plan.records])
+        if mapping is not None:
+            slopes[:], inters[:] = mapping[0], mapping[1]
+        return slopes, inters, unit, warnings
+    if plan.kind == "rtdose":
+        scale = number(first.get("DoseGridScaling"), 1.0) or 1.0
+        return np.full(nz, scale), np.zeros(nz), unit, warnings
+    if mapping is not None:
+        slope, inter = mapping[0], mapping[1]
+        warnings.append(
+            f"Values from the Real World Value Mapping (slope {slope:g}, intercept {inter:g}, "
+            f"units {mapping[3] or 'unspecified'})."
+        )
+    else:
+        slope = number(first.get("RescaleSlope"), 1.0) or 1.0
+        inter = number(first.get("RescaleIntercept"), 0.0) or 0.0
+    return np.full(nz, slope), np.full(nz, inter), unit, warnings
+
+
+def _integer_output(slopes: np.ndarray, inters: np.ndarray, plan: StackPlan) -> bool:
+    return (
+        plan.kind == "slices"
+        and plan.tilt_shift_px is None
+        and bool(np.all(slopes == 1.0))
+        and bool(np.all(inters == np.round(inters)))
+        and np.all(np.abs(inters) < 32768)
+    )
+
+
+def _assemble(info: SeriesInfo, plan: StackPlan, progress: Callable[[float], None] | None) -> Volume:
+    slopes, inters, unit, warnings = _scales(plan)
+    warnings = list(plan.warnings) + warnings
+    use_int = _integer_output(slopes, inters, plan)
+    array = _fill(plan, slopes, inters, np.int16 if use_int else np.float32, progress)
+    if array is None:  # an integer slice overflowed int16: read again as float32
+        array = _fill(plan, slopes, inters, np.float32, progress)
+    assert array is not None
+    if plan.tilt_shift_px is not None:
+        _untilt(array, plan.tilt_shift_px)
+    return Volume(
+        array=array,
+        affine=plan.affine.copy(),
+        frame_of_reference_uid=info.frame_of_reference_uid,
+        modality=info.modality,
+        units=unit,
+        metadata=_metadata(info, plan, warnings),
+    )
+
+
+def _fill(
+    plan: StackPlan,
+    slopes: np.ndarray,
+    inters: np.ndarray,
+    dtype: type,
+    progress: Callable[[float], None] | None,
+) -> np.ndarray | None:
+    """Read all pixels into a preallocated array; ``None`` if int16 would overflow."""
+    out = np.empty(plan.shape, dtype=dtype)
+    if plan.kind == "slices":
+        overflow = False
+        n = len(plan.records)
+
+        def one(k: int) -> bool:
+            stored = read_stored(plan.records[k], 1)[0]
+            if dtype is np.int16:
+                inter = int(inters[k])
+                lo, hi = int(stored.min()) + inter, int(stored.max()) + inter
+                if lo < _INT16.min or hi > _INT16.max:
+                    return True
+                np.add(stored, inter, out=out[k], casting="unsafe")
+            else:
+                np.multiply(stored, slopes[k], out=out[k], casting="unsafe")
+                out[k] += np.float32(inters[k])
+            return False
+
+        workers = min(8, (os.cpu_count() or 2) * 2)
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            for i, over in enumerate(pool.map(one, range(n))):
+                overflow |= over
+                if progress is not None and (i % 32 == 0 or i == n - 1):
+                    progress((i + 1) / n)
+        return None if overflow else out
+    rec = plan.records[0]
+    n_frames = int(number(rec.header.get("NumberOfFrames"), 1) or 1)
+    stored = read_stored(rec, n_frames)
+    if plan.gate_frames is not None:
+        counts = units_of(rec.header, []) == Unit.COUNTS
+        gates = stored[plan.gate_frames].astype(np.float64) * slopes[0] + inters[0]
+        combined = gates.sum(axis=1) if counts else gates.mean(axis=1)
+        out[:] = combined
+    else:
+        assert plan.frame_index is not None
+        for k, f in enumerate(plan.frame_index):
+            np.multiply(stored[f], slopes[k], out=out[k], casting="unsafe")
+            out[k] += np.float32(inters[k])
+    if progress is not None:
+        progress(1.0)
+    return out
+
+
+def _untilt(array: np.ndarray, shift_px: np.ndarray) -> None:
+    """Shift each slice in-plane so that all slices share slice 0's row/column grid."""
+    from scipy import ndimage
+
+    fill = float(array.min())
+    for k in range(1, array.shape[0]):
+        array[k] = ndimage.shift(array[k], shift_px[k], order=1, mode="constant", cval=fill)
+
+
+def _metadata(info: SeriesInfo, plan: StackPlan, warnings: list[str]) -> VolumeMetadata:
+    first = plan.records[0].header
+    radio = radiopharmaceutical_from(first, warnings)
+    decay_mode, reference = None, None
+    if info.modality == "PT":
+        decay_mode, reference = decay_reference(first, radio, warnings)
+    headers = [copy.copy(rec.header) for rec in plan.records]
+    extra: dict[str, Any] = {"files": [str(r.path) for r in plan.records]}
+    if info.modality == "PT":
+        extra["pet_units"] = str(first.get("Units", "") or "") or None
+    if plan.kind == "nm":
+        extra["spacing_between_slices_mm"] = number(first.get("SpacingBetweenSlices"))
+    ipp0 = floats(first.get("ImagePositionPatient"), 3)
+    if ipp0 is not None:
+        extra["first_file_position_lps_mm"] = ipp0.tolist()
+    meta = VolumeMetadata(
+        patient_id=str(first.get("PatientID", "") or "") or None,
+        patient_name=str(first.get("PatientName", "") or "") or None,
+        study_instance_uid=str(first.get("StudyInstanceUID", "") or "") or None,
+        series_instance_uid=info.series_instance_uid,
+        series_description=info.description or None,
+        series_number=_int_or_none(first.get("SeriesNumber")),
+        acquisition_datetime=acquisition_datetime(first),
+        reference_datetime=reference,
+        decay_correction=decay_mode,
+        radiopharmaceutical=radio,
+        sop_class_uid=info.sop_class_uid,
+        sop_instance_uids=[r.sop_instance_uid for r in plan.records],
+        source_path=str(Path(plan.records[0].path).parent if len(plan.records) > 1 else plan.records[0].path),
+        dicom_headers=headers,
+        warnings=warnings,
+        extra=extra,
+    )
+    return meta

@@ -1,0 +1,385 @@
+"""Geometry of a stack of files, from headers only: slice order, affine, problems.
+
+Single-frame series (CT, PT, MR): slices are sorted by the projection of
+ImagePositionPatient on the slice normal n = row cosine × column cosine
+(DICOM PS3.3 C.7.6.2.1.1). The affine's columns are n·Δ (slice axis), the
+column cosine·ΔR (rows) and the row cosine·ΔC (columns), origin the first
+sorted slice's position.
+
+NM multi-frame (PS3.3 C.8.4.15, NM Reconstruction Module): frame f lies at
+IPP + f · SpacingBetweenSlices · n, with the signed SpacingBetweenSlices ("a
+positive spacing indicates slices are stacked behind the first slice and a
+negative spacing indicates slices are stacked in front of the first slice");
+IPP/IOP come from DetectorInformationSequence[0] (the NM Detector module,
+C.8.4.11), else from the top level. Vendors differ: some write a negative
+spacing (GE workstation reconstructions, DaTscan and bone SPECT examples),
+others a positive one, and readers that ignore the sign or use SliceThickness
+show the former upside down — see OHIF Viewers issue #4352 and dcm2niix issue
+#885, which quote the standard text above.
+
+RTDOSE (PS3.3 C.8.8.3.2): frame f lies at IPP + GridFrameOffsetVector[f] · n
+(relative offsets, first one 0; an absolute vector, first value equal to the
+IPP along n, is converted).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from workstation.core.errors import DicomError
+from workstation.io.dicom._headers import (
+    NM_IMAGE_STORAGE,
+    RTDOSE_STORAGE,
+    FileRecord,
+    describe,
+    floats,
+    number,
+)
+from workstation.io.dicom._pixels import truncation_problem
+
+#: Positions closer than this along the normal are the same slice (mm).
+_DUPLICATE_TOL_MM = 1e-3
+#: Relative tolerance on slice spacing before a stack counts as non-uniform:
+#: positions are written as 16-character decimal strings, so rounding is far
+#: below this; real gaps are a whole slice.
+_SPACING_REL_TOL = 0.01
+#: Minimum absolute spacing tolerance (mm).
+_SPACING_ABS_TOL_MM = 0.005
+#: In-plane drift of the slice origins (as a fraction of a pixel over the
+#: whole stack) above which the stack counts as acquired with gantry tilt.
+_TILT_PIXEL_FRACTION = 0.05
+
+
+@dataclass
+class StackPlan:
+    """How to assemble one volume from files, decided from headers alone."""
+
+    kind: str  #: "slices", "nm", "rtdose"
+    records: list[FileRecord]
+    shape: tuple[int, int, int]
+    affine: np.ndarray
+    #: For multi-frame: the frame index (in the file) of each output slice.
+    frame_index: np.ndarray | None = None
+    #: For gated NM: (n_slices, n_gates) frame indices summed/averaged per slice.
+    gate_frames: np.ndarray | None = None
+    #: Gantry tilt: in-plane shift (rows, columns) in pixels of each slice.
+    tilt_shift_px: np.ndarray | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def orientation_of(ds) -> np.ndarray | None:  # noqa: ANN001 - pydicom Dataset
+    """ImageOrientationPatient as (row cosine, column cosine), shape (2, 3), normalised."""
+    iop = floats(ds.get("ImageOrientationPatient"), 6)
+    if iop is None:
+        return None
+    rc = iop.reshape(2, 3)
+    norms = np.linalg.norm(rc, axis=1)
+    if np.any(norms < 1e-6):
+        return None
+    return rc / norms[:, None]
+
+
+def pixel_spacing_of(ds) -> np.ndarray | None:  # noqa: ANN001
+    """PixelSpacing as (row spacing, column spacing) in mm."""
+    ps = floats(ds.get("PixelSpacing"), 2)
+    if ps is None or np.any(ps <= 0):
+        return None
+    return ps
+
+
+def _in_plane(label: str, ds, path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # noqa: ANN001
+    rc = orientation_of(ds)
+    if rc is None:
+        raise DicomError(f"{label}: {path} has no valid ImageOrientationPatient.")
+    if abs(float(rc[0] @ rc[1])) > 1e-3:
+        raise DicomError(
+            f"{label}: ImageOrientationPatient of {path} is not orthogonal "
+            f"(row·column = {float(rc[0] @ rc[1]):.4f})."
+        )
+    ps = pixel_spacing_of(ds)
+    if ps is None:
+        raise DicomError(f"{label}: {path} has no valid PixelSpacing.")
+    normal = np.cross(rc[0], rc[1])
+    normal /= np.linalg.norm(normal)
+    return rc, ps, normal
+
+
+def _affine(origin: np.ndarray, normal_step: np.ndarray, rc: np.ndarray, ps: np.ndarray) -> np.ndarray:
+    affine = np.eye(4)
+    affine[:3, 0] = normal_step
+    affine[:3, 1] = rc[1] * ps[0]  # down the rows: column cosine × row spacing
+    affine[:3, 2] = rc[0] * ps[1]  # along a row: row cosine × column spacing
+    affine[:3, 3] = origin
+    return affine
+
+
+def plan_single_frame(records: list[FileRecord], label: str) -> StackPlan:
+    """Sort single-frame files into a volume; raise DicomError naming the problem."""
+    warnings: list[str] = []
+    # Identical instances (the same file exported twice) are de-duplicated.
+    unique: dict[str, FileRecord] = {}
+    for rec in records:
+        uid = rec.sop_instance_uid
+        if uid and uid in unique:
+            continue
+        unique[uid or str(rec.path)] = rec
+    if len(unique) < len(records):
+        warnings.append(
+            f"{len(records) - len(unique)} duplicate file(s) of the same instance were ignored."
+        )
+    recs = list(unique.values())
+    first = recs[0].header
+    rc, ps, normal = _in_plane(label, first, recs[0].path)
+    for rec in recs:
+        if problem := truncation_problem(rec, 1):
+            raise DicomError(f"{label}: {problem}.")
+    positions = []
+    for rec in recs:
+        ipp = floats(rec.header.get("ImagePositionPatient"), 3)
+        if ipp is None:
+            raise DicomError(f"{label}: {rec.path} has no valid ImagePositionPatient.")
+        positions.append(ipp)
+    pos = np.array(positions)
+    along = pos @ normal
+    order = np.argsort(along, kind="stable")
+    pos, along = pos[order], along[order]
+    recs = [recs[i] for i in order]
+    n = len(recs)
+    if n == 1:
+        step = number(first.get("SpacingBetweenSlices")) or number(first.get("SliceThickness"))
+        if not step or step <= 0:
+            step = 1.0
+            warnings.append("Single-slice image without slice thickness: 1 mm assumed.")
+        return StackPlan(
+            "slices", recs, (1, int(first.Rows), int(first.Columns)),
+            _affine(pos[0], normal * abs(step), rc, ps), warnings=warnings,
+        )
+    diffs = np.diff(along)
+    dup = np.flatnonzero(diffs < _DUPLICATE_TOL_MM)
+    if dup.size:
+        i = int(dup[0])
+        raise DicomError(
+            f"{label}: several images share a slice position, "
+            f"e.g. {recs[i].path.name} and {recs[i + 1].path.name} both at "
+            f"{along[i]:.2f} mm along the slice normal (several phases or echoes in one series?)."
+        )
+    step = float(np.median(diffs))
+    tol = max(_SPACING_ABS_TOL_MM, _SPACING_REL_TOL * step)
+    bad = np.flatnonzero(np.abs(diffs - step) > tol)
+    if bad.size:
+        i = int(bad[np.argmax(np.abs(diffs[bad] - step))])
+        gap = float(diffs[i])
+        ratio = gap / step
+        what = (
+            f"{round(ratio) - 1} slice(s) appear to be missing"
+            if ratio > 1.5 and abs(ratio - round(ratio)) < 0.1
+            else "the slice spacing is not uniform"
+        )
+        raise DicomError(
+            f"{label}: {what}: the gap between {recs[i].path.name} ({along[i]:.2f} mm along the "
+            f"slice normal) and {recs[i + 1].path.name} ({along[i + 1]:.2f} mm) is {gap:.2f} mm, "
+            f"while the other slices are {step:.2f} mm apart."
+        )
+    for rec in recs[1:]:
+        other = orientation_of(rec.header)
+        if other is None or np.max(np.abs(other - rc)) > 1e-4:
+            raise DicomError(f"{label}: {rec.path.name} has a different ImageOrientationPatient.")
+    step_mm = (along[-1] - along[0]) / (n - 1)
+    offsets = pos - pos[0]
+    in_plane = offsets - np.outer(offsets @ normal, normal)
+    shift_px = np.stack([in_plane @ rc[1] / ps[0], in_plane @ rc[0] / ps[1]], axis=1)
+    plan = StackPlan(
+        "slices", recs, (n, int(first.Rows), int(first.Columns)),
+        _affine(pos[0], normal * step_mm, rc, ps), warnings=warnings,
+    )
+    drift = float(np.max(np.abs(shift_px)))
+    if drift > _TILT_PIXEL_FRACTION:
+        # Slices are parallel planes whose origins slide in-plane: gantry tilt
+        # (or a sheared stack). Each slice is shifted back onto the first
+        # slice's in-plane grid when the volume is read.
+        total = float(np.linalg.norm(in_plane[-1]))
+        angle = float(np.degrees(np.arctan2(total, along[-1] - along[0])))
+        gantry = number(first.get("GantryDetectorTilt"))
+        plan.tilt_shift_px = shift_px
+        plan.warnings.append(
+            f"The slices are sheared by {angle:.1f}° (gantry tilt"
+            + (f" {gantry:g}° in the header" if gantry else "")
+            + "); each slice was resampled onto an orthogonal grid with linear interpolation."
+        )
+    return plan
+
+
+def _nm_geometry(rec: FileRecord, label: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    ds = rec.header
+    det = ds.get("DetectorInformationSequence")
+    source = ds
+    if det:
+        item = det[0]
+        if floats(item.get("ImagePositionPatient"), 3) is not None and orientation_of(item) is not None:
+            source = item
+    ipp = floats(source.get("ImagePositionPatient"), 3)
+    if ipp is None or orientation_of(source) is None:
+        raise DicomError(
+            f"{label}: {rec.path} has no ImagePositionPatient/ImageOrientationPatient, "
+            "neither in DetectorInformationSequence nor at the top level."
+        )
+    ps = pixel_spacing_of(ds)
+    if ps is None:
+        raise DicomError(f"{label}: {rec.path} has no valid PixelSpacing.")
+    rc = orientation_of(source)
+    assert rc is not None
+    normal = np.cross(rc[0], rc[1])
+    normal /= np.linalg.norm(normal)
+    return ipp, rc, ps, normal
+
+
+def plan_nm(rec: FileRecord, label: str) -> StackPlan:
+    """Geometry of a multi-frame NM reconstruction (RECON TOMO / RECON GATED TOMO)."""
+    ds = rec.header
+    warnings: list[str] = []
+    image_type = [str(v).upper() for v in (ds.get("ImageType") or [])]
+    kind = image_type[2] if len(image_type) > 2 else ""
+    if kind not in ("RECON TOMO", "RECON GATED TOMO"):
+        raise DicomError(
+            f"{label}: {rec.path.name} is an NM image of type {kind or 'unknown'!r}, not a "
+            "reconstructed tomographic volume (RECON TOMO); planar and projection data "
+            "cannot be read as a volume."
+        )
+    n_frames = int(number(ds.get("NumberOfFrames"), 1) or 1)
+    ipp, rc, ps, normal = _nm_geometry(rec, label)
+    spacing = number(ds.get("SpacingBetweenSlices"))
+    if spacing is None or spacing == 0:
+        thickness = number(ds.get("SliceThickness"))
+        if not thickness or thickness <= 0:
+            raise DicomError(
+                f"{label}: {rec.path.name} has neither SpacingBetweenSlices nor SliceThickness, "
+                "so the slice spacing is unknown."
+            )
+        spacing = thickness
+        warnings.append(
+            "SpacingBetweenSlices is missing; SliceThickness "
+            f"({thickness:g} mm) was used as the slice spacing, stacking along the normal."
+        )
+    slice_vec = ds.get("SliceVector")
+    slices = (
+        np.asarray([int(v) for v in slice_vec]) - 1
+        if slice_vec is not None and len(slice_vec) == n_frames
+        else np.arange(n_frames)
+    )
+    n_slices = int(slices.max()) + 1 if slices.size else 0
+    gate_frames = None
+    if kind == "RECON GATED TOMO":
+        slot_vec = ds.get("TimeSlotVector")
+        slots = (
+            np.asarray([int(v) for v in slot_vec]) - 1
+            if slot_vec is not None and len(slot_vec) == n_frames
+            else None
+        )
+        if slots is None:
+            n_gates = max(1, n_frames // max(n_slices, 1))
+            if slice_vec is None:
+                # Without vectors the frames are taken as gate-major, slice-minor.
+                n_slices = n_frames // n_gates
+                slices = np.arange(n_frames) % n_slices
+            slots = np.arange(n_frames) // n_slices
+        n_gates = int(slots.max()) + 1
+        gate_frames = np.full((n_slices, n_gates), -1, dtype=int)
+        gate_frames[slices, slots] = np.arange(n_frames)
+        if np.any(gate_frames < 0):
+            raise DicomError(f"{label}: {rec.path.name}: SliceVector/TimeSlotVector are incomplete.")
+        warnings.append(f"Gated reconstruction: the {n_gates} gates were combined into one volume.")
+    else:
+        if len(set(slices.tolist())) != n_frames:
+            raise DicomError(f"{label}: {rec.path.name}: SliceVector repeats slice numbers.")
+    frame_index = np.empty(n_slices, dtype=int)
+    if gate_frames is None:
+        frame_index[slices] = np.arange(n_frames)
+    else:
+        frame_index = gate_frames[:, 0]
+    if problem := truncation_problem(rec, n_frames):
+        raise DicomError(f"{label}: {problem}.")
+    affine = _affine(ipp, normal * spacing, rc, ps)
+    plan = StackPlan(
+        "nm", [rec], (n_slices, int(ds.Rows), int(ds.Columns)), affine,
+        frame_index=frame_index, gate_frames=gate_frames, warnings=warnings,
+    )
+    if spacing < 0:
+        _flip_to_positive(plan)
+    return plan
+
+
+def _flip_to_positive(plan: StackPlan) -> None:
+    """Reverse slice order so the slice axis points along +normal (same voxels in space)."""
+    nz = plan.shape[0]
+    a = plan.affine.copy()
+    a[:3, 3] = a[:3, 3] + (nz - 1) * a[:3, 0]
+    a[:3, 0] = -a[:3, 0]
+    plan.affine = a
+    if plan.frame_index is not None:
+        plan.frame_index = plan.frame_index[::-1].copy()
+    if plan.gate_frames is not None:
+        plan.gate_frames = plan.gate_frames[::-1].copy()
+
+
+def plan_rtdose(rec: FileRecord, label: str) -> StackPlan:
+    """Geometry of an RT Dose grid (multi-frame with GridFrameOffsetVector)."""
+    ds = rec.header
+    rc, ps, normal = _in_plane(label, ds, rec.path)
+    ipp = floats(ds.get("ImagePositionPatient"), 3)
+    if ipp is None:
+        raise DicomError(f"{label}: {rec.path} has no valid ImagePositionPatient.")
+    n_frames = int(number(ds.get("NumberOfFrames"), 1) or 1)
+    offsets = floats(ds.get("GridFrameOffsetVector"))
+    if n_frames == 1 and offsets is None:
+        offsets = np.zeros(1)
+    if offsets is None or offsets.size != n_frames:
+        raise DicomError(
+            f"{label}: {rec.path.name}: GridFrameOffsetVector does not have one value per frame."
+        )
+    if offsets[0] != 0:
+        # Absolute offsets (PS3.3 C.8.8.3.2): the positions along the normal.
+        offsets = offsets - float(ipp @ normal)
+        if abs(offsets[0]) > 1e-3:
+            raise DicomError(
+                f"{label}: {rec.path.name}: GridFrameOffsetVector starts at neither 0 nor "
+                "the first frame's position."
+            )
+    if problem := truncation_problem(rec, n_frames):
+        raise DicomError(f"{label}: {problem}.")
+    order = np.argsort(offsets, kind="stable")
+    sorted_off = offsets[order]
+    if n_frames > 1:
+        diffs = np.diff(sorted_off)
+        step = float(np.median(diffs))
+        if step <= 0 or np.any(np.abs(diffs - step) > max(_SPACING_ABS_TOL_MM, _SPACING_REL_TOL * step)):
+            raise DicomError(f"{label}: {rec.path.name}: the dose grid frames are not evenly spaced.")
+    else:
+        step = number(ds.get("SliceThickness")) or 1.0
+    origin = ipp + sorted_off[0] * normal
+    return StackPlan(
+        "rtdose", [rec], (n_frames, int(ds.Rows), int(ds.Columns)),
+        _affine(origin, normal * step, rc, ps), frame_index=order,
+    )
+
+
+def plan_for(records: list[FileRecord], label: str) -> StackPlan:
+    """The plan for a stack of files (one multi-frame file or many single frames)."""
+    sop = records[0].sop_class_uid
+    if sop == NM_IMAGE_STORAGE:
+        return plan_nm(records[0], label)
+    if sop == RTDOSE_STORAGE:
+        return plan_rtdose(records[0], label)
+    if "PerFrameFunctionalGroupsSequence" in records[0].header:
+        raise DicomError(
+            f"{label}: enhanced multi-frame images ({describe(records[0].header)}) are not "
+            "supported yet; export the series as single-frame images."
+        )
+    frames = int(number(records[0].header.get("NumberOfFrames"), 1) or 1)
+    if frames > 1:
+        raise DicomError(
+            f"{label}: {records[0].path.name} is a multi-frame image of a kind that cannot be "
+            "read as a volume."
+        )
+    return plan_single_frame(records, label)
