@@ -214,7 +214,7 @@ def render_pdf(doc: ReportDocument) -> bytes:
             font_size = 8.0 if ncol <= 8 else max(5.5, 8.0 * 8 / ncol)
             pdf.set_font("DejaVu", "", font_size)
             with pdf.table(
-                text_align="RIGHT",
+                text_align=("LEFT",) + ("RIGHT",) * (ncol - 1),
                 first_row_as_headings=True,
                 line_height=font_size * 0.55,
                 width=width,
