@@ -104,6 +104,102 @@ def convert(
 # Further commands are added below this line by each subpackage's work.
 
 
+@app.command()
+def margin(
+    tumor: Annotated[str, typer.Option("--tumor", help="Tumour MASK (binary, label image or fractional 0..1).")],
+    ablation: Annotated[str, typer.Option("--ablation", help="Ablation-zone MASK (on the post-ablation CT).")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Output folder.")],
+    liver: Annotated[str | None, typer.Option("--liver", help="Liver MASK: subcapsular points are excluded from the minimum.")] = None,
+    pre_ct: Annotated[str | None, typer.Option("--pre-ct", help="Pre-ablation CT (IMG) on which --tumor was drawn.")] = None,
+    post_ct: Annotated[str | None, typer.Option("--post-ct", help="Post-ablation CT (IMG) of --ablation and --liver.")] = None,
+    pre_series: Annotated[str | None, typer.Option("--pre-series", help="Series UID (prefix) in --pre-ct.")] = None,
+    post_series: Annotated[str | None, typer.Option("--post-series", help="Series UID (prefix) in --post-ct.")] = None,
+    subcapsular_mm: Annotated[float, typer.Option("--subcapsular-mm", help="Exclude tumour-surface points this close (mm) to the liver capsule from the minimum.")] = 5.0,
+) -> None:
+    """Sub-voxel ablation margins per tumour; with both CTs the tumour is registered to the post-CT first."""
+    from workstation.ablation.workflow import run_margin
+
+    with progress("margins") as advance:
+        results = run_margin(
+            tumor, ablation, output, liver_spec=liver, pre_ct=pre_ct, post_ct=post_ct,
+            pre_series=pre_series, post_series=post_series, subcapsular_mm=subcapsular_mm,
+            progress=advance,
+        )
+    for t in results["tumors"]:
+        say(f"tumour {t['label']}: minimal margin {t['minimal_margin_mm']} mm, "
+            f"{100 * t['surface_fraction']['below_0mm']:.1f} % of its surface uncovered")
+    say(f"wrote {output}/results.json, margin_map.nii.gz, report.html")
+
+
+@app.command("plan-ablation")
+def plan_ablation(
+    tumor: Annotated[str, typer.Option("--tumor", help="Tumour MASK.")],
+    device_table: Annotated[Path, typer.Option("--device-table", help="CSV: power_w,time_s,length_mm,diameter_mm[,tip_to_centre_mm].")],
+    applicator: Annotated[list[str], typer.Option("--applicator", help="X,Y,Z,DX,DY,DZ,POWER_W,TIME_S: tip (LPS mm), shaft direction towards the tip, setting; repeat for several.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Output folder.")],
+    liver: Annotated[str | None, typer.Option("--liver", help="Liver MASK for the subcapsular exclusion.")] = None,
+    subcapsular_mm: Annotated[float, typer.Option("--subcapsular-mm", help="Subcapsular distance (mm).")] = 5.0,
+) -> None:
+    """Predict the ellipsoidal zone of planned applicators (union) and its margins around the tumour."""
+    from workstation.ablation.workflow import run_plan
+
+    with progress("plan") as advance:
+        results = run_plan(tumor, device_table, applicator, output, liver_spec=liver,
+                           subcapsular_mm=subcapsular_mm, progress=advance)
+    covers = results["plan_covers_margin_mm"]
+    say(f"minimal margin {results['minimal_margin_mm']} mm; covers with 5 mm: "
+        f"{'yes' if covers['5'] else 'no'}, with 10 mm: {'yes' if covers['10'] else 'no'}")
+    say(f"wrote {output}/results.json, predicted_zone.nii.gz, margin_map.nii.gz, report.html")
+
+
+@app.command()
+def view(
+    images: Annotated[list[str] | None, typer.Argument(help="IMGs to show (CT, SPECT, PET…).")] = None,
+    dose: Annotated[str | None, typer.Option(help="Absorbed-dose IMG (Gy), shown as a colour wash.")] = None,
+    labels: Annotated[list[str] | None, typer.Option("--labels", help="MASK to outline (repeatable).")] = None,
+    screenshot: Annotated[
+        Path | None, typer.Option(help="Render to this PNG without a window and exit.")
+    ] = None,
+    isodose: Annotated[
+        list[float] | None, typer.Option(help="Isodose line level in Gy (repeatable).")
+    ] = None,
+    series: Annotated[str | None, typer.Option(help="Series Instance UID (or unique prefix).")] = None,
+) -> None:
+    """Open the napari viewer with overlays; --screenshot renders a PNG and exits."""
+    from workstation.io import ensure_not_input
+    from workstation.viewer._cli import open_window, read_view_inputs
+
+    inputs = [*(images or []), dose, *(labels or [])]
+    if screenshot is not None:
+        ensure_not_input(screenshot, *inputs)
+    vols, dose_vol, masks = read_view_inputs(images or [], dose=dose, labels=labels or [], series=series)
+    if screenshot is None:
+        open_window(vols, dose_vol, masks, isodose_levels_gy=isodose)
+        return
+    from workstation.viewer import screenshot as render
+
+    render(screenshot, vols, dose=dose_vol, labels=masks, isodose_levels_gy=isodose)
+    say(f"wrote {screenshot}")
+
+
+@app.command()
+def info(
+    path: Annotated[Path, typer.Argument(help="A DICOM folder or file, or a NIfTI/NRRD/MHA file.")],
+    json_output: Annotated[bool, typer.Option("--json", help="Print a JSON list instead of a table.")] = False,
+) -> None:
+    """List every series/volume with modality, description, size, spacing, origin, direction, units."""
+    from workstation.io.info import describe_path, print_table
+
+    with progress("indexing") as advance:
+        entries, skipped = describe_path(path, progress=advance)
+    if json_output:
+        import json
+
+        typer.echo(json.dumps(entries, indent=2))
+    else:
+        print_table(path, entries, skipped)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app and map errors to exit codes.
 

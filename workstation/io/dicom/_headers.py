@@ -39,6 +39,19 @@ NON_IMAGE_SOP_CLASSES = {
     "1.2.840.10008.5.1.4.1.1.104.1": "DOC",
 }
 NM_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.20"
+#: Image SOP classes (a file of one of these without pixel data is damaged).
+IMAGE_SOP_CLASSES = {
+    "1.2.840.10008.5.1.4.1.1.2",  # CT Image
+    "1.2.840.10008.5.1.4.1.1.2.1",  # Enhanced CT Image
+    "1.2.840.10008.5.1.4.1.1.4",  # MR Image
+    "1.2.840.10008.5.1.4.1.1.4.1",  # Enhanced MR Image
+    "1.2.840.10008.5.1.4.1.1.128",  # PET Image
+    "1.2.840.10008.5.1.4.1.1.130",  # Enhanced PET Image
+    "1.2.840.10008.5.1.4.1.1.20",  # NM Image
+    "1.2.840.10008.5.1.4.1.1.481.2",  # RT Dose
+    "1.2.840.10008.5.1.4.1.1.481.1",  # RT Image
+    "1.2.840.10008.5.1.4.1.1.7",  # Secondary Capture
+}
 RTDOSE_STORAGE = "1.2.840.10008.5.1.4.1.1.481.2"
 DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
 
@@ -57,7 +70,7 @@ class FileRecord:
     pixel_offset: int | None = None
     pixel_length: int | None = None
     file_size: int = 0
-    problem: str | None = None
+    has_pixels: bool = True
 
     @property
     def sop_instance_uid(self) -> str:
@@ -100,7 +113,14 @@ def read_header(path: Path) -> FileRecord | Unreadable | None:
     truncated = [w for w in caught if "End of file" in str(w.message) or "EOF" in str(w.message)]
     if truncated:
         return Unreadable(path, "the file ends in the middle of its header (truncated)")
-    record = FileRecord(path=path, header=ds, file_size=size)
+    sop_class = str(ds.get("SOPClassUID", ""))
+    if sop_class == DICOMDIR_SOP_CLASS:
+        return None
+    if not ds.get("SeriesInstanceUID"):
+        return Unreadable(path, "the header is incomplete (no SeriesInstanceUID); the file may be truncated")
+    if head is None and sop_class in IMAGE_SOP_CLASSES:
+        return Unreadable(path, "the image has no pixel data; the file may be truncated")
+    record = FileRecord(path=path, header=ds, file_size=size, has_pixels=head is not None)
     if head is not None:
         header_len, value_len, ts_native = head
         if ts_native:

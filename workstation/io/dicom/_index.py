@@ -14,7 +14,6 @@ import numpy as np
 from workstation.core.errors import DicomError, InvalidInputError
 from workstation.core.volume import Unit
 from workstation.io.dicom._headers import (
-    DICOMDIR_SOP_CLASS,
     NM_IMAGE_STORAGE,
     NON_IMAGE_SOP_CLASSES,
     RTDOSE_STORAGE,
@@ -59,8 +58,8 @@ class SeriesInfo:
 
     @property
     def is_image(self) -> bool:
-        """True for stacks that are meant to be read as volumes."""
-        return self.sop_class_uid not in NON_IMAGE_SOP_CLASSES
+        """True for stacks that are meant to be read as volumes (they hold pixel data)."""
+        return self.sop_class_uid not in NON_IMAGE_SOP_CLASSES and self.records[0].has_pixels
 
     @property
     def is_localizer(self) -> bool:
@@ -143,7 +142,7 @@ class DicomIndex:
 
     root: Path
     series: list[SeriesInfo]
-    #: Files that are not DICOM (or DICOMDIR index files), skipped.
+    #: Files that are not DICOM (or are DICOMDIR index files), skipped.
     skipped: list[Path] = field(default_factory=list)
     #: Files that look like DICOM but cannot be parsed: (path, reason).
     unreadable: list[Unreadable] = field(default_factory=list)
@@ -162,6 +161,8 @@ class DicomIndex:
                 primary = [s for s in candidates if not s.is_localizer]
                 if len(primary) == 1:
                     return primary[0]
+                if len({s.series_instance_uid for s in candidates}) == 1:
+                    raise DicomError(self._stacks_message(candidates))
                 raise DicomError(
                     f"{self.root} holds {len(candidates)} image series; choose one with "
                     f"--series UID (or a unique prefix): " + "; ".join(s.summary() for s in candidates) + "."
@@ -184,13 +185,16 @@ class DicomIndex:
                 + "; ".join(s.summary() for s in matches) + "."
             )
         if len(matches) > 1:
-            raise DicomError(
-                f"Series {matches[0].series_instance_uid} ({matches[0].modality}) in {self.root} holds "
-                f"{len(matches)} stacks with different geometry (orientation, pixel spacing or "
-                "image size); choose one with --series UID:N: "
-                + "; ".join(f"{s.summary()} {_geometry_text(s)}" for s in matches) + "."
-            )
+            raise DicomError(self._stacks_message(matches))
         return matches[0]
+
+    def _stacks_message(self, stacks: list[SeriesInfo]) -> str:
+        return (
+            f"Series {stacks[0].series_instance_uid} ({stacks[0].modality}) in {self.root} holds "
+            f"{len(stacks)} stacks with different geometry (orientation, pixel spacing or "
+            "image size); choose one with --series UID:N: "
+            + "; ".join(f"{s.summary()} {_geometry_text(s)}" for s in stacks) + "."
+        )
 
     def _nothing_message(self) -> str:
         if self.unreadable:
@@ -253,6 +257,7 @@ def _split_stacks(records: list[FileRecord]) -> list[list[FileRecord]]:
             rec.sop_class_uid in (NM_IMAGE_STORAGE, RTDOSE_STORAGE)
             or int(number(ds.get("NumberOfFrames"), 1) or 1) > 1
             or rec.sop_class_uid in NON_IMAGE_SOP_CLASSES
+            or not rec.has_pixels
         )
         if multi:
             stacks.append((None, [rec]))
@@ -300,10 +305,7 @@ def index_dicom(
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for i, result in enumerate(pool.map(read_header, files, chunksize=16)):
             if isinstance(result, FileRecord):
-                if result.sop_class_uid == DICOMDIR_SOP_CLASS or not result.header.get("SeriesInstanceUID"):
-                    skipped.append(result.path)
-                else:
-                    records.append(result)
+                records.append(result)
             elif isinstance(result, Unreadable):
                 unreadable.append(result)
             else:
@@ -319,7 +321,7 @@ def index_dicom(
         for n, members in enumerate(stacks, start=1):
             ds = members[0].header
             sop = members[0].sop_class_uid
-            modality = str(ds.get("Modality", "") or NON_IMAGE_SOP_CLASSES.get(sop, "?"))
+            modality = str(ds.get("Modality", "") or NON_IMAGE_SOP_CLASSES.get(sop, "OT"))
             info = SeriesInfo(
                 series_instance_uid=uid,
                 modality=modality,
