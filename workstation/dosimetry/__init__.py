@@ -1,1 +1,76 @@
-"""dosimetry."""
+"""90Y SIRT dosimetry: nuclide data, voxel S-value kernels, dose engines, DVHs, planning, safety checks.
+
+Physics sources are cited in each module; every constant used is copied into
+``results.json["constants"]``. Entry points:
+
+* :func:`voxel_s_kernel` - voxel S-values from the Graves et al. (2019) dose point kernel;
+* :func:`absorbed_dose_ldm`, :func:`absorbed_dose_vsv`, :func:`absorbed_dose_vsv_density`;
+* :func:`calibrate_activity` - quantitative or administered-activity calibration;
+* :func:`run_sirt` / :func:`write_outputs` - the ``workstation sirt`` workflow;
+* :func:`plan_bsa`, :func:`plan_mird`, :func:`plan_partition`, :func:`plan_multi_compartment`;
+* :func:`safety_warnings`.
+"""
+
+from workstation.dosimetry.activity import ActivityCalibration, calibrate_activity
+from workstation.dosimetry.density import density_volume, hu_to_density
+from workstation.dosimetry.dvh import cumulative_dvh, differential_dvh, roi_weights
+from workstation.dosimetry.engines import (
+    METHODS,
+    absorbed_dose_ldm,
+    absorbed_dose_vsv,
+    absorbed_dose_vsv_density,
+    deposited_energy_j,
+    emitted_energy_j,
+    fft_convolve,
+)
+from workstation.dosimetry.kernels import VoxelKernel, dose_point_kernel, voxel_s_kernel
+from workstation.dosimetry.metrics import lung_dose_formula_gy, roi_metrics
+from workstation.dosimetry.nuclides import Y90, Nuclide, get_nuclide
+from workstation.dosimetry.pipeline import SirtResult, run_sirt, write_outputs
+from workstation.dosimetry.planning import (
+    Territory,
+    body_surface_area_dubois,
+    body_surface_area_mosteller,
+    plan_bsa,
+    plan_mird,
+    plan_multi_compartment,
+    plan_partition,
+)
+from workstation.dosimetry.safety import THRESHOLDS, safety_warnings
+
+__all__ = [
+    "METHODS",
+    "THRESHOLDS",
+    "Y90",
+    "ActivityCalibration",
+    "Nuclide",
+    "SirtResult",
+    "Territory",
+    "VoxelKernel",
+    "absorbed_dose_ldm",
+    "absorbed_dose_vsv",
+    "absorbed_dose_vsv_density",
+    "body_surface_area_dubois",
+    "body_surface_area_mosteller",
+    "calibrate_activity",
+    "cumulative_dvh",
+    "density_volume",
+    "deposited_energy_j",
+    "differential_dvh",
+    "dose_point_kernel",
+    "emitted_energy_j",
+    "fft_convolve",
+    "get_nuclide",
+    "hu_to_density",
+    "lung_dose_formula_gy",
+    "plan_bsa",
+    "plan_mird",
+    "plan_multi_compartment",
+    "plan_partition",
+    "roi_metrics",
+    "roi_weights",
+    "run_sirt",
+    "safety_warnings",
+    "voxel_s_kernel",
+    "write_outputs",
+]
