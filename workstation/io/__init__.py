@@ -18,6 +18,8 @@ from workstation.core.errors import InvalidInputError
 from workstation.core.volume import Unit, Volume
 from workstation.io._atomic import atomic_directory, atomic_path, ensure_not_input
 from workstation.io.formats import is_sitk_format, read_sitk_image, write_image
+from workstation.io.rtdose import read_rtdose, write_rtdose
+from workstation.io.seg import write_seg
 
 __all__ = [
     "atomic_directory",
@@ -25,7 +27,10 @@ __all__ = [
     "ensure_not_input",
     "read_image",
     "read_mask",
+    "read_rtdose",
     "write_image",
+    "write_rtdose",
+    "write_seg",
 ]
 
 

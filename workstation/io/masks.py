@@ -1,0 +1,515 @@
+"""The ``MASK`` syntax of the command-line contract: masks and label images from any source.
+
+``read_mask(spec, reference=None)`` accepts
+
+* any ``IMG`` (NIfTI, NRRD, MHA, a DICOM image file or folder): non-zero voxels
+  are inside; integer (or integral float) label images keep their values;
+* ``FILE.seg.nrrd[#SegmentName]``: a 3D Slicer segmentation. Segment names,
+  label values and layers come from the header fields ``SegmentN_Name``,
+  ``SegmentN_LabelValue`` and ``SegmentN_Layer``; both the shared-layer (3D,
+  several label values in one volume) and the one-segment-per-layer (4D, a
+  "list" axis) layouts are read. The NRRD ``space`` may be LPS or RAS: ITK's
+  reader converts RAS to LPS (tested against hand-written headers);
+* ``SEG.dcm[#SegmentLabel]``: a DICOM Segmentation (binary or fractional; a
+  fractional segment is inside where its value is at least 0.5), placed by its
+  plane positions, so a SEG whose frames cover only some slices lands where it
+  belongs;
+* ``RTSTRUCT.dcm[#ROIName]``: a DICOM RT Structure Set, rasterized on the
+  ``reference`` grid (required): each closed planar contour is mapped to the
+  reference's index space (so oblique grids work), assigned to the nearest
+  slice, and the contours of one plane are filled together with the even-odd
+  rule, so a contour inside another is a hole.
+
+Without ``#Name`` a multi-segment file gives a label image whose values are the
+segments (names in ``label_names``); with ``#Name`` a binary mask (value 1)
+named after the segment. A mask on another grid than ``reference`` is resampled
+by nearest neighbour in patient space; a mask that does not overlap the
+reference is a :class:`~workstation.core.errors.NoOverlapError`, a named
+segment with no voxel an :class:`~workstation.core.errors.EmptyMaskError`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from workstation.core.errors import (
+    DicomError,
+    EmptyMaskError,
+    GeometryMismatchError,
+    InvalidInputError,
+    NoOverlapError,
+)
+from workstation.core.volume import Unit, Volume, VolumeMetadata, affine_from_geometry
+
+__all__ = ["read_mask", "split_mask_spec"]
+
+_SEG_STORAGE = "1.2.840.10008.5.1.4.1.1.66.4"
+_RTSTRUCT_STORAGE = "1.2.840.10008.5.1.4.1.1.481.3"
+#: A closed planar contour whose points spread over more than this many slices
+#: (in the reference's index space) is not parallel to the reference slices.
+_PLANARITY_TOL_SLICES = 0.5
+#: A fractional SEG segment is inside where its fraction is at least this.
+FRACTIONAL_THRESHOLD = 0.5
+
+
+# --------------------------------------------------------------------- entry
+def split_mask_spec(spec: str | os.PathLike[str]) -> tuple[Path, str | None]:
+    """Split ``"file#Name"`` into the path and the segment name (``None`` without ``#``).
+
+    A ``#`` that is part of an existing file's name is kept in the path.
+    """
+    text = os.fspath(spec)
+    if "#" in text and not Path(text).exists():
+        path, name = text.rsplit("#", 1)
+        name = name.strip()
+        if not name:
+            raise InvalidInputError(f"The mask {text!r} has an empty segment name after '#'.")
+        return Path(path), name
+    return Path(text), None
+
+
+def read_mask(spec: str | os.PathLike[str], reference: Volume | None = None) -> Volume:
+    """Read a ``MASK`` as a label volume (see the module docstring).
+
+    Parameters
+    ----------
+    spec:
+        ``path`` or ``path#Name``.
+    reference:
+        Image the mask is used with. When given, the mask is returned on its
+        grid (nearest-neighbour resampling in patient space); required for
+        RTSTRUCT.
+
+    Returns
+    -------
+    Volume
+        ``units == Unit.LABEL``, integer array, ``label_names`` filled.
+
+    Raises
+    ------
+    InvalidInputError
+        Missing file, unknown segment name (the message lists the names).
+    NoOverlapError
+        The mask lies entirely outside ``reference``.
+    EmptyMaskError
+        The selected segment has no voxel.
+    """
+    path, name = split_mask_spec(spec)
+    label = os.fspath(spec)
+    if not path.exists():
+        raise InvalidInputError(f"The mask {label}: no such file or folder.")
+    kind = _kind(path)
+    if kind == "segnrrd":
+        mask = _read_seg_nrrd(path, name)
+    elif kind == "seg":
+        mask = _read_dicom_seg(path, name)
+    elif kind == "rtstruct":
+        if reference is None:
+            raise InvalidInputError(
+                f"The RTSTRUCT mask {label} needs the image it is used with to rasterize its contours."
+            )
+        mask = _read_rtstruct(path, name, reference)
+    else:
+        mask = _read_image_mask(path, name)
+
+    if not mask.array.any():
+        what = f"segment {name!r} of {path}" if name else f"the mask {path}"
+        raise EmptyMaskError(f"{what[0].upper()}{what[1:]} is empty (no voxel inside).")
+    if reference is not None:
+        mask = _onto_reference(mask, reference, label)
+    return mask
+
+
+def _onto_reference(mask: Volume, reference: Volume, label: str) -> Volume:
+    if (
+        mask.frame_of_reference_uid
+        and reference.frame_of_reference_uid
+        and mask.frame_of_reference_uid != reference.frame_of_reference_uid
+    ):
+        mask.metadata.warnings.append(
+            f"The mask {label} is in frame of reference {mask.frame_of_reference_uid}, the image in "
+            f"{reference.frame_of_reference_uid}; it was placed by patient coordinates as they are."
+        )
+    if mask.same_grid(reference):
+        return mask.copy_with(affine=reference.affine.copy())
+    try:
+        out = mask.resample_to(reference, interpolation="nearest")
+    except NoOverlapError:
+        lo, hi = mask.bounding_box_world()
+        rlo, rhi = reference.bounding_box_world()
+        raise NoOverlapError(
+            f"The mask {label} does not overlap the image: the mask spans "
+            f"{np.round(lo, 1).tolist()} to {np.round(hi, 1).tolist()} mm (LPS), the image "
+            f"{np.round(rlo, 1).tolist()} to {np.round(rhi, 1).tolist()} mm."
+        ) from None
+    if not out.array.any():
+        raise NoOverlapError(
+            f"The mask {label} does not overlap the image: none of its voxels lies inside the image grid."
+        )
+    out.frame_of_reference_uid = reference.frame_of_reference_uid or mask.frame_of_reference_uid
+    return out
+
+
+def _kind(path: Path) -> str:
+    """``segnrrd``, ``seg``, ``rtstruct`` or ``image``."""
+    low = path.name.lower()
+    if path.is_dir():
+        return "image"
+    if low.endswith((".nrrd", ".nhdr")):
+        return "segnrrd" if low.endswith(".seg.nrrd") or _nrrd_has_segments(path) else "image"
+    from workstation.io.formats import is_sitk_format
+
+    if is_sitk_format(path):
+        return "image"
+    import pydicom
+
+    try:
+        ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["SOPClassUID"])
+    except Exception:  # noqa: BLE001 - not DICOM: let the image reader report it
+        return "image"
+    sop = str(getattr(ds, "SOPClassUID", ""))
+    if sop == _SEG_STORAGE:
+        return "seg"
+    if sop == _RTSTRUCT_STORAGE:
+        return "rtstruct"
+    return "image"
+
+
+def _select(labels: Volume, name: str | None, path: Path) -> Volume:
+    """A binary mask of the segment ``name`` (exact, then case-insensitive match), or all."""
+    if name is None:
+        return labels
+    value = _find_name(labels.label_names, name, path)
+    binary = (labels.array == value).astype(np.uint8)
+    return labels.copy_with(array=binary, label_names={1: labels.label_names[value]})
+
+
+def _find_name(names: dict[int, str], name: str, path: Path) -> int:
+    for value, candidate in names.items():
+        if candidate == name:
+            return value
+    folded = [v for v, c in names.items() if c.casefold() == name.casefold()]
+    if len(folded) == 1:
+        return folded[0]
+    available = ", ".join(repr(n) for n in names.values()) or "none"
+    raise InvalidInputError(f"{path} has no segment named {name!r}; available: {available}.")
+
+
+def _label_volume(
+    array: np.ndarray,
+    affine: np.ndarray,
+    names: dict[int, str],
+    path: Path,
+    modality: str | None,
+    frame_of_reference_uid: str | None = None,
+    warnings: list[str] | None = None,
+) -> Volume:
+    top = int(array.max(initial=0))
+    dtype = np.uint8 if top < 256 else (np.uint16 if top < 65536 else np.uint32)
+    return Volume(
+        np.ascontiguousarray(array, dtype=dtype),
+        affine,
+        frame_of_reference_uid=frame_of_reference_uid,
+        modality=modality,
+        units=Unit.LABEL,
+        label_names=dict(names),
+        metadata=VolumeMetadata(source_path=str(path), warnings=list(warnings or [])),
+    )
+
+
+def _combine(
+    masks: list[np.ndarray], values: list[int], path: Path
+) -> tuple[np.ndarray, list[str]]:
+    """Label image from binary masks; later masks win where they overlap (with a warning)."""
+    out = np.zeros(masks[0].shape, dtype=np.uint32)
+    count = np.zeros(masks[0].shape, dtype=np.uint8)
+    for mask, value in zip(masks, values, strict=True):
+        out[mask] = value
+        count += mask
+    warnings = []
+    overlapping = int((count > 1).sum())
+    if overlapping:
+        warnings.append(
+            f"{path.name}: segments overlap in {overlapping} voxels; the label image keeps the "
+            "later segment there (select one with #Name to get it whole)."
+        )
+    return out, warnings
+
+
+# ------------------------------------------------------------- plain images
+def _read_image_mask(path: Path, name: str | None) -> Volume:
+    from workstation.io import read_image
+
+    image = read_image(path)
+    values = image.array
+    if values.dtype == bool:
+        values = values.astype(np.uint8)
+    elif values.dtype.kind == "f":
+        finite = np.isfinite(values)
+        if finite.all() and values.min(initial=0) >= 0 and np.array_equal(values, np.round(values)):
+            values = values.astype(np.uint32)
+        else:
+            values = (finite & (values != 0)).astype(np.uint8)
+    elif values.dtype.kind == "i" and values.min(initial=0) < 0:
+        values = (values != 0).astype(np.uint8)
+    names = dict(image.label_names) or {int(v): f"label {int(v)}" for v in np.unique(values) if v}
+    mask = _label_volume(
+        values, image.affine, names, path, image.modality, image.frame_of_reference_uid
+    )
+    if name is not None and name not in names.values() and name.isdigit():
+        value = int(name)
+        return mask.copy_with(
+            array=(mask.array == value).astype(np.uint8), label_names={1: names.get(value, name)}
+        )
+    return _select(mask, name, path)
+
+
+# ------------------------------------------------------------- Slicer .seg.nrrd
+def _nrrd_has_segments(path: Path) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(65536)
+    except OSError:
+        return False
+    return b"Segment0_" in head
+
+
+def _read_seg_nrrd(path: Path, name: str | None) -> Volume:
+    import SimpleITK as sitk
+
+    try:
+        image = sitk.ReadImage(str(path))
+    except RuntimeError as exc:
+        last = str(exc).strip().splitlines()[-1] if str(exc).strip() else "unreadable"
+        raise InvalidInputError(
+            f"{path}: cannot be read as a NRRD segmentation ({last})."
+        ) from None
+    if image.GetDimension() != 3:
+        raise InvalidInputError(
+            f"{path}: a 3D segmentation (with an optional layer axis) is needed, "
+            f"but it is {image.GetDimension()}D."
+        )
+    keys = {k: image.GetMetaData(k) for k in image.GetMetaDataKeys()}
+    layers = image.GetNumberOfComponentsPerPixel()
+    array = sitk.GetArrayFromImage(image)  # (z, y, x) or (z, y, x, layers)
+    if array.ndim == 3:
+        array = array[..., np.newaxis]
+    spacing = np.array(image.GetSpacing())
+    direction = np.array(image.GetDirection()).reshape(3, 3)
+    affine = affine_from_geometry(image.GetOrigin(), spacing[::-1], direction[:, ::-1])
+
+    numbers = sorted(int(m.group(1)) for k in keys if (m := re.fullmatch(r"Segment(\d+)_Name", k)))
+    if not numbers:
+        # A plain NRRD with a .seg.nrrd name: read it as a label image.
+        return _read_image_mask(path, name)
+    segments: list[tuple[str, int, int]] = []  # (name, layer, label value)
+    for n in numbers:
+        seg_name = keys[f"Segment{n}_Name"].strip()
+        # Files from Slicer before 4.11 have neither field: one segment per layer with
+        # value 1 (4D) or the segment index + 1 in a single volume (3D).
+        layer = int(keys.get(f"Segment{n}_Layer", n if layers > 1 else 0))
+        value = int(keys.get(f"Segment{n}_LabelValue", 1 if layers > 1 else n + 1))
+        if not 0 <= layer < layers:
+            raise InvalidInputError(
+                f"{path}: segment {seg_name!r} is on layer {layer}, but the file has {layers} layer(s)."
+            )
+        segments.append((seg_name, layer, value))
+
+    if name is not None:
+        names = {i: s[0] for i, s in enumerate(segments)}
+        index = _find_name(names, name, path)
+        seg_name, layer, value = segments[index]
+        binary = (array[..., layer] == value).astype(np.uint8)
+        return _label_volume(binary, affine, {1: seg_name}, path, "SEG")
+
+    if layers == 1:
+        # Shared layer: keep the file's label values.
+        names = {value: seg_name for seg_name, _, value in segments}
+        kept = np.where(np.isin(array[..., 0], list(names)), array[..., 0], 0)
+        return _label_volume(kept, affine, names, path, "SEG")
+    masks = [array[..., layer] == value for _, layer, value in segments]
+    values = list(range(1, len(segments) + 1))
+    combined, warnings = _combine(masks, values, path)
+    names = {v: s[0] for v, s in zip(values, segments, strict=True)}
+    return _label_volume(combined, affine, names, path, "SEG", warnings=warnings)
+
+
+# ------------------------------------------------------------------ DICOM SEG
+def _read_dicom_seg(path: Path, name: str | None) -> Volume:
+    import highdicom as hd
+
+    try:
+        seg = hd.seg.segread(path)
+    except Exception as exc:  # noqa: BLE001 - any parse failure is a bad input file
+        raise DicomError(f"{path}: cannot be read as a DICOM SEG ({exc}).") from None
+    described = {int(item.SegmentNumber): str(item.SegmentLabel) for item in seg.SegmentSequence}
+    if name is not None:
+        number = _find_name(described, name, path)
+        numbers = [number]
+    else:
+        numbers = sorted(described)
+    if not int(getattr(seg, "NumberOfFrames", 0) or 0):
+        raise EmptyMaskError(f"{path}: the SEG has no frames (every segment is empty).")
+    fractional = str(seg.SegmentationType).upper() == "FRACTIONAL"
+    try:
+        volume = seg.get_volume(
+            segment_numbers=numbers,
+            combine_segments=False,
+            rescale_fractional=True,
+            allow_missing_positions=True,
+        )
+    except (ValueError, RuntimeError, KeyError, IndexError) as exc:
+        raise DicomError(f"{path}: the SEG frames do not form a regular 3D grid ({exc}).") from None
+    stacked = np.asarray(volume.array)
+    if stacked.ndim == 3:
+        stacked = stacked[..., np.newaxis]
+    binary = stacked >= FRACTIONAL_THRESHOLD if fractional else stacked > 0
+    affine = np.asarray(volume.affine, dtype=float)
+    frame_of_reference = str(getattr(seg, "FrameOfReferenceUID", "") or "") or None
+    if name is not None:
+        return _label_volume(
+            binary[..., 0].astype(np.uint8),
+            affine,
+            {1: described[numbers[0]]},
+            path,
+            "SEG",
+            frame_of_reference,
+        )
+    masks = [binary[..., c] for c in range(binary.shape[-1])]
+    combined, warnings = _combine(masks, numbers, path)
+    names = {n: described[n] for n in numbers}
+    return _label_volume(combined, affine, names, path, "SEG", frame_of_reference, warnings)
+
+
+# ----------------------------------------------------------------- RTSTRUCT
+def _read_rtstruct(path: Path, name: str | None, reference: Volume) -> Volume:
+    import pydicom
+
+    try:
+        ds = pydicom.dcmread(path)
+    except Exception as exc:  # noqa: BLE001
+        raise DicomError(f"{path}: cannot be read as an RT Structure Set ({exc}).") from None
+    rois = {
+        int(item.ROINumber): str(getattr(item, "ROIName", f"ROI {item.ROINumber}"))
+        for item in getattr(ds, "StructureSetROISequence", [])
+    }
+    roi_for = {
+        int(item.ROINumber): str(getattr(item, "ReferencedFrameOfReferenceUID", "") or "")
+        for item in getattr(ds, "StructureSetROISequence", [])
+    }
+    contours_by_roi: dict[int, list[np.ndarray]] = defaultdict(list)
+    skipped_types: dict[str, int] = defaultdict(int)
+    for item in getattr(ds, "ROIContourSequence", []):
+        number = int(item.ReferencedROINumber)
+        for contour in getattr(item, "ContourSequence", []):
+            geometric = str(getattr(contour, "ContourGeometricType", "CLOSED_PLANAR")).upper()
+            if geometric != "CLOSED_PLANAR":
+                skipped_types[geometric] += 1
+                continue
+            try:
+                points = np.asarray(contour.ContourData, dtype=float).reshape(-1, 3)
+            except (AttributeError, ValueError):
+                raise DicomError(
+                    f"{path}: a contour of ROI {rois.get(number, number)!r} has malformed ContourData."
+                ) from None
+            contours_by_roi[number].append(points)
+    if not rois:
+        raise DicomError(f"{path}: the RT Structure Set defines no ROI.")
+    numbers = [_find_name(rois, name, path)] if name is not None else sorted(rois)
+    warnings = [
+        f"{path.name}: {count} {kind} contour(s) ignored (only CLOSED_PLANAR contours are areas)."
+        for kind, count in skipped_types.items()
+    ]
+    frame_of_reference = next((roi_for[n] for n in numbers if roi_for.get(n)), None)
+    masks = []
+    for number in numbers:
+        mask, roi_warnings = _rasterize_roi(
+            contours_by_roi.get(number, []), reference, f"ROI {rois[number]!r} of {path}"
+        )
+        warnings += roi_warnings
+        masks.append(mask)
+    if name is not None:
+        if not masks[0].any():
+            raise EmptyMaskError(
+                f"ROI {name!r} of {path} has no voxel on the image grid "
+                "(no closed contour on or near its slices)."
+            )
+        return _finish_rtstruct(
+            masks[0].astype(np.uint8),
+            {1: rois[numbers[0]]},
+            reference,
+            path,
+            frame_of_reference,
+            warnings,
+        )
+    combined, overlap = _combine(masks, numbers, path)
+    return _finish_rtstruct(
+        combined,
+        {n: rois[n] for n in numbers},
+        reference,
+        path,
+        frame_of_reference,
+        warnings + overlap,
+    )
+
+
+def _finish_rtstruct(
+    array: np.ndarray,
+    names: dict[int, str],
+    reference: Volume,
+    path: Path,
+    frame_of_reference: str | None,
+    warnings: list[str],
+) -> Volume:
+    return _label_volume(
+        array,
+        reference.affine.copy(),
+        names,
+        path,
+        "RTSTRUCT",
+        frame_of_reference or None,
+        warnings,
+    )
+
+
+def _rasterize_roi(
+    contours: list[np.ndarray], reference: Volume, what: str
+) -> tuple[np.ndarray, list[str]]:
+    """Rasterize one ROI's closed planar contours on the reference grid (even-odd per plane)."""
+    from workstation.io._polygon import fill_even_odd
+
+    nz, ny, nx = reference.shape
+    out = np.zeros((nz, ny, nx), dtype=bool)
+    warnings: list[str] = []
+    # Group contours by plane: contours of one plane are filled together (even-odd:
+    # holes), planes falling on the same slice are united (never cancel each other).
+    planes: dict[tuple[int, float], list[np.ndarray]] = defaultdict(list)
+    outside = 0
+    for points in contours:
+        if len(points) < 3:
+            continue
+        index = reference.world_to_index(points)  # (N, 3) continuous (k, j, i)
+        k = index[:, 0]
+        if float(np.ptp(k)) > _PLANARITY_TOL_SLICES:
+            raise GeometryMismatchError(
+                f"The contours of {what} are not parallel to the image slices (a contour spans "
+                f"{float(np.ptp(k)):.1f} slices); use an image whose slices are in the contours' planes."
+            )
+        k_mean = float(k.mean())
+        slice_index = int(np.floor(k_mean + 0.5))
+        if not 0 <= slice_index < nz:
+            outside += 1
+            continue
+        planes[(slice_index, round(k_mean, 3))].append(index[:, 1:])
+    for (slice_index, _), polygons in planes.items():
+        out[slice_index] |= fill_even_odd(polygons, (ny, nx))
+    if outside:
+        warnings.append(
+            f"{what}: {outside} contour(s) lie outside the image slices and were ignored."
+        )
+    return out, warnings
