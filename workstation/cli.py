@@ -105,6 +105,43 @@ def convert(
 
 
 @app.command()
+def mask(
+    spec: Annotated[
+        str,
+        typer.Argument(help="MASK: IMG, FILE.seg.nrrd#Segment, SEG.dcm#Label or RTSTRUCT.dcm#ROI."),
+    ],
+    output: Annotated[
+        Path,
+        typer.Option("-o", "--output", help="Label image .nii.gz/.nrrd/.mha, or .dcm for a DICOM SEG."),
+    ],
+    image: Annotated[
+        str | None,
+        typer.Option(help="IMG whose grid the mask is put on (needed for RTSTRUCT and SEG output)."),
+    ] = None,
+    series: Annotated[str | None, typer.Option(help="Series of --image (UID or prefix).")] = None,
+) -> None:
+    """Put a MASK on an image's grid and write it as a label image or a DICOM SEG."""
+    from workstation.core.errors import InvalidInputError
+    from workstation.io import ensure_not_input, read_image, read_mask, write_image, write_seg
+
+    ensure_not_input(output, spec, image)
+    reference = read_image(image, series=series) if image else None
+    labels = read_mask(spec, reference=reference)
+    if output.name.lower().endswith(".dcm"):
+        if reference is None:
+            raise InvalidInputError(
+                f"Writing the DICOM SEG {output} needs --image, the DICOM series it belongs to."
+            )
+        write_seg(labels, output, reference)
+    else:
+        write_image(labels, output)
+    for warning in labels.metadata.warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    names = ", ".join(f"{value}={name}" for value, name in sorted(labels.label_names.items()))
+    say(f"wrote {output} ({int((labels.array != 0).sum())} voxels inside; labels {names})")
+
+
+@app.command()
 def margin(
     tumor: Annotated[str, typer.Option("--tumor", help="Tumour MASK (binary, label image or fractional 0..1).")],
     ablation: Annotated[str, typer.Option("--ablation", help="Ablation-zone MASK (on the post-ablation CT).")],
