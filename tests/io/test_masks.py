@@ -366,3 +366,42 @@ def test_fill_even_odd_self_intersecting_and_nested() -> None:
     bow = np.array([[0.0, 0.0], [10.0, 10.0], [10.0, 0.0], [0.0, 10.0]])
     lobes = fill_even_odd([bow], (11, 11))
     assert lobes[1, 5] and lobes[9, 5] and not lobes[5, 1] and not lobes[5, 9]
+
+
+def test_rtstruct_dense_contours_give_the_cross_section_at_each_slice_centre(
+    tmp_path: Path,
+) -> None:
+    """A sphere contoured every 1 mm, used on 4 mm slices: each slice takes the plane at its centre."""
+    ref = dicom_reference(
+        Volume(
+            np.zeros((9, 48, 48), np.int16),
+            affine_from_geometry([-24.0, -24.0, -16.0], [4.0, 1.0, 1.0]),
+        )
+    )
+    radius = 12.0
+    planes = np.arange(-11.0, 12.0, 1.0)
+    contours = [circle([0.3, -0.2, z], np.sqrt(radius**2 - z**2), 240) for z in planes]
+    path = write_rtstruct(tmp_path / "rs.dcm", ref, {"Sphere": contours})
+    mask = read_mask(f"{path}#Sphere", reference=ref)
+    for k in range(9):
+        z = -16.0 + 4.0 * k
+        r2 = radius**2 - z**2
+        expected = np.pi * r2 if r2 > 0 and abs(z) <= 11.5 else 0.0
+        tol = _pixel_area_tolerance(2 * np.pi * np.sqrt(max(r2, 0.0)), 1.0) + 1.0
+        assert abs(float(mask.array[k].sum()) - expected) <= tol, (k, z)
+
+
+def test_rtstruct_sparse_contours_fill_the_slices_between(tmp_path: Path) -> None:
+    """Contours every 3 mm on 1 mm slices: slices within 1.5 mm of a contour plane take it."""
+    ref = dicom_reference(
+        Volume(
+            np.zeros((26, 24, 24), np.int16),
+            affine_from_geometry([-12.0, -12.0, -5.0], [1.0, 1.0, 1.0]),
+        )
+    )
+    contours = [circle([0.0, 0.0, z], 6.0, 120) for z in (0.0, 3.0, 6.0, 9.0, 12.0)]
+    path = write_rtstruct(tmp_path / "rs.dcm", ref, {"Cylinder": contours})
+    mask = read_mask(f"{path}#Cylinder", reference=ref)
+    filled = np.flatnonzero(mask.array.any(axis=(1, 2)))
+    # z = -1 … 13 mm are slices 4 … 18: the contours' extent plus half a spacing at each end.
+    assert filled.tolist() == list(range(4, 19))

@@ -16,9 +16,11 @@
   belongs;
 * ``RTSTRUCT.dcm[#ROIName]``: a DICOM RT Structure Set, rasterized on the
   ``reference`` grid (required): each closed planar contour is mapped to the
-  reference's index space (so oblique grids work), assigned to the nearest
-  slice, and the contours of one plane are filled together with the even-odd
-  rule, so a contour inside another is a hole.
+  reference's index space (so oblique grids work), the contours of one plane
+  are filled together with the even-odd rule (a contour inside another is a
+  hole), and each slice takes the nearest contour plane (see
+  :func:`_rasterize_roi`). Contours must lie in planes parallel to the
+  reference slices (within half a slice), else a GeometryMismatchError.
 
 Without ``#Name`` a multi-segment file gives a label image whose values are the
 segments (names in ``label_names``); with ``#Name`` a binary mask (value 1)
@@ -480,16 +482,27 @@ def _finish_rtstruct(
 def _rasterize_roi(
     contours: list[np.ndarray], reference: Volume, what: str
 ) -> tuple[np.ndarray, list[str]]:
-    """Rasterize one ROI's closed planar contours on the reference grid (even-odd per plane)."""
+    """Rasterize one ROI's closed planar contours on the reference grid.
+
+    Contours are grouped by plane (their mean position along the reference's
+    slice axis, in slice units); the contours of one plane are filled together
+    with the even-odd rule, so a contour inside another is a hole. Each
+    reference slice then takes the plane nearest to its centre (nearest
+    neighbour along the slice axis, like every other mask resampling) when that
+    plane lies within half the ROI's contour spacing (median distance between
+    its planes); an ROI drawn on a single plane goes to the nearest slice.
+    Planes equally near are united. So contours drawn on the reference's own
+    slices map one to one; dense contours (e.g. 1 mm CT planes) on a coarse
+    SPECT grid give each slice the cross-section at its centre rather than the
+    union of all planes in the slab; sparse contours on a fine grid fill the
+    slices between them up to half-way, without gaps.
+    """
     from workstation.io._polygon import fill_even_odd
 
     nz, ny, nx = reference.shape
     out = np.zeros((nz, ny, nx), dtype=bool)
     warnings: list[str] = []
-    # Group contours by plane: contours of one plane are filled together (even-odd:
-    # holes), planes falling on the same slice are united (never cancel each other).
-    planes: dict[tuple[int, float], list[np.ndarray]] = defaultdict(list)
-    outside = 0
+    planes: dict[float, list[np.ndarray]] = defaultdict(list)
     for points in contours:
         if len(points) < 3:
             continue
@@ -500,16 +513,29 @@ def _rasterize_roi(
                 f"The contours of {what} are not parallel to the image slices (a contour spans "
                 f"{float(np.ptp(k)):.1f} slices); use an image whose slices are in the contours' planes."
             )
-        k_mean = float(k.mean())
-        slice_index = int(np.floor(k_mean + 0.5))
-        if not 0 <= slice_index < nz:
-            outside += 1
+        planes[round(float(k.mean()), 3)].append(index[:, 1:])
+    if not planes:
+        return out, warnings
+    positions = np.array(sorted(planes))
+    spacing = float(np.median(np.diff(positions))) if len(positions) > 1 else 0.0
+    # Nearest neighbour on the stack of contour planes: a slice centre farther than half
+    # the contour spacing from every plane is outside the ROI. A single plane reaches the
+    # slice it falls on (half a slice).
+    reach = 0.5 * spacing if len(positions) > 1 else 0.5
+    filled: dict[float, np.ndarray] = {}
+    for s in range(nz):
+        distance = np.abs(positions - s)
+        nearest = float(distance.min())
+        if nearest > reach + 1e-6:
             continue
-        planes[(slice_index, round(k_mean, 3))].append(index[:, 1:])
-    for (slice_index, _), polygons in planes.items():
-        out[slice_index] |= fill_even_odd(polygons, (ny, nx))
+        for position in positions[distance <= nearest + 1e-3]:
+            key = float(position)
+            if key not in filled:
+                filled[key] = fill_even_odd(planes[key], (ny, nx))
+            out[s] |= filled[key]
+    outside = sum(len(planes[float(p)]) for p in positions if not -0.5 <= p < nz - 0.5)
     if outside:
         warnings.append(
-            f"{what}: {outside} contour(s) lie outside the image slices and were ignored."
+            f"{what}: {outside} contour(s) lie outside the image slices and were not used."
         )
     return out, warnings
