@@ -142,6 +142,224 @@ def mask(
 
 
 @app.command()
+def kernel(
+    spacing: Annotated[
+        tuple[float, float, float], typer.Option(help="Voxel size SX SY SZ in mm (x, y, z order).")
+    ],
+    nuclide: Annotated[str, typer.Option(help="Nuclide (only Y-90).")] = "Y-90",
+    density: Annotated[float, typer.Option(help="Medium density in g/mL (ranges scale as 1/density).")] = 1.0,
+    radius_mm: Annotated[float, typer.Option(help="Kernel support radius in unit-density water, mm.")] = 12.0,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Write the kernel as .npy (axes z, y, x; mGy/(MBq*s)).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print shape, spacing, density, centre value, energy closure as JSON.")] = False,
+) -> None:
+    """Voxel S-value kernel from the Graves et al. (2019) 90Y dose point kernel, in mGy/(MBq*s)."""
+    import json
+
+    import numpy as np
+
+    from workstation.dosimetry.kernels import voxel_s_kernel
+    from workstation.io import atomic_path
+
+    sx, sy, sz = spacing
+    k = voxel_s_kernel((sz, sy, sx), density_g_per_ml=density, nuclide=nuclide, radius_mm=radius_mm)
+    if output is not None:
+        if output.suffix != ".npy":
+            from workstation.core.errors import InvalidInputError
+
+            raise InvalidInputError(f"The kernel output {output} must end in .npy.")
+        with atomic_path(output) as tmp, open(tmp, "wb") as fh:
+            np.save(fh, k.values_mgy_per_mbq_s.astype(np.float64))
+    summary = k.summary()
+    if output is not None:
+        summary["output"] = str(output)
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2))
+    else:
+        say(
+            f"kernel {'x'.join(map(str, k.shape[::-1]))} voxels (x*y*z) of {sx:g} x {sy:g} x {sz:g} mm at "
+            f"{density:g} g/mL: centre {k.centre_mgy_per_mbq_s:.5g} mGy/(MBq*s), "
+            f"energy closure {100 * k.energy_closure:.2f} %"
+            + (f", written to {output}" if output else "")
+        )
+
+
+@app.command()
+def plan(
+    model: Annotated[str, typer.Option(help="bsa (resin), mird (glass) or partition (one or several territories).")],
+    height_cm: Annotated[float | None, typer.Option(help="bsa: patient height, cm.")] = None,
+    weight_kg: Annotated[float | None, typer.Option(help="bsa: patient weight, kg.")] = None,
+    liver_ml: Annotated[float | None, typer.Option(help="bsa: total liver volume; mird: perfused volume (mL).")] = None,
+    tumor_ml: Annotated[float | None, typer.Option(help="bsa/partition: tumour volume, mL.")] = None,
+    normal_ml: Annotated[float | None, typer.Option(help="partition: normal (perfused) liver volume, mL.")] = None,
+    treated_fraction: Annotated[float, typer.Option(help="bsa: fraction of the liver treated (lobe volume / liver).")] = 1.0,
+    target_gy: Annotated[float | None, typer.Option(help="mird: target dose to the perfused liver, Gy.")] = None,
+    tnr: Annotated[float | None, typer.Option(help="partition: tumour-to-normal ratio (MAA).")] = None,
+    target_normal_gy: Annotated[float | None, typer.Option(help="partition: target normal-liver dose, Gy.")] = None,
+    target_tumor_gy: Annotated[float | None, typer.Option(help="partition: target tumour dose, Gy.")] = None,
+    normal_limit_gy: Annotated[float | None, typer.Option(help="partition: largest activity with normal liver <= this dose and lungs <= --lung-limit-gy.")] = None,
+    territory: Annotated[list[str] | None, typer.Option(help="partition, several territories: NAME:TUMOR_ML:NORMAL_ML:TNR (repeat).")] = None,
+    lung_shunt: Annotated[float, typer.Option(help="Lung shunt fraction (0-1).")] = 0.0,
+    residual: Annotated[float, typer.Option(help="Residual fraction in vial/catheter (0-1).")] = 0.0,
+    lung_mass_g: Annotated[float, typer.Option(help="Lung mass, g.")] = 1000.0,
+    lung_limit_gy: Annotated[float, typer.Option(help="Lung dose limit for --normal-limit-gy, Gy.")] = 30.0,
+    liver_density: Annotated[float, typer.Option(help="Liver density for volume-to-mass, g/mL.")] = 1.03,
+    ldm_factor: Annotated[float | None, typer.Option(help="LDM factor, Gy kg/GBq (default 49.67).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
+) -> None:
+    """Prescribed 90Y activity from a planning model (BSA, MIRD, partition / multi-compartment)."""
+    import json
+
+    from workstation.core.errors import InvalidInputError
+    from workstation.dosimetry import planning
+
+    def need(name: str, value: float | None) -> float:
+        if value is None:
+            raise InvalidInputError(f"--model {model} needs --{name}.")
+        return value
+
+    m = model.lower()
+    if m == "bsa":
+        result = planning.plan_bsa(
+            need("height-cm", height_cm), need("weight-kg", weight_kg), need("liver-ml", liver_ml),
+            need("tumor-ml", tumor_ml), treated_fraction, lung_shunt,
+        )
+    elif m == "mird":
+        result = planning.plan_mird(
+            need("target-gy", target_gy), need("liver-ml", liver_ml) * liver_density, lung_shunt,
+            residual, lung_mass_g, ldm_factor,
+        )
+    elif m in ("partition", "multi-compartment"):
+        kwargs = dict(
+            lung_shunt_fraction=lung_shunt, target_normal_gy=target_normal_gy, target_tumor_gy=target_tumor_gy,
+            normal_limit_gy=normal_limit_gy, lung_limit_gy=lung_limit_gy, residual_fraction=residual,
+            lung_mass_g=lung_mass_g, ldm_gy_kg_per_gbq=ldm_factor,
+        )
+        if territory:
+            terrs = []
+            for spec in territory:
+                parts = spec.split(":")
+                try:
+                    name, t_ml, n_ml, ratio = parts[0], *map(float, parts[1:])
+                except ValueError:
+                    raise InvalidInputError(
+                        f"--territory {spec!r} must be NAME:TUMOR_ML:NORMAL_ML:TNR with numbers."
+                    ) from None
+                if len(parts) != 4:
+                    raise InvalidInputError(f"--territory {spec!r} must be NAME:TUMOR_ML:NORMAL_ML:TNR.")
+                terrs.append(planning.Territory(name, t_ml * liver_density, n_ml * liver_density, ratio))
+            result = planning.plan_multi_compartment(terrs, **kwargs)  # type: ignore[arg-type]
+        else:
+            result = planning.plan_partition(
+                need("tumor-ml", tumor_ml) * liver_density, need("normal-ml", normal_ml) * liver_density,
+                need("tnr", tnr), **kwargs,  # type: ignore[arg-type]
+            )
+    else:
+        raise InvalidInputError(f"Unknown --model {model!r}; choose bsa, mird or partition.")
+    result["liver_density_g_per_ml"] = liver_density
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+        return
+    typer.echo(f"model: {result['model']}")
+    typer.echo(f"prescribed activity: {result['prescribed_activity_gbq']:.3f} GBq")
+    for key in ("doses",):
+        for name, value in (result.get(key) or {}).items():
+            typer.echo(f"  {name}: {value:.1f} Gy")
+    for terr in result.get("territories", []) or []:
+        typer.echo(
+            f"  {terr['name']}: {terr['activity_gbq']:.3f} GBq, tumour {terr['tumor_gy']:.1f} Gy, "
+            f"normal liver {terr['normal_liver_gy']:.1f} Gy"
+        )
+    if "lung_gy" in result and "lung_gy" not in (result.get("doses") or {}):
+        typer.echo(f"  lung: {result['lung_gy']:.1f} Gy")
+    for w in result.get("warnings", []):
+        typer.echo(f"warning: {w}")
+    typer.echo(f"source: {result['source']}")
+
+
+@app.command()
+def sirt(
+    activity: Annotated[str, typer.Option(help="Activity IMG: SPECT or PET (DICOM folder/file, NIfTI, NRRD, MHA).")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Output folder.")],
+    activity_units: Annotated[str | None, typer.Option(help="Bq/mL or counts, when the file does not say.")] = None,
+    ct: Annotated[str | None, typer.Option(help="CT IMG of the same frame of reference (hybrid SPECT/CT).")] = None,
+    roi: Annotated[list[str] | None, typer.Option(help="NAME=MASK (repeat); names liver, lesion*/tumor*, lung*, body have roles.")] = None,
+    administered_gbq: Annotated[float | None, typer.Option(help="Administered activity, GBq.")] = None,
+    lung_shunt: Annotated[float | None, typer.Option(help="Lung shunt fraction (0-1).")] = None,
+    method: Annotated[str, typer.Option(help="ldm, vsv, vsv-density or all (comma-separated allowed).")] = "all",
+    dose_grid: Annotated[str, typer.Option(help="Grid of the written doses: activity or ct.")] = "activity",
+    ldm_factor: Annotated[float | None, typer.Option(help="LDM factor, Gy kg/GBq: 49.67 (default), 49.38 or 50.")] = None,
+    residual: Annotated[float, typer.Option(help="Residual fraction left in vial/catheter (0-1).")] = 0.0,
+    series: Annotated[str | None, typer.Option(help="Series UID (prefix) of the activity image in a DICOM folder.")] = None,
+    ct_series: Annotated[str | None, typer.Option(help="Series UID (prefix) of the CT in a DICOM folder.")] = None,
+    administration_time: Annotated[str | None, typer.Option(help="Administration date-time (ISO 8601), overriding the header.")] = None,
+    nuclide: Annotated[str, typer.Option(help="Nuclide (only Y-90).")] = "Y-90",
+    device: Annotated[str | None, typer.Option(help="glass or resin, for the safety thresholds.")] = None,
+    prior_lung_dose_gy: Annotated[float, typer.Option(help="Lung dose of earlier treatments, Gy.")] = 0.0,
+    lung_mass_g: Annotated[float | None, typer.Option(help="Lung mass for the lung-dose formula, g.")] = None,
+    tissue_density: Annotated[float, typer.Option(help="Uniform tissue density of the LDM engine, g/mL.")] = 1.0,
+) -> None:
+    """Voxel dosimetry of a 90Y SIRT activity image: LDM, VSV and density-corrected VSV."""
+    import datetime as dt
+
+    from workstation.core.errors import InvalidInputError
+    from workstation.dosimetry.nuclides import get_nuclide
+    from workstation.dosimetry.pipeline import parse_methods, run_sirt, write_outputs
+    from workstation.io import ensure_not_input, read_image, read_mask
+
+    get_nuclide(nuclide)
+    parse_methods(method, ct is not None)
+    if dose_grid not in ("activity", "ct"):
+        raise InvalidInputError(f"--dose-grid must be activity or ct, got {dose_grid!r}.")
+    if device is not None and device.lower() not in ("glass", "resin"):
+        raise InvalidInputError(f"--device must be glass or resin, got {device!r}.")
+    admin_dt = None
+    if administration_time:
+        try:
+            admin_dt = dt.datetime.fromisoformat(administration_time)
+        except ValueError:
+            raise InvalidInputError(
+                f"--administration-time {administration_time!r} is not an ISO 8601 date-time (e.g. 2026-11-27T10:30)."
+            ) from None
+    roi_specs: dict[str, str] = {}
+    for item in roi or []:
+        if "=" not in item:
+            raise InvalidInputError(f"--roi {item!r} must be NAME=MASK.")
+        name, spec = item.split("=", 1)
+        name = name.strip()
+        if not name or name in roi_specs:
+            raise InvalidInputError(f"--roi {item!r}: ROI names must be non-empty and unique.")
+        roi_specs[name] = spec
+    ensure_not_input(output, activity, ct, *roi_specs.values())
+    with progress("SIRT dosimetry") as advance:
+        advance(0.0, "reading images")
+        act_img = read_image(activity, series=series, units=activity_units)
+        ct_img = read_image(ct, series=ct_series, units="HU") if ct else None
+        masks = {}
+        for name, spec in roi_specs.items():
+            try:
+                masks[name] = read_mask(spec, reference=ct_img)
+            except WorkstationError:
+                if ct_img is not None:
+                    raise
+                masks[name] = read_mask(spec, reference=act_img)
+        result = run_sirt(
+            act_img, ct=ct_img, rois=masks, activity_units=activity_units, administered_gbq=administered_gbq,
+            lung_shunt_fraction=lung_shunt, residual_fraction=residual, method=method, ldm_gy_kg_per_gbq=ldm_factor,
+            tissue_density_g_per_ml=tissue_density, administration_datetime=admin_dt, nuclide=nuclide,
+            device=device, prior_lung_dose_gy=prior_lung_dose_gy, lung_mass_g=lung_mass_g,
+            progress=lambda fr, text=None: advance(0.1 + 0.8 * fr, text),
+        )
+        advance(0.9, "writing outputs")
+        files = write_outputs(result, output, dose_grid=dose_grid)
+    for m, block in result.results["methods"].items():
+        for name, met in block["rois"].items():
+            say(f"{m:12s} {name:16s} mean {met['mean_gy']:8.1f} Gy  D90 {met['d90_gy']:8.1f} Gy  V100 {met['v_gy_percent']['100']:5.1f} %")
+    for w in result.warnings:
+        say(f"warning: {w}")
+    say(f"wrote {len(files)} files to {output}")
+
+
+@app.command()
 def margin(
     tumor: Annotated[str, typer.Option("--tumor", help="Tumour MASK (binary, label image or fractional 0..1).")],
     ablation: Annotated[str, typer.Option("--ablation", help="Ablation-zone MASK (on the post-ablation CT).")],

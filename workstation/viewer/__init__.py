@@ -1,1 +1,54 @@
-"""viewer."""
+"""The napari workstation: volumes as layers in patient space, overlays, dock widgets.
+
+This is the only package that imports napari and Qt, and it does so lazily:
+importing :mod:`workstation.viewer` itself needs neither. The plugin manifest
+is ``napari.yaml`` next to this file (entry point ``napari.manifest``).
+"""
+
+from workstation.viewer._app import (
+    DisplayUnavailableError,
+    add_layer,
+    add_volumes,
+    headless_display,
+    screenshot,
+)
+from workstation.viewer.layers import (
+    WINDOW_PRESETS,
+    LayerData,
+    ct_layer,
+    dose_layer,
+    functional_layer,
+    isodose_layer,
+    labels_layer,
+    layer_geometry,
+    lps_to_world,
+    margin_layer,
+    napari_affine,
+    volume_from_layer,
+    volume_layer,
+    window_limits,
+    world_to_lps,
+)
+
+__all__ = [
+    "WINDOW_PRESETS",
+    "DisplayUnavailableError",
+    "LayerData",
+    "add_layer",
+    "add_volumes",
+    "ct_layer",
+    "dose_layer",
+    "functional_layer",
+    "headless_display",
+    "isodose_layer",
+    "labels_layer",
+    "layer_geometry",
+    "lps_to_world",
+    "margin_layer",
+    "napari_affine",
+    "screenshot",
+    "volume_from_layer",
+    "volume_layer",
+    "window_limits",
+    "world_to_lps",
+]

@@ -1,0 +1,41 @@
+"""`workstation view --screenshot` renders a PNG off-window and exits."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.gui
+
+
+def _run(*args):
+    return subprocess.run(
+        [sys.executable, "-m", "workstation.cli", *args], capture_output=True, text=True, timeout=300
+    )
+
+
+def test_view_screenshot(study_files, tmp_path):
+    from matplotlib.image import imread
+
+    out = tmp_path / "view.png"
+    proc = _run(
+        "view", study_files["ct"], "--dose", study_files["dose"], "--labels", study_files["lesion"],
+        "--isodose", "30", "--screenshot", str(out),
+    )
+    assert proc.returncode == 0, proc.stderr
+    img = (imread(out)[..., :3] * 255).astype(int)
+    spread = img.max(axis=2) - img.min(axis=2)
+    assert (spread > 8).sum() > 1000  # dose wash and outlines
+    assert ((spread <= 8) & (img.mean(axis=2) > 100)).sum() > 1000  # grey CT
+    assert not list(tmp_path.glob(".view*"))  # no temporary file left
+
+
+def test_view_errors_are_one_sentence(study_files, tmp_path):
+    proc = _run("view", study_files["ct"], "--screenshot", str(tmp_path / "x.jpg"))
+    assert proc.returncode == 2 and "must be a .png" in proc.stderr and "Traceback" not in proc.stderr
+    proc = _run("view", str(tmp_path / "missing.nii.gz"), "--screenshot", str(tmp_path / "x.png"))
+    assert proc.returncode == 2 and "missing.nii.gz" in proc.stderr
+    proc = _run("view", "--screenshot", str(tmp_path / "x.png"))
+    assert proc.returncode == 2 and "Nothing to show" in proc.stderr

@@ -1,0 +1,101 @@
+"""The npe2 plugin: manifest, reader, writers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from workstation.core import InvalidInputError, Unit
+from workstation.viewer._plugin import get_reader, write_labels_image, write_labels_seg
+
+pytestmark = pytest.mark.gui
+
+
+def test_manifest_is_valid_and_discovered():
+    import npe2
+
+    manifest = npe2.PluginManifest.from_distribution("workstation")
+    assert manifest.name == "workstation"
+    commands = {c.id for c in manifest.contributions.commands}
+    for contribution in manifest.contributions.commands:
+        # every python_name resolves (a widget whose backend is missing must not be declared)
+        module, _, attr = contribution.python_name.partition(":")
+        mod = __import__(module, fromlist=[attr])
+        assert hasattr(mod, attr), contribution.python_name
+    assert {"workstation.get_reader", "workstation.write_labels_image", "workstation.sample_sirt"} <= commands
+
+
+def test_reader_places_nifti_layers_in_patient_space(study, study_files):
+    reader = get_reader(study_files["ct"])
+    assert reader is not None
+    [(data, kwargs, kind)] = reader(study_files["ct"])
+    ct = study["ct"]
+    assert kind == "image" and data.shape == ct.shape
+    assert kwargs["scale"] == pytest.approx((3.0, 1.5, 1.25))
+    assert kwargs["translate"] == pytest.approx(tuple(ct.origin_mm[::-1]))
+    assert kwargs["contrast_limits"] == (-150.0, 250.0)  # CT: soft-tissue window
+    [(lab, lkw, lkind)] = reader(study_files["lesion"])
+    assert lkind == "labels" and int(lab.max()) == 1
+    assert lkw["translate"] == pytest.approx(tuple(ct.origin_mm[::-1]))
+
+
+def test_reader_declines_other_files(tmp_path):
+    other = tmp_path / "notes.txt"
+    other.write_text("hello")
+    assert get_reader(str(other)) is None
+    assert get_reader(str(tmp_path)) is None  # a folder without DICOM
+
+
+def test_reader_through_napari(make_napari_viewer, study_files, study):
+    viewer = make_napari_viewer()
+    layers = viewer.open(study_files["ct"], plugin="workstation")
+    assert len(layers) == 1
+    idx = (3, 10, 20)
+    np.testing.assert_allclose(layers[0].data_to_world(idx), study["ct"].index_to_world(idx)[::-1])
+
+
+def test_seg_nrrd_reader_keeps_segment_names(study, tmp_path):
+    import SimpleITK as sitk
+
+    lab = study["lesion"].array.astype(np.uint8) * 3
+    image = study["lesion"].copy_with(array=lab).to_sitk()
+    image.SetMetaData("Segment0_Name", "tumour A")
+    image.SetMetaData("Segment0_LabelValue", "3")
+    image.SetMetaData("Segment0_Layer", "0")
+    image.SetMetaData("Segment0_ID", "Segment_1")
+    path = tmp_path / "lesions.seg.nrrd"
+    sitk.WriteImage(image, str(path))
+    [(data, kwargs, kind)] = get_reader(str(path))(str(path))
+    assert kind == "labels"
+    assert "tumour A" in kwargs["features"]["name"]
+    assert kwargs["translate"] == pytest.approx(tuple(study["lesion"].origin_mm[::-1]))
+
+
+def test_labels_writer_round_trip(make_napari_viewer, study, tmp_path):
+    from workstation.io.formats import read_sitk_image
+    from workstation.viewer import add_layer, labels_layer
+
+    viewer = make_napari_viewer()
+    expected_sum = int(study["lesion"].array.sum()) + 2
+    layer = add_layer(viewer, labels_layer(study["lesion"]))
+    layer.data[0, 0, 0] = 2  # an edit in the viewer is saved (the layer shares the volume's array)
+    out = tmp_path / "edited.nii.gz"
+    written = viewer.layers.save(str(out), selected=False, plugin="workstation")
+    assert [Path(p) for p in written] == [out]
+    back = read_sitk_image(out)
+    np.testing.assert_allclose(back.affine, study["lesion"].affine, atol=1e-4)
+    assert back.array[0, 0, 0] == 2 and int(back.array.sum()) == expected_sum
+
+
+def test_seg_writer_needs_a_dicom_reference(study, tmp_path):
+    from workstation.viewer import labels_layer
+
+    data, kwargs, _ = labels_layer(study["lesion"])
+    with pytest.raises(InvalidInputError, match="NIfTI"):
+        write_labels_seg(str(tmp_path / "seg.dcm"), data, kwargs)
+    assert not (tmp_path / "seg.dcm").exists()
+    written = write_labels_image(str(tmp_path / "l.nrrd"), data, kwargs)
+    assert Path(written[0]).is_file()
+    assert study["lesion"].units == Unit.LABEL

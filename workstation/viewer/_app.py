@@ -1,0 +1,213 @@
+"""Open volumes in a napari viewer; render screenshots off-window."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from workstation.core.errors import InvalidInputError, WorkstationError
+from workstation.core.volume import Unit, Volume
+from workstation.viewer.layers import (
+    LayerData,
+    dose_layer,
+    isodose_layer,
+    labels_layer,
+    volume_layer,
+)
+
+__all__ = ["add_layer", "add_volumes", "headless_display", "screenshot", "DisplayUnavailableError"]
+
+
+class DisplayUnavailableError(WorkstationError):
+    """No X display to render on, and no Xvfb to start one."""
+
+
+def add_layer(viewer: Any, layer_data: LayerData) -> Any:
+    """Add a ``LayerData`` tuple to a viewer and finish what kwargs cannot say.
+
+    Shows the colour bar of dose and margin layers, draws labels as contours
+    when ``metadata["contour"]`` asks for it, and widens the contrast
+    slider of CT layers to the 12-bit HU range (computing it from the data
+    would read the whole volume).
+    """
+    data, kwargs, layer_type = layer_data
+    layer = getattr(viewer, f"add_{layer_type}")(data, **kwargs)
+    meta = kwargs.get("metadata") or {}
+    if meta.get("colorbar"):
+        layer.colorbar.visible = True
+    if meta.get("contour"):
+        layer.contour = int(meta["contour"])
+    slider = meta.get("slider_range_hu")
+    if slider is not None:
+        lo, hi = layer.contrast_limits
+        layer.contrast_limits_range = (min(slider[0], lo), max(slider[1], hi))
+    return layer
+
+
+def add_volumes(
+    viewer: Any,
+    images: Sequence[Volume] = (),
+    dose: Volume | None = None,
+    labels: Sequence[Volume] = (),
+    isodose_levels_gy: Sequence[float] | None = None,
+    dose_threshold_gy: float | None = None,
+    label_contour: int = 2,
+) -> list[Any]:
+    """Add images (CT first), a dose wash with isodose lines and label outlines.
+
+    Returns the added layers; the view is reset to show them and moved to the
+    slice through the dose maximum (or the middle of the first image).
+    """
+    layers = []
+    ordered = sorted(images, key=lambda v: 0 if (v.modality == "CT" or v.units == Unit.HU) else 1)
+    layers.extend(add_layer(viewer, volume_layer(v)) for v in ordered)
+    if dose is not None:
+        wash = add_layer(viewer, dose_layer(dose, threshold_gy=dose_threshold_gy))
+        layers.append(wash)
+        if isodose_levels_gy:
+            limits = tuple(float(c) for c in wash.contrast_limits)
+            layers.append(add_layer(viewer, isodose_layer(dose, isodose_levels_gy, color_range_gy=limits)))
+    layers.extend(
+        add_layer(viewer, labels_layer(lab, contour=label_contour, opacity=1.0)) for lab in labels
+    )
+    viewer.reset_view()
+    point = _focus_point_lps(ordered, dose, labels)
+    if point is not None:
+        viewer.dims.set_point(0, float(point[2]))
+    return layers
+
+
+def _focus_point_lps(
+    images: Sequence[Volume], dose: Volume | None, labels: Sequence[Volume]
+) -> np.ndarray | None:
+    """LPS point to show first: the dose maximum, else the labels' centre, else the image centre."""
+    if dose is not None and dose.array.size:
+        index = np.unravel_index(int(np.nanargmax(dose.array)), dose.shape)
+        return dose.index_to_world(index)
+    for lab in labels:
+        nz = np.argwhere(lab.array != 0)
+        if nz.size:
+            return lab.index_to_world((nz.min(axis=0) + nz.max(axis=0)) / 2.0)
+    if images:
+        return images[0].index_to_world((np.array(images[0].shape) - 1) / 2.0)
+    return None
+
+
+def _qt_app_running() -> bool:
+    import sys
+
+    qtwidgets = sys.modules.get("qtpy.QtWidgets")
+    return bool(qtwidgets is not None and qtwidgets.QApplication.instance() is not None)
+
+
+@contextlib.contextmanager
+def headless_display() -> Iterator[str]:
+    """Run the block on a private Xvfb display; yields its DISPLAY name.
+
+    Used for screenshots so that no window appears on the user's screen. When
+    Xvfb is not installed, an existing ``DISPLAY`` is used instead; with
+    neither, :class:`DisplayUnavailableError` explains what is needed.
+    """
+    xvfb = shutil.which("Xvfb")
+    if xvfb is None:
+        display = os.environ.get("DISPLAY")
+        if not display:
+            raise DisplayUnavailableError(
+                "Rendering a screenshot needs an X display: set DISPLAY or install Xvfb "
+                "(Debian/Ubuntu: apt-get install xvfb)."
+            )
+        yield display
+        return
+    proc = None
+    name = ""
+    for number in range(99, 199):
+        if Path(f"/tmp/.X{number}-lock").exists() or Path(f"/tmp/.X11-unix/X{number}").exists():
+            continue
+        name = f":{number}"
+        proc = subprocess.Popen(
+            [xvfb, name, "-screen", "0", "1600x1200x24", "-nolisten", "tcp"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10.0
+        while time.monotonic() < deadline and proc.poll() is None:
+            if Path(f"/tmp/.X11-unix/X{number}").exists():
+                break
+            time.sleep(0.05)
+        if proc.poll() is None:
+            break
+        proc = None
+    if proc is None:
+        raise DisplayUnavailableError("Xvfb could not start a virtual display for the screenshot.")
+    previous = {k: os.environ.get(k) for k in ("DISPLAY", "QT_QPA_PLATFORM", "WAYLAND_DISPLAY")}
+    os.environ["DISPLAY"] = name
+    os.environ["QT_QPA_PLATFORM"] = "xcb"
+    os.environ.pop("WAYLAND_DISPLAY", None)
+    try:
+        yield name
+    finally:
+        for key, value in previous.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def screenshot(
+    output: str | os.PathLike[str],
+    images: Sequence[Volume] = (),
+    dose: Volume | None = None,
+    labels: Sequence[Volume] = (),
+    isodose_levels_gy: Sequence[float] | None = None,
+    size: tuple[int, int] = (1000, 800),
+) -> Path:
+    """Render the volumes and overlays to a PNG without a visible window.
+
+    The viewer is shown on a private Xvfb display (napari renders nothing for
+    a canvas that was never shown), the canvas is captured and the viewer closed.
+    """
+    target = Path(output)
+    if target.suffix.lower() != ".png":
+        raise InvalidInputError(f"The screenshot {target} must be a .png file.")
+    if not images and dose is None and not labels:
+        raise InvalidInputError("Nothing to show: give at least one image, a dose or a mask.")
+    display = contextlib.nullcontext("") if _qt_app_running() else headless_display()
+    with display:
+        import napari
+        from qtpy.QtWidgets import QApplication
+
+        viewer = napari.Viewer(show=True, title="workstation")
+        try:
+            viewer.window._qt_window.resize(*size)
+            add_volumes(viewer, images, dose=dose, labels=labels, isodose_levels_gy=isodose_levels_gy)
+            QApplication.processEvents()
+            viewer.reset_view()
+            QApplication.processEvents()
+            pixels = viewer.screenshot(canvas_only=True, flash=False)
+        finally:
+            viewer.close()
+        _write_png(pixels, target)
+    return target
+
+
+def _write_png(pixels: np.ndarray, target: Path) -> None:
+    from matplotlib.image import imsave
+
+    from workstation.io import atomic_path
+
+    with atomic_path(target) as tmp:
+        imsave(tmp, np.ascontiguousarray(pixels), format="png")

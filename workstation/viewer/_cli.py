@@ -1,0 +1,81 @@
+"""The ``workstation view`` command's work (the typer command itself lives in ``cli.py``)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from workstation.core.errors import InvalidInputError
+from workstation.core.volume import Unit, Volume
+
+__all__ = ["read_view_inputs", "open_window"]
+
+
+def _read_labels(spec: str, reference: Volume | None) -> Volume:
+    from workstation.io import read_mask
+
+    vol = read_mask(spec, reference=reference)
+    if vol.units != Unit.LABEL:
+        vol = vol.copy_with(units=Unit.LABEL)
+    if not vol.label_names:
+        name = Path(spec.split("#", 1)[0]).name.split(".")[0]
+        values = [int(v) for v in np.unique(vol.array) if v != 0][:64]
+        vol.label_names = {v: (name if len(values) == 1 else f"{name} {v}") for v in values}
+    return vol
+
+
+def read_view_inputs(
+    images: Sequence[str],
+    dose: str | None = None,
+    labels: Sequence[str] = (),
+    series: str | None = None,
+) -> tuple[list[Volume], Volume | None, list[Volume]]:
+    """Read the ``view`` command's inputs: images, a dose (Gy) and label masks.
+
+    Masks are resampled (nearest) onto the first image when there is one.
+    """
+    from workstation.io import read_image
+
+    vols = [read_image(p, series=series) for p in images]
+    for path, vol in zip(images, vols, strict=True):
+        if vol.units == Unit.LABEL:
+            raise InvalidInputError(f"{path} is a label image; give it with --labels.")
+    dose_vol = None
+    if dose is not None:
+        dose_vol = read_image(dose, units=Unit.GY)
+        if dose_vol.units not in (Unit.GY, Unit.UNKNOWN):
+            raise InvalidInputError(f"The --dose image {dose} holds {dose_vol.units.value}, not Gy.")
+        dose_vol.units = Unit.GY
+        if dose_vol.array.dtype.kind not in "f":
+            dose_vol = dose_vol.copy_with(array=dose_vol.array.astype("float32"))
+    reference = vols[0] if vols else dose_vol
+    masks = [_read_labels(spec, reference) for spec in labels]
+    return vols, dose_vol, masks
+
+
+def open_window(
+    images: Sequence[Volume],
+    dose: Volume | None,
+    labels: Sequence[Volume],
+    isodose_levels_gy: Sequence[float] | None = None,
+) -> None:
+    """Open the napari window with the volumes and the workstation's dock widgets; block."""
+    from workstation.viewer._app import DisplayUnavailableError, add_volumes
+
+    if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+        raise DisplayUnavailableError(
+            "Opening the viewer window needs a display (DISPLAY is not set); "
+            "use --screenshot PNG to render without one."
+        )
+    import napari
+
+    from workstation.viewer.widgets import OverlayWidget, StudyWidget
+
+    viewer = napari.Viewer(title="workstation")
+    add_volumes(viewer, images, dose=dose, labels=labels, isodose_levels_gy=isodose_levels_gy)
+    viewer.window.add_dock_widget(StudyWidget(viewer), name="Load a study", area="right")
+    viewer.window.add_dock_widget(OverlayWidget(viewer), name="Dose and margin overlays", area="right")
+    napari.run()

@@ -1,0 +1,68 @@
+"""Colour maps of the viewer's overlays (napari objects built on demand)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+#: Distinct label colours (RGB 0–1), matplotlib's "tab10" order; label n uses entry (n-1) % 10.
+_TAB10 = [
+    (0.122, 0.467, 0.706),
+    (1.000, 0.498, 0.055),
+    (0.173, 0.627, 0.173),
+    (0.839, 0.153, 0.157),
+    (0.580, 0.404, 0.741),
+    (0.549, 0.337, 0.294),
+    (0.890, 0.467, 0.761),
+    (0.498, 0.498, 0.498),
+    (0.737, 0.741, 0.133),
+    (0.090, 0.745, 0.812),
+]
+
+
+def dose_wash_colormap() -> Any:
+    """Matplotlib's perceptually ordered "turbo", fully transparent at its lowest value.
+
+    With ``contrast_limits=(threshold, max)`` every dose at or below the
+    threshold maps to position 0 and is not drawn.
+    """
+    import matplotlib
+    from napari.utils.colormaps import Colormap
+
+    colors = matplotlib.colormaps["turbo"](np.linspace(0.0, 1.0, 256))
+    colors[0, 3] = 0.0
+    return Colormap(colors=colors, name="dose wash (turbo)", interpolation="linear")
+
+
+def diverging_colormap() -> Any:
+    """Red (negative) – white (0) – blue (positive): matplotlib's "RdBu"."""
+    import matplotlib
+    from napari.utils.colormaps import Colormap
+
+    colors = matplotlib.colormaps["RdBu"](np.linspace(0.0, 1.0, 256))
+    return Colormap(colors=colors, name="signed margin (RdBu)", interpolation="linear")
+
+
+def label_colors(values: Sequence[int]) -> Any:
+    """A napari DirectLabelColormap: label n → tab10 colour, background transparent."""
+    from napari.utils.colormaps import DirectLabelColormap
+
+    color_dict: dict[int | None, Any] = {None: (0.0, 0.0, 0.0, 0.0), 0: (0.0, 0.0, 0.0, 0.0)}
+    for v in values:
+        rgb = _TAB10[(int(v) - 1) % len(_TAB10)]
+        color_dict[int(v)] = (*rgb, 1.0)
+    return DirectLabelColormap(color_dict=color_dict)
+
+
+def level_colors(positions: Sequence[float] | np.ndarray) -> Any:
+    """Isodose band colours: band n (1-based) gets turbo at ``positions[n-1]`` (0–1)."""
+    import matplotlib
+    from napari.utils.colormaps import DirectLabelColormap
+
+    turbo = matplotlib.colormaps["turbo"]
+    color_dict: dict[int | None, Any] = {None: (0.0, 0.0, 0.0, 0.0), 0: (0.0, 0.0, 0.0, 0.0)}
+    for n, pos in enumerate(np.clip(np.asarray(positions, dtype=float), 0.0, 1.0), start=1):
+        color_dict[n] = tuple(float(c) for c in turbo(float(pos)))
+    return DirectLabelColormap(color_dict=color_dict)
