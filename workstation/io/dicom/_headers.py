@@ -71,14 +71,30 @@ class FileRecord:
     pixel_length: int | None = None
     file_size: int = 0
     has_pixels: bool = True
+    # Values parsed once from the raw header bytes (see ``_parse_fast``); the
+    # geometry and pixel code uses these instead of pydicom's slower accessors.
+    rows: int = 0
+    columns: int = 0
+    bits_allocated: int = 16
+    bits_stored: int = 16
+    signed: bool = False
+    samples_per_pixel: int = 1
+    number_of_frames: int = 1
+    position: np.ndarray | None = None
+    orientation: np.ndarray | None = None
+    pixel_spacing: np.ndarray | None = None
+    rescale_slope: float = 1.0
+    rescale_intercept: float = 0.0
+    sop_uid: str = ""
+    sop_class: str = ""
 
     @property
     def sop_instance_uid(self) -> str:
-        return str(self.header.get("SOPInstanceUID", ""))
+        return self.sop_uid
 
     @property
     def sop_class_uid(self) -> str:
-        return str(self.header.get("SOPClassUID", ""))
+        return self.sop_class
 
 
 @dataclass
@@ -120,7 +136,10 @@ def read_header(path: Path) -> FileRecord | Unreadable | None:
         return Unreadable(path, "the header is incomplete (no SeriesInstanceUID); the file may be truncated")
     if head is None and sop_class in IMAGE_SOP_CLASSES:
         return Unreadable(path, "the image has no pixel data; the file may be truncated")
-    record = FileRecord(path=path, header=ds, file_size=size, has_pixels=head is not None)
+    record = FileRecord(
+        path=path, header=ds, file_size=size, has_pixels=head is not None, sop_class=sop_class
+    )
+    _parse_fast(record)
     if head is not None:
         header_len, value_len, ts_native = head
         if ts_native:
@@ -150,6 +169,89 @@ def _element_header(fp: Any, ds: Dataset) -> tuple[int, int, bool] | None:
     if len(raw) < 12:
         return None
     return (12, int.from_bytes(raw[8:12], "little"), True)
+
+
+# ------------------------------------------------------------ fast values
+_US_TAGS = {
+    "rows": 0x00280010,
+    "columns": 0x00280011,
+    "bits_allocated": 0x00280100,
+    "bits_stored": 0x00280101,
+    "samples_per_pixel": 0x00280002,
+}
+
+
+def _raw(ds: Dataset, tag: int) -> Any:
+    """The element's raw bytes when not yet converted (else its value), ``None`` if absent."""
+    try:
+        elem = ds.get_item(tag)
+    except KeyError:
+        return None
+    if elem is None:
+        return None
+    return elem.value  # bytes for a RawDataElement, the converted value otherwise
+
+
+def _text_numbers(raw: Any) -> list[float] | None:
+    if raw is None:
+        return None
+    if isinstance(raw, bytes):
+        parts = raw.decode("ascii", "replace").strip(" \x00").split("\\")
+    elif isinstance(raw, list | tuple | MultiValue):
+        parts = list(raw)
+    else:
+        parts = [raw]
+    try:
+        return [float(p) for p in parts]
+    except (TypeError, ValueError):
+        return None
+
+
+def _us(raw: Any) -> int | None:
+    if raw is None:
+        return None
+    if isinstance(raw, bytes):
+        return int.from_bytes(raw[:2], "little") if len(raw) >= 2 else None
+    try:
+        return int(raw)
+    except (TypeError, ValueError):
+        return None
+
+
+def _parse_fast(rec: FileRecord) -> None:
+    """Fill the record's numeric fields from raw element bytes (little endian files)."""
+    ds = rec.header
+    encoding = getattr(ds, "original_encoding", (None, True))
+    if encoding[1] is False:  # big endian: use pydicom's conversions
+        for name, tag in _US_TAGS.items():
+            value = ds.get(tag)
+            if value is not None:
+                setattr(rec, name, int(value.value))
+        rec.signed = int(ds.get("PixelRepresentation", 0) or 0) == 1
+    else:
+        for name, tag in _US_TAGS.items():
+            value = _us(_raw(ds, tag))
+            if value is not None:
+                setattr(rec, name, value)
+        rec.signed = _us(_raw(ds, 0x00280103)) == 1
+    frames = _text_numbers(_raw(ds, 0x00280008))
+    rec.number_of_frames = int(frames[0]) if frames else 1
+    for name, tag, n in (
+        ("position", 0x00200032, 3),
+        ("orientation", 0x00200037, 6),
+        ("pixel_spacing", 0x00280030, 2),
+    ):
+        values = _text_numbers(_raw(ds, tag))
+        if values is not None and len(values) == n and all(np.isfinite(values)):
+            setattr(rec, name, np.array(values))
+    slope = _text_numbers(_raw(ds, 0x00281053))
+    intercept = _text_numbers(_raw(ds, 0x00281052))
+    rec.rescale_slope = slope[0] if slope and np.isfinite(slope[0]) and slope[0] != 0 else 1.0
+    rec.rescale_intercept = intercept[0] if intercept and np.isfinite(intercept[0]) else 0.0
+    uid = _raw(ds, 0x00080018)
+    rec.sop_uid = (uid.decode("ascii", "replace") if isinstance(uid, bytes) else str(uid or "")).strip(" \x00")
+    if rec.bits_stored <= 0 or rec.bits_stored > rec.bits_allocated:
+        rec.bits_stored = rec.bits_allocated
 
 
 # ------------------------------------------------------------------ values

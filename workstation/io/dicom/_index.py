@@ -226,14 +226,11 @@ def _list_files(root: Path) -> list[Path]:
 
 
 def _geometry_key(rec: FileRecord) -> tuple[Any, ...]:
-    ds = rec.header
-    rc = orientation_of(ds)
-    ps = pixel_spacing_of(ds)
     return (
-        None if rc is None else tuple(rc.ravel()),
-        None if ps is None else tuple(ps),
-        ds.get("Rows"),
-        ds.get("Columns"),
+        None if rec.orientation is None else tuple(rec.orientation),
+        None if rec.pixel_spacing is None else tuple(rec.pixel_spacing),
+        rec.rows,
+        rec.columns,
     )
 
 
@@ -252,10 +249,9 @@ def _split_stacks(records: list[FileRecord]) -> list[list[FileRecord]]:
     """Group files of one series by geometry; multi-frame files are stacks of their own."""
     stacks: list[tuple[tuple[Any, ...] | None, list[FileRecord]]] = []
     for rec in records:
-        ds = rec.header
         multi = (
             rec.sop_class_uid in (NM_IMAGE_STORAGE, RTDOSE_STORAGE)
-            or int(number(ds.get("NumberOfFrames"), 1) or 1) > 1
+            or rec.number_of_frames > 1
             or rec.sop_class_uid in NON_IMAGE_SOP_CLASSES
             or not rec.has_pixels
         )

@@ -11,22 +11,19 @@ from workstation.io.dicom._headers import FileRecord
 
 def stored_dtype(record: FileRecord) -> np.dtype:
     """NumPy dtype of the stored values (little endian) from BitsAllocated/PixelRepresentation."""
-    ds = record.header
-    bits = int(ds.get("BitsAllocated", 16) or 16)
-    signed = int(ds.get("PixelRepresentation", 0) or 0) == 1
+    bits = record.bits_allocated
     if bits not in (8, 16, 32):
         raise DicomError(f"{record.path}: BitsAllocated {bits} is not supported (8, 16 or 32).")
-    if int(ds.get("SamplesPerPixel", 1) or 1) != 1:
+    if record.samples_per_pixel != 1:
         raise DicomError(
-            f"{record.path}: has {ds.SamplesPerPixel} samples per pixel (colour); "
+            f"{record.path}: has {record.samples_per_pixel} samples per pixel (colour); "
             "only greyscale images can be read as volumes."
         )
-    return np.dtype(f"<{'i' if signed else 'u'}{bits // 8}")
+    return np.dtype(f"<{'i' if record.signed else 'u'}{bits // 8}")
 
 
 def expected_bytes(record: FileRecord, n_frames: int) -> int:
-    ds = record.header
-    return int(ds.Rows) * int(ds.Columns) * n_frames * stored_dtype(record).itemsize
+    return record.rows * record.columns * n_frames * stored_dtype(record).itemsize
 
 
 def truncation_problem(record: FileRecord, n_frames: int) -> str | None:
@@ -45,8 +42,7 @@ def truncation_problem(record: FileRecord, n_frames: int) -> str | None:
 
 def read_stored(record: FileRecord, n_frames: int) -> np.ndarray:
     """Stored values of all frames, shape (frames, rows, cols), bits above BitsStored masked."""
-    ds = record.header
-    rows, cols = int(ds.Rows), int(ds.Columns)
+    rows, cols = record.rows, record.columns
     dtype = stored_dtype(record)
     count = rows * cols * n_frames
     nbytes = count * dtype.itemsize
@@ -66,7 +62,7 @@ def read_stored(record: FileRecord, n_frames: int) -> np.ndarray:
         arr = out.reshape(n_frames, rows, cols)
     else:
         arr = _read_with_pydicom(record, n_frames, dtype)
-    return _mask_bits(arr, ds)
+    return _mask_bits(arr, record.bits_stored)
 
 
 def _read_with_pydicom(record: FileRecord, n_frames: int, dtype: np.dtype) -> np.ndarray:
@@ -82,18 +78,17 @@ def _read_with_pydicom(record: FileRecord, n_frames: int, dtype: np.dtype) -> np
         ) from None
     arr = np.asarray(arr)
     try:
-        return arr.reshape(n_frames, int(record.header.Rows), int(record.header.Columns))
+        return arr.reshape(n_frames, record.rows, record.columns)
     except ValueError:
         raise DicomError(
             f"{record.path}: the pixel data has shape {arr.shape}, which does not match "
-            f"{n_frames} frame(s) of {record.header.Rows}x{record.header.Columns}."
+            f"{n_frames} frame(s) of {record.rows}x{record.columns}."
         ) from None
 
 
-def _mask_bits(arr: np.ndarray, ds: pydicom.Dataset) -> np.ndarray:
+def _mask_bits(arr: np.ndarray, stored: int) -> np.ndarray:
     """Clear bits above BitsStored (overlays, garbage) and sign-extend signed values."""
     allocated = arr.dtype.itemsize * 8
-    stored = int(ds.get("BitsStored", allocated) or allocated)
     if stored >= allocated or stored <= 0:
         return arr
     shift = allocated - stored

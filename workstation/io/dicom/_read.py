@@ -139,8 +139,8 @@ def _scales(plan: StackPlan) -> tuple[np.ndarray, np.ndarray, Unit, list[str]]:
     unit = units_of(first, warnings)
     nz = plan.shape[0]
     if plan.kind == "slices":
-        slopes = np.array([number(r.header.get("RescaleSlope"), 1.0) or 1.0 for r in plan.records])
-        inters = np.array([number(r.header.get("RescaleIntercept"), 0.0) or 0.0 for r in plan.records])
+        slopes = np.array([r.rescale_slope for r in plan.records])
+        inters = np.array([r.rescale_intercept for r in plan.records])
         if mapping is not None:
             slopes[:], inters[:] = mapping[0], mapping[1]
         return slopes, inters, unit, warnings
@@ -209,7 +209,11 @@ def _fill(
                 lo, hi = int(stored.min()) + inter, int(stored.max()) + inter
                 if lo < _INT16.min or hi > _INT16.max:
                     return True
-                np.add(stored, inter, out=out[k], casting="unsafe")
+                # The result fits int16 (checked above), so the wrap-around of
+                # the unsafe cast (uint16 > 32767) is undone exactly by the add.
+                np.copyto(out[k], stored, casting="unsafe")
+                if inter:
+                    out[k] += np.int16(inter)
             else:
                 np.multiply(stored, slopes[k], out=out[k], casting="unsafe")
                 out[k] += np.float32(inters[k])

@@ -89,8 +89,12 @@ def pixel_spacing_of(ds) -> np.ndarray | None:  # noqa: ANN001
     return ps
 
 
-def _in_plane(label: str, ds, path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # noqa: ANN001
-    rc = orientation_of(ds)
+def _in_plane(label: str, ds, path, rec: FileRecord | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # noqa: ANN001
+    if rec is not None:
+        rc = None if rec.orientation is None else _normalised(rec.orientation)
+        ps = rec.pixel_spacing if rec.pixel_spacing is not None and np.all(rec.pixel_spacing > 0) else None
+    else:
+        rc, ps = orientation_of(ds), pixel_spacing_of(ds)
     if rc is None:
         raise DicomError(f"{label}: {path} has no valid ImageOrientationPatient.")
     if abs(float(rc[0] @ rc[1])) > 1e-3:
@@ -98,12 +102,19 @@ def _in_plane(label: str, ds, path) -> tuple[np.ndarray, np.ndarray, np.ndarray]
             f"{label}: ImageOrientationPatient of {path} is not orthogonal "
             f"(row·column = {float(rc[0] @ rc[1]):.4f})."
         )
-    ps = pixel_spacing_of(ds)
     if ps is None:
         raise DicomError(f"{label}: {path} has no valid PixelSpacing.")
     normal = np.cross(rc[0], rc[1])
     normal /= np.linalg.norm(normal)
     return rc, ps, normal
+
+
+def _normalised(iop: np.ndarray) -> np.ndarray | None:
+    rc = np.asarray(iop, dtype=float).reshape(2, 3)
+    norms = np.linalg.norm(rc, axis=1)
+    if np.any(norms < 1e-6):
+        return None
+    return rc / norms[:, None]
 
 
 def _affine(origin: np.ndarray, normal_step: np.ndarray, rc: np.ndarray, ps: np.ndarray) -> np.ndarray:
@@ -131,13 +142,13 @@ def plan_single_frame(records: list[FileRecord], label: str) -> StackPlan:
         )
     recs = list(unique.values())
     first = recs[0].header
-    rc, ps, normal = _in_plane(label, first, recs[0].path)
+    rc, ps, normal = _in_plane(label, first, recs[0].path, recs[0])
     for rec in recs:
         if problem := truncation_problem(rec, 1):
             raise DicomError(f"{label}: {problem}.")
     positions = []
     for rec in recs:
-        ipp = floats(rec.header.get("ImagePositionPatient"), 3)
+        ipp = rec.position
         if ipp is None:
             raise DicomError(f"{label}: {rec.path} has no valid ImagePositionPatient.")
         positions.append(ipp)
@@ -153,7 +164,7 @@ def plan_single_frame(records: list[FileRecord], label: str) -> StackPlan:
             step = 1.0
             warnings.append("Single-slice image without slice thickness: 1 mm assumed.")
         return StackPlan(
-            "slices", recs, (1, int(first.Rows), int(first.Columns)),
+            "slices", recs, (1, recs[0].rows, recs[0].columns),
             _affine(pos[0], normal * abs(step), rc, ps), warnings=warnings,
         )
     diffs = np.diff(along)
@@ -183,7 +194,7 @@ def plan_single_frame(records: list[FileRecord], label: str) -> StackPlan:
             f"while the other slices are {step:.2f} mm apart."
         )
     for rec in recs[1:]:
-        other = orientation_of(rec.header)
+        other = None if rec.orientation is None else _normalised(rec.orientation)
         if other is None or np.max(np.abs(other - rc)) > 1e-4:
             raise DicomError(f"{label}: {rec.path.name} has a different ImageOrientationPatient.")
     step_mm = (along[-1] - along[0]) / (n - 1)
@@ -191,7 +202,7 @@ def plan_single_frame(records: list[FileRecord], label: str) -> StackPlan:
     in_plane = offsets - np.outer(offsets @ normal, normal)
     shift_px = np.stack([in_plane @ rc[1] / ps[0], in_plane @ rc[0] / ps[1]], axis=1)
     plan = StackPlan(
-        "slices", recs, (n, int(first.Rows), int(first.Columns)),
+        "slices", recs, (n, recs[0].rows, recs[0].columns),
         _affine(pos[0], normal * step_mm, rc, ps), warnings=warnings,
     )
     drift = float(np.max(np.abs(shift_px)))
