@@ -334,6 +334,13 @@ def sirt(
         advance(0.0, "reading images")
         act_img = read_image(activity, series=series, units=activity_units)
         ct_img = read_image(ct, series=ct_series, units="HU") if ct else None
+        if ct_img is not None and not ct_img.overlaps(act_img):
+            from workstation.core.errors import NoOverlapError
+
+            raise NoOverlapError(
+                f"The CT {ct} and the activity image {activity} do not overlap in patient space; "
+                "check that they belong to the same study and frame of reference."
+            )
         masks = {}
         for name, spec in roi_specs.items():
             try:

@@ -1,0 +1,468 @@
+"""The SIRT dosimetry workflow: activity image (+ CT, ROIs) -> doses, DVHs, results.json.
+
+:func:`run_sirt` does the computation and returns a :class:`SirtResult`;
+:func:`write_outputs` writes it (atomically) in the layout of the command-line
+contract: ``dose_<method>.nii.gz``, ``rtdose_<method>.dcm`` (when a DICOM
+reference image exists), ``dvh.csv``, ``results.json`` and a minimal
+``report.html`` (replaced by the report package's when it is available).
+
+Conventions
+-----------
+* Doses are computed on the activity grid; ``dose_grid="ct"`` additionally
+  resamples them (linearly) onto the CT grid for the written files. Metrics are
+  always from the activity-grid doses with partial-voxel ROI weights.
+* ROI roles come from their names: ``liver*`` (whole liver), ``lesion*`` /
+  ``tumor*`` / ``tumour*`` (lesions; a label image with several labels also
+  gives one ROI per label, named ``<NAME>_<label value>``), ``lung*`` (lungs), ``body``. With a liver and
+  lesions a ``normal_liver`` ROI (liver minus lesions) is added.
+* ``tumor_to_normal_ratio`` = mean activity concentration of the lesions
+  (union) / that of the normal liver.
+* Safety warnings use the LDM doses (the thresholds are mean doses of the
+  MIRD/partition conventions) and the lung dose of the formula
+  ``f x A x (1 - R) x LSF / M_lung`` when the administered activity and LSF are
+  known, else the image lung mean.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as _dt
+import html
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from workstation.core.errors import InvalidInputError, NoOverlapError
+from workstation.core.volume import Unit, Volume
+from workstation.dosimetry.activity import ActivityCalibration, calibrate_activity
+from workstation.dosimetry.density import CALIBRATION_SOURCE, density_volume
+from workstation.dosimetry.dvh import cumulative_dvh, roi_weights
+from workstation.dosimetry.engines import (
+    METHODS,
+    absorbed_dose_ldm,
+    absorbed_dose_vsv,
+    absorbed_dose_vsv_density,
+    emitted_energy_j,
+    engine_kernel,
+)
+from workstation.dosimetry.metrics import LUNG_MASS_DEFAULT_G, lung_dose_formula_gy, roi_metrics
+from workstation.dosimetry.nuclides import get_nuclide
+from workstation.dosimetry.safety import THRESHOLDS, safety_warnings
+
+__all__ = ["SirtResult", "run_sirt", "write_outputs", "parse_methods", "roi_role"]
+
+#: Activity farther than this from the liver is reported (mm).
+FAR_FROM_LIVER_MM: float = 20.0
+
+
+def roi_role(name: str) -> str:
+    """``"liver"``, ``"normal_liver"``, ``"lesion"``, ``"lung"``, ``"body"`` or ``"other"``."""
+    n = name.lower()
+    if "normal" in n and "liver" in n:
+        return "normal_liver"
+    if n.startswith("liver") or n in ("whole_liver", "perfused_liver"):
+        return "liver"
+    if n.startswith(("lesion", "tumor", "tumour")):
+        return "lesion"
+    if n.startswith("lung"):
+        return "lung"
+    if n == "body":
+        return "body"
+    return "other"
+
+
+def parse_methods(method: str | list[str] | tuple[str, ...], have_ct: bool) -> list[str]:
+    """``"all"`` -> every engine the inputs allow; validate names."""
+    items = [method] if isinstance(method, str) else list(method)
+    out: list[str] = []
+    for item in items:
+        for m in str(item).split(","):
+            m = m.strip().lower()
+            if m == "all":
+                out.extend(["ldm", "vsv"] + (["vsv-density"] if have_ct else []))
+            elif m in METHODS:
+                out.append(m)
+            elif m:
+                raise InvalidInputError(f"Unknown --method {m!r}; choose ldm, vsv, vsv-density or all.")
+    if "vsv-density" in out and not have_ct:
+        raise InvalidInputError("--method vsv-density needs a CT image (--ct).")
+    return list(dict.fromkeys(out)) or ["ldm"]
+
+
+@dataclass
+class SirtResult:
+    """Everything :func:`write_outputs` writes."""
+
+    results: dict[str, Any]
+    doses: dict[str, Volume]
+    activity: Volume
+    dvh_rows: list[tuple[str, str, float, float]]
+    ct: Volume | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def _split_rois(rois: dict[str, Volume]) -> dict[str, Volume]:
+    """Expand multi-label ROIs into one ROI per label (plus the union under the given name)."""
+    out: dict[str, Volume] = {}
+    for name, vol in rois.items():
+        out[name] = vol
+        values = [int(v) for v in np.unique(vol.array) if v != 0]
+        if len(values) > 1 and roi_role(name) == "lesion":
+            for v in values:
+                out[f"{name}_{v}"] = vol.copy_with(array=(vol.array == v).astype(np.uint8))
+    return out
+
+
+def _far_from_liver_fraction(activity: Volume, liver_w: np.ndarray) -> float:
+    from scipy import ndimage
+
+    inside = liver_w >= 0.5
+    if not inside.any():
+        return 0.0
+    dist = ndimage.distance_transform_edt(~inside, sampling=activity.spacing_mm)
+    a = activity.array.astype(np.float64)
+    total = a.sum()
+    return float(a[dist > FAR_FROM_LIVER_MM].sum() / total) if total > 0 else 0.0
+
+
+def run_sirt(
+    activity_image: Volume,
+    ct: Volume | None = None,
+    rois: dict[str, Volume] | None = None,
+    activity_units: str | None = None,
+    administered_gbq: float | None = None,
+    lung_shunt_fraction: float | None = None,
+    residual_fraction: float = 0.0,
+    method: str | list[str] = "all",
+    ldm_gy_kg_per_gbq: float | None = None,
+    tissue_density_g_per_ml: float = 1.0,
+    administration_datetime: _dt.datetime | None = None,
+    nuclide: str = "Y-90",
+    device: str | None = None,
+    prior_lung_dose_gy: float = 0.0,
+    lung_mass_g: float | None = None,
+    supersample: int = 3,
+    progress: Callable[[float, str | None], None] | None = None,
+) -> SirtResult:
+    """Voxel dosimetry of a SIRT activity image.
+
+    Parameters
+    ----------
+    activity_image:
+        SPECT or PET (Bq/mL or counts).
+    ct:
+        CT (HU) of the same frame of reference (hybrid SPECT/CT or PET/CT); needed
+        for ``vsv-density`` and used for ROI masses.
+    rois:
+        ROI name -> mask volume (any grid; partial voxels are weighted).
+    activity_units:
+        Units when the file does not say (``"Bq/mL"`` or ``"counts"``).
+    administered_gbq, lung_shunt_fraction, residual_fraction:
+        Administration; the administered activity is required for counts.
+    method:
+        ``"ldm"``, ``"vsv"``, ``"vsv-density"``, ``"all"`` or a list.
+    ldm_gy_kg_per_gbq:
+        LDM factor (default 49.67); sets the energy per decay of every engine.
+    tissue_density_g_per_ml:
+        Uniform density of the LDM engine (default 1.0, the water kernel's).
+    """
+    nuc = get_nuclide(nuclide)
+    f = nuc.ldm_gy_kg_per_gbq if ldm_gy_kg_per_gbq is None else float(ldm_gy_kg_per_gbq)
+    if not (np.isfinite(f) and 40.0 <= f <= 60.0):
+        raise InvalidInputError(f"--ldm-factor must be between 40 and 60 Gy kg/GBq, got {f}.")
+    tick = progress or (lambda fraction, text=None: None)
+    methods = parse_methods(method, ct is not None)
+    given_names = set((rois or {}).keys())
+    rois = _split_rois(dict(rois or {}))
+    if ct is not None and not ct.overlaps(activity_image):
+        raise NoOverlapError(
+            "The CT and the activity image do not overlap in patient space; check that they belong together."
+        )
+    tick(0.05, "ROI weights")
+    weights: dict[str, np.ndarray] = {}
+    for name, mask in rois.items():
+        if not mask.overlaps(activity_image):
+            raise NoOverlapError(f"The ROI {name!r} does not overlap the activity image.")
+        weights[name] = roi_weights(mask, activity_image, supersample=supersample, name=name)
+    roles = {n: roi_role(n) for n in weights}
+    liver_names = [n for n, r in roles.items() if r == "liver"]
+    lesion_names = [n for n, r in roles.items() if r == "lesion"]
+    # the union of lesions: the given (multi-label) ROIs, not their per-label parts
+    lesion_union_names = [n for n in lesion_names if n in given_names]
+    lesion_union = None
+    if lesion_names:
+        lesion_union = np.max(np.stack([weights[n] for n in lesion_union_names]), axis=0)
+    if liver_names and lesion_union is not None and not any(r == "normal_liver" for r in roles.values()):
+        liver_w = np.max(np.stack([weights[n] for n in liver_names]), axis=0)
+        normal = np.clip(liver_w - lesion_union, 0.0, 1.0).astype(np.float32)
+        if np.any(normal > 0):
+            weights["normal_liver"] = normal
+            roles["normal_liver"] = "normal_liver"
+    norm_names = liver_names + lesion_names
+    norm_w = None
+    norm_region = None
+    if norm_names:
+        norm_w = np.max(np.stack([weights[n] for n in norm_names]), axis=0)
+        norm_region = " + ".join(liver_names + [n for n in lesion_names if n in lesion_union_names])
+    tick(0.15, "activity calibration")
+    cal: ActivityCalibration = calibrate_activity(
+        activity_image,
+        units=activity_units,
+        administered_gbq=administered_gbq,
+        lung_shunt_fraction=lung_shunt_fraction,
+        residual_fraction=residual_fraction,
+        normalisation_weights=norm_w,
+        normalisation_region=norm_region,
+        administration_datetime=administration_datetime,
+        nuclide=nuc,
+    )
+    activity = cal.activity
+    warnings = list(cal.warnings)
+    density = None
+    if ct is not None:
+        tick(0.2, "CT densities")
+        density = density_volume(ct, reference=activity)
+    rho_for_mass = density.array if density is not None else tissue_density_g_per_ml
+    doses: dict[str, Volume] = {}
+    for i, m in enumerate(methods):
+        tick(0.25 + 0.5 * i / len(methods), f"dose: {m}")
+        if m == "ldm":
+            doses[m] = absorbed_dose_ldm(activity, nuc, f, tissue_density_g_per_ml)
+        elif m == "vsv":
+            doses[m] = absorbed_dose_vsv(activity, nuc, f)
+        else:
+            assert density is not None
+            lung_w = [weights[n] for n, r in roles.items() if r == "lung"]
+            local = np.max(np.stack(lung_w), axis=0) >= 0.5 if lung_w else None
+            if local is None:
+                warnings.append(
+                    "vsv-density: no lung ROI was given, so lung activity was not deposited locally "
+                    "(give --roi lungs=MASK)."
+                )
+            doses[m] = absorbed_dose_vsv_density(activity, density, nuc, f, local_deposition_mask=local)
+    tick(0.8, "metrics")
+    voxel_ml = activity.voxel_volume_ml
+    emitted = emitted_energy_j(activity, nuc, f)
+    any_roi = np.max(np.stack(list(weights.values())), axis=0) if weights else None
+    method_block: dict[str, Any] = {}
+    dvh_rows: list[tuple[str, str, float, float]] = []
+    for m, dose in doses.items():
+        d = dose.array
+        rho_m = tissue_density_g_per_ml if m == "ldm" else (density.array if m == "vsv-density" and density is not None else 1.0)
+        roi_block = {}
+        for name, w in weights.items():
+            met = roi_metrics(d, w, voxel_ml, rho_for_mass)
+            roi_block[name] = met
+            edges, cum = cumulative_dvh(d, w)
+            dvh_rows.extend((m, name, float(e), float(c)) for e, c in zip(edges, cum, strict=True))
+        mass_kg = np.asarray(rho_m, dtype=np.float64) * voxel_ml * 1e-3
+        energy_map = d.astype(np.float64) * mass_kg
+        deposited = float(energy_map.sum())
+        block: dict[str, Any] = {
+            "rois": roi_block,
+            "energy_emitted_j": emitted,
+            "energy_deposited_in_image_j": deposited,
+            "energy_deposited_fraction": deposited / emitted if emitted > 0 else None,
+        }
+        if any_roi is not None and deposited > 0:
+            block["energy_outside_rois_fraction"] = float(np.sum(energy_map * (1 - any_roi)) / deposited)
+        if m != "ldm":
+            k = engine_kernel(activity, nuc, f)
+            block["kernel"] = {
+                "shape": list(k.shape),
+                "spacing_mm": list(k.spacing_mm),
+                "energy_closure": k.energy_closure,
+                "normalization": k.normalization,
+            }
+        if m == "vsv-density":
+            block["density_calibration"] = CALIBRATION_SOURCE
+            block["energy_to_air_j"] = dose.metadata.extra.get("energy_to_air_j")
+        if m == "ldm":
+            block["tissue_density_g_per_ml"] = tissue_density_g_per_ml
+        method_block[m] = block
+    # tumour-to-normal ratio from activity concentrations
+    tnr = None
+    conc = activity.array.astype(np.float64)
+    if lesion_union is not None and "normal_liver" in weights:
+        wn = weights["normal_liver"]
+        c_n = float(np.sum(conc * wn) / wn.sum())
+        c_t = float(np.sum(conc * lesion_union) / lesion_union.sum())
+        tnr = c_t / c_n if c_n > 0 else None
+    # lungs
+    lung_names = [n for n, r in roles.items() if r == "lung"]
+    lung_block: dict[str, Any] = {}
+    if lung_names:
+        lung_block["image_mean_gy"] = {m: method_block[m]["rois"][lung_names[0]]["mean_gy"] for m in doses}
+    lm = lung_mass_g
+    mass_source = "given"
+    if lm is None:
+        if lung_names and density is not None:
+            lm = float(method_block[methods[0]]["rois"][lung_names[0]]["mass_g"])
+            mass_source = "lung ROI x CT density"
+        else:
+            lm = LUNG_MASS_DEFAULT_G
+            mass_source = "default 1000 g (Ho et al. 1997 convention)"
+    lung_formula = None
+    if administered_gbq is not None and lung_shunt_fraction is not None:
+        lung_formula = lung_dose_formula_gy(administered_gbq, lung_shunt_fraction, lm, f, residual_fraction)
+    lung_block.update({"formula_mean_gy": lung_formula, "lung_mass_g": lm, "lung_mass_source": mass_source})
+    # activity location checks
+    act_total = float(conc.sum())
+    body = [n for n, r in roles.items() if r == "body"]
+    location: dict[str, Any] = {}
+    if body and act_total > 0:
+        outside = float(np.sum(conc * (1 - weights[body[0]])) / act_total)
+        location["outside_body_fraction"] = outside
+        if outside > 0.01:
+            warnings.append(f"{100 * outside:.1f} % of the image activity lies outside the body ROI.")
+    if liver_names and act_total > 0:
+        far = _far_from_liver_fraction(activity, np.max(np.stack([weights[n] for n in liver_names]), axis=0))
+        location[f"farther_than_{FAR_FROM_LIVER_MM:g}mm_from_liver_fraction"] = far
+        if far > 0.05:
+            warnings.append(
+                f"{100 * far:.1f} % of the image activity lies more than {FAR_FROM_LIVER_MM:g} mm outside the liver ROI "
+                "(extrahepatic deposition, lung shunt or misregistration?)."
+            )
+    # safety checks on LDM doses (or the first method)
+    ref_m = "ldm" if "ldm" in doses else methods[0]
+    ref_rois = method_block[ref_m]["rois"]
+    lung_for_check = lung_formula
+    if lung_for_check is None and lung_names:
+        lung_for_check = ref_rois[lung_names[0]]["mean_gy"]
+    normal_mean = ref_rois["normal_liver"]["mean_gy"] if "normal_liver" in ref_rois else None
+    tumour_means = {n: ref_rois[n]["mean_gy"] for n in lesion_names}
+    warnings.extend(
+        safety_warnings(
+            lung_dose_gy=lung_for_check,
+            prior_lung_dose_gy=prior_lung_dose_gy,
+            lung_shunt_fraction=lung_shunt_fraction,
+            normal_liver_mean_gy=normal_mean,
+            tumor_mean_gy=tumour_means,
+            device=device,
+        )
+    )
+    from workstation import __version__
+
+    results: dict[str, Any] = {
+        "workstation_version": __version__,
+        "nuclide": nuc.name,
+        "constants": nuc.constants(f),
+        "activity": cal.to_dict(),
+        "methods": method_block,
+        "tumor_to_normal_ratio": tnr,
+        "lung": lung_block,
+        "activity_location": location,
+        "roi_roles": roles,
+        "dose_grid": {
+            "shape_zyx": list(activity.shape),
+            "spacing_mm_zyx": [float(s) for s in activity.spacing_mm],
+            "note": "doses computed on the activity grid; metrics with partial-voxel ROI weights",
+            "roi_supersampling": supersample,
+        },
+        "device": device,
+        "safety_thresholds": {k: {"value": v[0], "unit": v[1], "source": v[2]} for k, v in THRESHOLDS.items()},
+        "warnings": warnings,
+    }
+    tick(1.0, "done")
+    return SirtResult(results=results, doses=doses, activity=activity, dvh_rows=dvh_rows, ct=ct, warnings=warnings)
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, (_dt.datetime, _dt.date)):
+        return obj.isoformat()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def _minimal_html(result: SirtResult) -> str:
+    r = result.results
+    rows = []
+    for m, block in r["methods"].items():
+        for name, met in block["rois"].items():
+            rows.append(
+                f"<tr><td>{html.escape(m)}</td><td>{html.escape(name)}</td><td>{met['volume_ml']:.1f}</td>"
+                f"<td>{met['mean_gy']:.1f}</td><td>{met['d90_gy']:.1f}</td><td>{met['d50_gy']:.1f}</td>"
+                f"<td>{met['max_gy']:.1f}</td><td>{met['v_gy_percent']['100']:.1f}</td></tr>"
+            )
+    warn = "".join(f"<li>{html.escape(w)}</li>" for w in r["warnings"]) or "<li>none</li>"
+    c = r["constants"]
+    return (
+        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>SIRT dosimetry</title></head><body>"
+        "<h1>SIRT (Y-90) voxel dosimetry</h1>"
+        f"<p>Activity calibration: {html.escape(str(r['activity']['calibration']))}, "
+        f"{r['activity']['total_in_image_gbq']:.3f} GBq in the image. "
+        f"LDM factor {c['ldm_gy_kg_per_gbq']} Gy kg/GBq; T1/2 {c['half_life_h']} h.</p>"
+        "<table border='1'><tr><th>method</th><th>ROI</th><th>volume mL</th><th>mean Gy</th>"
+        "<th>D90 Gy</th><th>D50 Gy</th><th>max Gy</th><th>V100 %</th></tr>"
+        + "".join(rows)
+        + "</table>"
+        + f"<p>Tumour-to-normal ratio: {r['tumor_to_normal_ratio']}</p>"
+        + f"<h2>Warnings</h2><ul>{warn}</ul>"
+        + "<h2>Sources</h2><ul>"
+        + "".join(f"<li>{html.escape(s)}</li>" for s in c["sources"])
+        + "</ul><p>Minimal summary; the full report is produced by the report package.</p></body></html>"
+    )
+
+
+def write_outputs(
+    result: SirtResult,
+    out_dir: str | os.PathLike[str],
+    dose_grid: str = "activity",
+    write_report: bool = True,
+) -> list[Path]:
+    """Write the outputs of :func:`run_sirt` into ``out_dir`` atomically.
+
+    Parameters
+    ----------
+    dose_grid:
+        ``"activity"`` (default) or ``"ct"`` (doses resampled linearly onto the CT grid).
+    """
+    from workstation.io import atomic_directory, write_image
+
+    if dose_grid not in ("activity", "ct"):
+        raise InvalidInputError(f"--dose-grid must be 'activity' or 'ct', got {dose_grid!r}.")
+    if dose_grid == "ct" and result.ct is None:
+        raise InvalidInputError("--dose-grid ct needs a CT image (--ct).")
+    written: list[Path] = []
+    reference = result.ct if dose_grid == "ct" else result.activity
+    with atomic_directory(out_dir) as tmp:
+        for m, dose in result.doses.items():
+            out = dose
+            if dose_grid == "ct":
+                assert result.ct is not None
+                out = dose.resample_to(result.ct, "linear", fill_value=0.0)
+                out.units = Unit.GY
+            write_image(out, tmp / f"dose_{m}.nii.gz")
+            written.append(Path(out_dir) / f"dose_{m}.nii.gz")
+            if reference is not None and reference.metadata.dicom_headers:
+                from workstation.io.rtdose import write_rtdose
+
+                write_rtdose(out, tmp / f"rtdose_{m}.dcm", reference=reference,
+                             series_description=f"Y-90 dose ({m})")
+                written.append(Path(out_dir) / f"rtdose_{m}.dcm")
+        with open(tmp / "dvh.csv", "w", newline="", encoding="utf-8") as fh:
+            w = csv.writer(fh)
+            w.writerow(["method", "roi", "dose_gy", "volume_percent"])
+            for row in result.dvh_rows:
+                w.writerow([row[0], row[1], f"{row[2]:.6g}", f"{row[3]:.6g}"])
+        written.append(Path(out_dir) / "dvh.csv")
+        results = dict(result.results)
+        results["outputs"] = {"dose_grid": dose_grid, "files": [p.name for p in written] + ["results.json"]}
+        (tmp / "results.json").write_text(
+            json.dumps(results, indent=2, default=_json_default, allow_nan=False), encoding="utf-8"
+        )
+        written.append(Path(out_dir) / "results.json")
+        if write_report:
+            (tmp / "report.html").write_text(_minimal_html(result), encoding="utf-8")
+            written.append(Path(out_dir) / "report.html")
+    return written
