@@ -119,7 +119,18 @@ def read_header(path: Path) -> FileRecord | Unreadable | None:
             try:
                 ds = pydicom.dcmread(fp, stop_before_pixels=True)
             except InvalidDicomError:
-                return None
+                # No preamble/"DICM": accept only a data set that starts with a
+                # group 0x0002 or 0x0008 element (old exports) and identifies itself.
+                fp.seek(0)
+                if fp.read(2) not in (b"\x02\x00", b"\x08\x00"):
+                    return None
+                fp.seek(0)
+                try:
+                    ds = pydicom.dcmread(fp, stop_before_pixels=True, force=True)
+                except Exception:  # noqa: BLE001 - not parseable: not DICOM
+                    return None
+                if not (ds.get("SOPClassUID") and ds.get("SeriesInstanceUID")):
+                    return None
             tell = fp.tell()
             head = _element_header(fp, ds)
     except (OSError, EOFError, ValueError, KeyError, TypeError, AttributeError) as exc:
@@ -152,17 +163,24 @@ def _element_header(fp: Any, ds: Dataset) -> tuple[int, int, bool] | None:
     """Parse the Pixel Data element header at the file position (if it is there).
 
     Returns (header length, value length, native-readable) or ``None`` when the
-    data set has no pixel data element at this position.
+    data set has no pixel data element at this position. Files whose pixel data
+    cannot be located in the file (deflated, big endian, encapsulated) report
+    ``(0, 0, False)`` and are decoded by pydicom.
     """
+    ts = str(getattr(ds.file_meta, "TransferSyntaxUID", "") or "")
+    implicit, little = getattr(ds, "original_encoding", (None, None))
+    if implicit is None:
+        implicit = _NATIVE_LITTLE_ENDIAN.get(ts, True)
+    order = "big" if little is False else "little"
+    if ts == "1.2.840.10008.1.2.1.99":  # deflated: the file position says nothing
+        return (0, 0, False)
     raw = fp.read(12)
     if len(raw) < 8:
         return None
-    group, elem = int.from_bytes(raw[0:2], "little"), int.from_bytes(raw[2:4], "little")
-    if (group << 16 | elem) != _PIXEL_DATA_TAG:
+    group, elem = int.from_bytes(raw[0:2], order), int.from_bytes(raw[2:4], order)
+    if (group << 16 | elem) not in (_PIXEL_DATA_TAG, *_FLOAT_PIXEL_TAGS):
         return None
-    ts = str(getattr(ds.file_meta, "TransferSyntaxUID", "1.2.840.10008.1.2"))
-    implicit = _NATIVE_LITTLE_ENDIAN.get(ts)
-    if implicit is None:
+    if (ts and ts not in _NATIVE_LITTLE_ENDIAN) or order == "big" or (group << 16 | elem) != _PIXEL_DATA_TAG:
         return (0, 0, False)
     if implicit:
         return (8, int.from_bytes(raw[4:8], "little"), True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pydicom
 
@@ -46,7 +48,9 @@ def read_stored(record: FileRecord, n_frames: int) -> np.ndarray:
     dtype = stored_dtype(record)
     count = rows * cols * n_frames
     nbytes = count * dtype.itemsize
-    if record.pixel_offset is not None and record.pixel_length in (nbytes, nbytes + 1):
+    # Longer pixel data than needed is padding (odd length, or vendors' excess
+    # padding); only the first ``nbytes`` are image values.
+    if record.pixel_offset is not None and record.pixel_length is not None and record.pixel_length >= nbytes:
         problem = truncation_problem(record, n_frames)
         if problem:
             raise DicomError(problem + ".")
@@ -67,8 +71,10 @@ def read_stored(record: FileRecord, n_frames: int) -> np.ndarray:
 
 def _read_with_pydicom(record: FileRecord, n_frames: int, dtype: np.dtype) -> np.ndarray:
     try:
-        full = pydicom.dcmread(record.path)
-        arr = full.pixel_array
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. excess padding: the values are still right
+            full = pydicom.dcmread(record.path)
+            arr = full.pixel_array
     except Exception as exc:  # noqa: BLE001 - any decoder failure is a property of the file
         ts = getattr(record.header.file_meta, "TransferSyntaxUID", None)
         name = getattr(ts, "name", str(ts))

@@ -87,8 +87,8 @@ def read_indexed(
 def units_of(ds: Dataset, warnings: list[str]) -> Unit:
     """Units of the rescaled (or real-world mapped) values of a file."""
     modality = str(ds.get("Modality", "") or "").upper()
-    if _rwvm(ds) is not None:
-        return _rwvm(ds)[2]  # type: ignore[index]
+    if modality == "NM" and (mapping := _rwvm(ds)) is not None:
+        return mapping[2]
     if modality == "CT":
         rescale_type = str(ds.get("RescaleType", "") or "").upper()
         return Unit.HU if rescale_type in ("", "HU") else Unit.UNKNOWN
@@ -107,11 +107,6 @@ def units_of(ds: Dataset, warnings: list[str]) -> Unit:
 def _rwvm(ds: Dataset) -> tuple[float, float, Unit, str] | None:
     """(slope, intercept, unit, unit code) of the Real World Value Mapping, preferring Bq/mL."""
     seq = ds.get("RealWorldValueMappingSequence")
-    if not seq:
-        shared = ds.get("SharedFunctionalGroupsSequence")
-        if shared:
-            inner = shared[0].get("PixelValueTransformationSequence")  # not RWVM; ignore
-            seq = shared[0].get("RealWorldValueMappingSequence") if inner is None else None
     if not seq:
         return None
     best = None
@@ -135,14 +130,14 @@ def _scales(plan: StackPlan) -> tuple[np.ndarray, np.ndarray, Unit, list[str]]:
     """Per-output-slice slope and intercept and the unit they lead to."""
     warnings: list[str] = []
     first = plan.records[0].header
-    mapping = _rwvm(first)
+    # The Real World Value Mapping is used for NM (quantitative SPECT); CT and
+    # PET are defined by Rescale Slope/Intercept (+ Units for PET).
+    mapping = _rwvm(first) if plan.kind == "nm" else None
     unit = units_of(first, warnings)
     nz = plan.shape[0]
     if plan.kind == "slices":
         slopes = np.array([r.rescale_slope for r in plan.records])
         inters = np.array([r.rescale_intercept for r in plan.records])
-        if mapping is not None:
-            slopes[:], inters[:] = mapping[0], mapping[1]
         return slopes, inters, unit, warnings
     if plan.kind == "rtdose":
         scale = number(first.get("DoseGridScaling"), 1.0) or 1.0
