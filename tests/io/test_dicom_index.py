@@ -133,11 +133,35 @@ def test_rtdose_grid_is_read_in_gray(tmp_path, rng):
     assert np.max(np.abs(vol.array - dose[::-1])) <= scaling / 2 + 1e-6
 
 
-def test_enhanced_multiframe_is_refused_clearly(tmp_path, rng):
-    values = rng.integers(0, 100, size=(1, 4, 4)).astype(float)
-    [path] = write_single_frame_series(tmp_path, values, affine_from_geometry([0, 0, 0], [2.0, 1.0, 1.0]))
+def _enhanced_ct(tmp_path, values, affine):  # noqa: ANN001, ANN202
+    import highdicom as hd
+
+    paths = write_single_frame_series(tmp_path / "sf", values, affine, rescale_intercept=-1024)
+    enhanced = hd.legacy.LegacyConvertedEnhancedCTImage(
+        [pydicom.dcmread(p) for p in paths], series_instance_uid=hd.UID(), series_number=2,
+        sop_instance_uid=hd.UID(), instance_number=1,
+    )
+    enhanced.save_as(tmp_path / "enhanced.dcm")
+    return tmp_path / "sf", tmp_path / "enhanced.dcm"
+
+
+def test_enhanced_ct_reads_like_its_single_frames(tmp_path, rng):
+    values = rng.integers(-1000, 1000, size=(5, 6, 7)).astype(float)
+    affine = affine_from_geometry([1.0, 2.0, 3.0], [2.0, 0.5, 0.7])
+    affine[:3, 0] *= -1  # frames stacked head to feet
+    folder, path = _enhanced_ct(tmp_path, values, affine)
+    single = read_dicom_image(folder)
+    vol = read_dicom_image(path)
+    assert vol.units == Unit.HU
+    assert np.allclose(vol.affine, single.affine, atol=1e-4)
+    np.testing.assert_array_equal(vol.array, single.array)
+
+
+def test_uneven_enhanced_frames_are_a_clear_error(tmp_path, rng):
+    values = rng.integers(0, 100, size=(4, 4, 4)).astype(float)
+    _, path = _enhanced_ct(tmp_path, values, affine_from_geometry([0, 0, 0], [2.0, 1.0, 1.0]))
     ds = pydicom.dcmread(path)
-    ds.PerFrameFunctionalGroupsSequence = [Dataset()]
+    ds.PerFrameFunctionalGroupsSequence[3].PlanePositionSequence[0].ImagePositionPatient = [0, 0, 9.0]
     ds.save_as(path)
-    with pytest.raises(DicomError, match="enhanced multi-frame"):
-        read_dicom_image(tmp_path)
+    with pytest.raises(DicomError, match=r"enhanced\.dcm .*do not form one regularly spaced volume"):
+        read_dicom_image(path)

@@ -139,6 +139,8 @@ def _scales(plan: StackPlan) -> tuple[np.ndarray, np.ndarray, Unit, list[str]]:
         slopes = np.array([r.rescale_slope for r in plan.records])
         inters = np.array([r.rescale_intercept for r in plan.records])
         return slopes, inters, unit, warnings
+    if plan.kind == "enhanced":  # highdicom applies the rescale per frame
+        return np.ones(nz), np.zeros(nz), unit, warnings
     if plan.kind == "rtdose":
         scale = number(first.get("DoseGridScaling"), 1.0) or 1.0
         return np.full(nz, scale), np.zeros(nz), unit, warnings
@@ -222,6 +224,8 @@ def _fill(
                     progress((i + 1) / n)
         return None if overflow else out
     rec = plan.records[0]
+    if plan.kind == "enhanced":
+        return _read_enhanced(plan, out, progress)
     n_frames = int(number(rec.header.get("NumberOfFrames"), 1) or 1)
     stored = read_stored(rec, n_frames)
     if plan.gate_frames is not None:
@@ -234,6 +238,31 @@ def _fill(
         for k, f in enumerate(plan.frame_index):
             np.multiply(stored[f], slopes[k], out=out[k], casting="unsafe")
             out[k] += np.float32(inters[k])
+    if progress is not None:
+        progress(1.0)
+    return out
+
+
+def _read_enhanced(
+    plan: StackPlan, out: np.ndarray, progress: Callable[[float], None] | None
+) -> np.ndarray:
+    import highdicom as hd
+
+    rec = plan.records[0]
+    try:
+        volume = hd.imread(str(rec.path)).get_volume(
+            dtype=np.float32, apply_real_world_transform=False
+        )
+    except Exception as exc:  # noqa: BLE001 - decoder or geometry failures are the file's
+        raise DicomError(
+            f"{rec.path}: the enhanced multi-frame image cannot be read "
+            f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})."
+        ) from None
+    values = np.asarray(volume.array)
+    if values.shape != out.shape:
+        raise DicomError(f"{rec.path}: the frames do not match the volume geometry of its header.")
+    assert plan.frame_index is not None
+    out[:] = values[plan.frame_index]
     if progress is not None:
         progress(1.0)
     return out

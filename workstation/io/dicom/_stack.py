@@ -56,7 +56,7 @@ _TILT_PIXEL_FRACTION = 0.05
 class StackPlan:
     """How to assemble one volume from files, decided from headers alone."""
 
-    kind: str  #: "slices", "nm", "rtdose"
+    kind: str  #: "slices", "nm", "rtdose", "enhanced"
     records: list[FileRecord]
     shape: tuple[int, int, int]
     affine: np.ndarray
@@ -375,6 +375,39 @@ def plan_rtdose(rec: FileRecord, label: str) -> StackPlan:
     )
 
 
+def plan_enhanced(rec: FileRecord, label: str) -> StackPlan:
+    """Geometry of an enhanced multi-frame image (Enhanced CT/MR/PET, legacy converted).
+
+    The per-frame functional groups are interpreted by highdicom
+    (``Image.get_volume_geometry``); the slice axis is then turned to point
+    along +normal like every other volume this package returns.
+    """
+    import highdicom as hd
+
+    try:
+        image = hd.Image.from_dataset(rec.header, copy=True)
+        geometry = image.get_volume_geometry()
+    except Exception as exc:  # noqa: BLE001 - any failure is a property of the file
+        raise DicomError(
+            f"{label}: the frame geometry of {rec.path.name} cannot be read "
+            f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})."
+        ) from None
+    if geometry is None:
+        raise DicomError(
+            f"{label}: the frames of {rec.path.name} ({describe(rec.header)}) do not form one "
+            "regularly spaced volume (several stacks or phases, or uneven positions)."
+        )
+    if problem := truncation_problem(rec, rec.number_of_frames):
+        raise DicomError(f"{label}: {problem}.")
+    affine = np.asarray(geometry.affine, dtype=float)
+    shape = tuple(int(v) for v in geometry.spatial_shape)
+    plan = StackPlan("enhanced", [rec], shape, affine, frame_index=np.arange(shape[0]))  # type: ignore[arg-type]
+    normal = np.cross(affine[:3, 2], affine[:3, 1])
+    if float(affine[:3, 0] @ normal) < 0:
+        _flip_to_positive(plan)
+    return plan
+
+
 def plan_for(records: list[FileRecord], label: str) -> StackPlan:
     """The plan for a stack of files (one multi-frame file or many single frames)."""
     sop = records[0].sop_class_uid
@@ -383,10 +416,7 @@ def plan_for(records: list[FileRecord], label: str) -> StackPlan:
     if sop == RTDOSE_STORAGE:
         return plan_rtdose(records[0], label)
     if "PerFrameFunctionalGroupsSequence" in records[0].header:
-        raise DicomError(
-            f"{label}: enhanced multi-frame images ({describe(records[0].header)}) are not "
-            "supported yet; export the series as single-frame images."
-        )
+        return plan_enhanced(records[0], label)
     frames = int(number(records[0].header.get("NumberOfFrames"), 1) or 1)
     if frames > 1:
         raise DicomError(
