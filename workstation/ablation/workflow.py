@@ -1,0 +1,191 @@
+"""The ``margin`` and ``plan-ablation`` workflows: read inputs, compute, write outputs atomically.
+
+The command line calls these; they are also usable from Python and by the demo.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from workstation.ablation._report import margin_report_html
+from workstation.ablation.applicators import DeviceTable, evaluate_plan, parse_applicator
+from workstation.ablation.margins import MarginAnalysis, analyse_margins, mask_kind
+from workstation.core.volume import Volume
+
+__all__ = ["read_margin_mask", "run_margin", "run_plan"]
+
+Progress = Callable[[float, str | None], None]
+
+
+def _no_progress(fraction: float, text: str | None = None) -> None:
+    return None
+
+
+def read_margin_mask(spec: str | os.PathLike[str], reference: Volume | None = None) -> Volume:
+    """Read a ``MASK``, keeping the fractional values of NIfTI/NRRD/MHA masks.
+
+    A plain image file (no ``#Segment``) is read as it is, on its own grid, so
+    partial-volume masks keep their fractions and label images their labels;
+    every other ``MASK`` (SEG, RTSTRUCT, Slicer segments, DICOM) goes through
+    :func:`workstation.io.read_mask`, with ``reference`` as the grid for RTSTRUCT.
+    """
+    from workstation.io import read_image, read_mask
+    from workstation.io.formats import is_sitk_format
+    from workstation.io.masks import split_mask_spec
+
+    path, name = split_mask_spec(spec)
+    if name is None and is_sitk_format(path) and not str(path).lower().endswith(".seg.nrrd"):
+        vol = read_image(path)
+    else:
+        vol = read_mask(spec, reference=reference)
+    vol.metadata.source_path = str(spec)
+    return vol
+
+
+def _write_outputs(
+    out_dir: Path, analysis: MarginAnalysis, extra_images: dict[str, Volume], title: str
+) -> None:
+    from workstation.io import atomic_directory, write_image
+
+    with atomic_directory(out_dir) as tmp:
+        (tmp / "results.json").write_text(
+            json.dumps(analysis.results, indent=2, allow_nan=False) + "\n", encoding="utf-8"
+        )
+        write_image(analysis.margin_map, tmp / "margin_map.nii.gz")
+        for name, vol in extra_images.items():
+            write_image(vol, tmp / name)
+        (tmp / "report.html").write_text(margin_report_html(analysis.results, title), encoding="utf-8")
+
+
+def _dilated_mm(mask: Volume, radius_mm: float) -> Volume:
+    """A binary mask grown by ``radius_mm`` (Euclidean, on its grid's bounding-box crop)."""
+    from scipy import ndimage as ndi
+
+    inside = mask.array != 0
+    if not inside.any():
+        return mask
+    pad = np.ceil(radius_mm / mask.spacing_mm).astype(int) + 1
+    nz = np.argwhere(inside)
+    lo = np.maximum(nz.min(axis=0) - pad, 0)
+    hi = np.minimum(nz.max(axis=0) + 1 + pad, np.array(mask.shape))
+    sub = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
+    dist = ndi.distance_transform_edt(~inside[sub], sampling=mask.spacing_mm)
+    out = np.zeros(mask.shape, dtype=np.uint8)
+    out[sub] = dist <= radius_mm
+    return mask.copy_with(array=out)
+
+
+def run_margin(
+    tumor_spec: str,
+    ablation_spec: str,
+    out_dir: str | os.PathLike[str],
+    liver_spec: str | None = None,
+    pre_ct: str | None = None,
+    post_ct: str | None = None,
+    pre_series: str | None = None,
+    post_series: str | None = None,
+    subcapsular_mm: float = 5.0,
+    progress: Progress = _no_progress,
+    **options: Any,
+) -> dict[str, Any]:
+    """Margins of an ablation zone around tumour(s); writes results.json, margin_map, report.
+
+    With ``pre_ct`` and ``post_ct`` the tumour mask (drawn on the pre-ablation
+    CT) is carried to the post-ablation CT by a deformable registration that
+    keeps the tumour rigid and excludes the ablation zone from the metric; the
+    liver and ablation masks are taken to be on the post-ablation CT.
+    """
+    from workstation.core.errors import InvalidInputError
+    from workstation.io import ensure_not_input, read_image
+
+    if (pre_ct is None) != (post_ct is None):
+        raise InvalidInputError("--pre-ct and --post-ct must be given together.")
+    out = Path(out_dir)
+    ensure_not_input(out, tumor_spec, ablation_spec, liver_spec, pre_ct, post_ct)
+    progress(0.02, "reading masks")
+    pre = read_image(pre_ct, series=pre_series) if pre_ct else None
+    post = read_image(post_ct, series=post_series) if post_ct else None
+    tumor = read_margin_mask(tumor_spec, reference=pre)
+    ablation = read_margin_mask(ablation_spec, reference=post)
+    liver = read_margin_mask(liver_spec, reference=post) if liver_spec else None
+    registration = None
+    extra: dict[str, Volume] = {}
+    if pre is not None and post is not None:
+        from workstation.registration import register, transform_volume
+
+        kind = mask_kind(tumor, "tumor", allow_labels=True)
+        if not np.any(tumor.array != 0):
+            from workstation.core.errors import EmptyMaskError
+
+            raise EmptyMaskError(f"The tumor mask {tumor_spec} is empty (no voxel inside).")
+        fixed_mask = _dilated_mm(liver, 15.0) if liver is not None else None
+        tumor_bin = tumor.copy_with(array=(tumor.array != 0).astype(np.uint8))
+        result = register(
+            fixed=post, moving=pre, mode="deformable", fixed_mask=fixed_mask,
+            exclude=[ablation], rigid_masks=[tumor_bin],
+            progress=lambda f, text: progress(0.05 + 0.6 * f, text),
+        )
+        registration = result.report
+        interp = "nearest" if kind == "label" else "partial"
+        progress(0.66, "carrying the tumour to the post-ablation CT")
+        moved = transform_volume(tumor, post, result.transform, interpolation=interp)
+        moved.metadata.source_path = f"{tumor_spec} (registered to {post_ct})"
+        tumor = moved
+        extra["tumor_on_post_ct.nii.gz"] = moved
+        _save_registration = result
+    else:
+        _save_registration = None
+    progress(0.7, "measuring margins")
+    analysis = analyse_margins(
+        tumor, ablation, liver, subcapsular_mm, registration=registration, **options
+    )
+    analysis.results["inputs"] = {
+        "tumor": str(tumor_spec), "ablation": str(ablation_spec), "liver": liver_spec,
+        "pre_ct": pre_ct, "post_ct": post_ct,
+    }
+    progress(0.95, "writing")
+    _write_outputs(out, analysis, extra, "Ablation margins")
+    if _save_registration is not None:
+        _save_registration.save(out / "registration")
+    return analysis.results
+
+
+def run_plan(
+    tumor_spec: str,
+    device_table_path: str | os.PathLike[str],
+    applicator_specs: list[str],
+    out_dir: str | os.PathLike[str],
+    liver_spec: str | None = None,
+    subcapsular_mm: float = 5.0,
+    progress: Progress = _no_progress,
+    **options: Any,
+) -> dict[str, Any]:
+    """Predicted zone of planned applicators and its margins around the tumour(s)."""
+    from workstation.core.errors import InvalidInputError
+    from workstation.io import ensure_not_input
+
+    if not applicator_specs:
+        raise InvalidInputError("Give at least one --applicator X,Y,Z,DX,DY,DZ,POWER_W,TIME_S.")
+    out = Path(out_dir)
+    ensure_not_input(out, tumor_spec, str(device_table_path), liver_spec)
+    table = DeviceTable.from_csv(device_table_path)
+    applicators = [
+        parse_applicator(text, table, name=f"applicator {i + 1}")
+        for i, text in enumerate(applicator_specs)
+    ]
+    progress(0.05, "reading masks")
+    tumor = read_margin_mask(tumor_spec)
+    liver = read_margin_mask(liver_spec) if liver_spec else None
+    progress(0.2, "predicting the zone and measuring margins")
+    analysis, zone = evaluate_plan(tumor, applicators, liver, subcapsular_mm, device_table=table, **options)
+    analysis.results["inputs"] = {"tumor": str(tumor_spec), "liver": liver_spec,
+                                  "device_table": str(device_table_path)}
+    progress(0.95, "writing")
+    _write_outputs(out, analysis, {"predicted_zone.nii.gz": zone}, "Ablation plan")
+    return analysis.results
