@@ -1,0 +1,132 @@
+"""Sample studies with known ground truth: digital patients and a QA phantom as DICOM.
+
+Four studies, each written by one function of :mod:`._cases`, deterministically
+(fixed seeds, UIDs hashed from fixed strings, fixed dates):
+
+``sirt``
+    Post-treatment 90Y bremsstrahlung SPECT/CT (NM multi-frame + CT series) and
+    90Y PET (Bq/mL) of one known right-lobar microsphere distribution.
+``maa``
+    99mTc-MAA planning SPECT/CT of the same patient: known lung shunt fraction
+    and perfused territory (right lobe), its own frame of reference.
+``ablation``
+    Pre- and post-ablation CT with distinct frames of reference, a known rigid +
+    B-spline transform (``transform.tfm``) and known per-tumour margins.
+``nema``
+    NEMA IEC body phantom (six spheres, 8:1, lung insert) in 90Y, PET and SPECT.
+
+Layout of an output folder (other packages rely on it)::
+
+    sirt/{ct/,spect/NM000001.dcm,pet/,ground_truth/}
+    maa/{ct/,spect/NM000001.dcm,ground_truth/}
+    ablation/{pre_ct/,post_ct/,ground_truth/}
+    nema/{pet/,spect/NM000001.dcm,ground_truth/}
+
+``ground_truth/`` holds NIfTI masks and maps on the CT grid of the study and
+``truth.json``; ``sample_data/README.md`` documents every number.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from workstation.core.errors import InvalidInputError
+
+__all__ = ["CASES", "CASE_FOLDERS", "generate", "sample_data_dir"]
+
+#: Case names in generation order.
+CASES: tuple[str, ...] = ("sirt", "ablation", "nema", "maa")
+
+#: The sub-folders each case writes.
+CASE_FOLDERS: dict[str, tuple[str, ...]] = {
+    "sirt": ("ct", "spect", "pet", "ground_truth"),
+    "maa": ("ct", "spect", "ground_truth"),
+    "ablation": ("pre_ct", "post_ct", "ground_truth"),
+    "nema": ("pet", "spect", "ground_truth"),
+}
+
+
+def _check_cases(cases: Iterable[str] | None) -> list[str]:
+    if cases is None:
+        return list(CASES)
+    chosen = [str(c).strip().lower() for c in cases]
+    unknown = [c for c in chosen if c not in CASES]
+    if unknown:
+        raise InvalidInputError(
+            f"Unknown sample case {unknown[0]!r} (option --case); choose from {', '.join(CASES)}."
+        )
+    return [c for c in CASES if c in chosen]
+
+
+def generate(
+    out_dir: str | os.PathLike[str],
+    cases: Iterable[str] | None = None,
+    previews: bool = False,
+    progress: Callable[[float, str], None] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Write the sample studies (DICOM + ground truth) into ``out_dir``.
+
+    Parameters
+    ----------
+    out_dir:
+        Output folder; each case is written to ``out_dir/<case>/``. Files are
+        written to a temporary folder first and moved in when complete.
+    cases:
+        Subset of :data:`CASES`; all by default.
+    previews:
+        Also write PNG previews (``out_dir/previews/<case>.png``) with matplotlib.
+    progress:
+        Optional callback ``progress(fraction, text)``.
+
+    Returns
+    -------
+    dict
+        The ``truth.json`` content of each generated case.
+    """
+    from workstation.io._atomic import atomic_directory
+    from workstation.samples import _cases
+
+    chosen = _check_cases(cases)
+    makers = {"sirt": _cases.make_sirt, "maa": _cases.make_maa,
+              "ablation": _cases.make_ablation, "nema": _cases.make_nema}
+    truths: dict[str, dict[str, Any]] = {}
+    out = Path(out_dir)
+    with atomic_directory(out) as tmp:
+        for n, case in enumerate(chosen):
+            if progress is not None:
+                progress(n / len(chosen), f"generating {case}")
+            truths[case] = makers[case](tmp / case)
+            if previews:
+                from workstation.samples._previews import write_preview
+
+                write_preview(case, tmp / case, tmp / "previews" / f"{case}.png")
+    if progress is not None:
+        progress(1.0, "done")
+    return truths
+
+
+def _complete(folder: Path, cases: Iterable[str] = CASES) -> bool:
+    return all((folder / c / "ground_truth" / "truth.json").is_file() for c in cases)
+
+
+def sample_data_dir() -> Path:
+    """The folder of the bundled sample studies.
+
+    The repository's committed ``sample_data/`` when present; otherwise the
+    studies are generated once into the user cache
+    (``$XDG_CACHE_HOME/workstation/sample_data-v<version>``, default
+    ``~/.cache/...``) and that folder is returned.
+    """
+    from workstation.samples._cases import GENERATOR_VERSION
+
+    repo = Path(__file__).resolve().parents[2] / "sample_data"
+    if _complete(repo):
+        return repo
+    cache_root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    cache = cache_root / "workstation" / f"sample_data-v{GENERATOR_VERSION}"
+    if not _complete(cache):
+        generate(cache)
+    return cache
