@@ -8,7 +8,7 @@ import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pydicom
@@ -171,7 +171,7 @@ def _element_header(fp: Any, ds: Dataset) -> tuple[int, int, bool] | None:
     implicit, little = getattr(ds, "original_encoding", (None, None))
     if implicit is None:
         implicit = _NATIVE_LITTLE_ENDIAN.get(ts, True)
-    order = "big" if little is False else "little"
+    order: Literal["big", "little"] = "big" if little is False else "little"
     if ts == "1.2.840.10008.1.2.1.99":  # deflated: the file position says nothing
         return (0, 0, False)
     raw = fp.read(12)
@@ -242,9 +242,9 @@ def _parse_fast(rec: FileRecord) -> None:
     encoding = getattr(ds, "original_encoding", (None, True))
     if encoding[1] is False:  # big endian: use pydicom's conversions
         for name, tag in _US_TAGS.items():
-            value = ds.get(tag)
-            if value is not None:
-                setattr(rec, name, int(value.value))
+            element = ds.get(tag)
+            if element is not None:
+                setattr(rec, name, int(element.value))
         rec.signed = int(ds.get("PixelRepresentation", 0) or 0) == 1
     else:
         for name, tag in _US_TAGS.items():

@@ -218,7 +218,7 @@ def _geometry_text(info: SeriesInfo) -> str:
 def _list_files(root: Path) -> list[Path]:
     if root.is_file():
         return [root]
-    files = []
+    files: list[Path] = []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         files.extend(Path(dirpath) / f for f in sorted(filenames) if not f.startswith("."))

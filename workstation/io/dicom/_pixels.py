@@ -58,7 +58,7 @@ def read_stored(record: FileRecord, n_frames: int) -> np.ndarray:
         try:
             with open(record.path, "rb") as fp:
                 fp.seek(record.pixel_offset)
-                got = fp.readinto(memoryview(out).cast("B"))
+                got = fp.readinto(out.view(np.uint8))  # type: ignore[arg-type]
         except OSError as exc:
             raise DicomError(f"{record.path}: cannot be read ({exc.strerror or exc}).") from None
         if got != nbytes:

@@ -162,7 +162,7 @@ def _integer_output(slopes: np.ndarray, inters: np.ndarray, plan: StackPlan) -> 
         and plan.tilt_shift_px is None
         and bool(np.all(slopes == 1.0))
         and bool(np.all(inters == np.round(inters)))
-        and np.all(np.abs(inters) < 32768)
+        and bool(np.all(np.abs(inters) < 32768))
     )
 
 
@@ -194,7 +194,7 @@ def _fill(
     progress: Callable[[float], None] | None,
 ) -> np.ndarray | None:
     """Read all pixels into a preallocated array; ``None`` if int16 would overflow."""
-    out = np.empty(plan.shape, dtype=dtype)
+    out: np.ndarray = np.empty(plan.shape, dtype=dtype)
     if plan.kind == "slices":
         overflow = False
         n = len(plan.records)
