@@ -181,8 +181,12 @@ def write_rtdose(
         raise InvalidInputError(
             f"The dose written to {target.name} must be in Gy, but the volume is in {dose_gy.units.value}."
         )
-    values = np.asarray(dose_gy.array, dtype=np.float64)
-    if not np.all(np.isfinite(values)):
+    values = np.asarray(dose_gy.array)
+    if values.dtype.kind not in "fiub":
+        raise InvalidInputError(
+            f"The dose written to {target.name} is not numeric ({values.dtype})."
+        )
+    if values.dtype.kind == "f" and not np.isfinite(values).all():
         raise InvalidInputError(
             f"The dose written to {target.name} contains NaN or infinite values."
         )
@@ -193,17 +197,21 @@ def write_rtdose(
             f"The dose written to {target.name} has negative values (minimum {min_gy:.3g} Gy); "
             "a physical dose cannot be negative."
         )
-    values = np.clip(values, 0.0, None)
 
     row_dir, col_dir, position, slice_spacing, flip = _grid_geometry(dose_gy)
-    if flip:
-        values = values[::-1]
     max_int = (1 << bits_allocated) - 1
     scaling_text, scaling = _dose_grid_scaling(max_gy, max_int)
-    stored = np.rint(values / scaling)
-    np.clip(stored, 0, max_int, out=stored)
     pixel_dtype = np.dtype("<u4") if bits_allocated == 32 else np.dtype("<u2")
-    pixels = stored.astype(pixel_dtype)
+    nz = values.shape[0]
+    pixels = np.empty(values.shape, dtype=pixel_dtype)
+    # Slice by slice in float64 (exact enough for 32-bit steps) to keep memory near the output size.
+    for k in range(nz):
+        plane = values[nz - 1 - k] if flip else values[k]
+        work = plane.astype(np.float64)
+        np.divide(work, scaling, out=work)
+        np.rint(work, out=work)
+        np.clip(work, 0, max_int, out=work)  # also zeroes tiny negative rounding noise
+        pixels[k] = work
 
     # Where patient, study and frame of reference come from.
     header = _header_source(reference)
