@@ -405,3 +405,12 @@ def test_rtstruct_sparse_contours_fill_the_slices_between(tmp_path: Path) -> Non
     filled = np.flatnonzero(mask.array.any(axis=(1, 2)))
     # z = -1 … 13 mm are slices 4 … 18: the contours' extent plus half a spacing at each end.
     assert filled.tolist() == list(range(4, 19))
+
+
+def test_intensity_image_as_mask_is_binary(tmp_path: Path, rng: np.random.Generator) -> None:
+    """An integer image with thousands of values (counts) is not a label map: non-zero = inside."""
+    counts = rng.integers(0, 5000, size=(6, 30, 30)).astype(np.uint16)
+    path = write_image(Volume(counts, np.eye(4)), tmp_path / "counts.nii.gz")
+    mask = read_mask(path)
+    assert mask.label_names == {1: "label 1"}
+    np.testing.assert_array_equal(mask.array, (counts != 0).astype(np.uint8))

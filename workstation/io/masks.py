@@ -56,6 +56,10 @@ _RTSTRUCT_STORAGE = "1.2.840.10008.5.1.4.1.1.481.3"
 #: A closed planar contour whose points spread over more than this many slices
 #: (in the reference's index space) is not parallel to the reference slices.
 _PLANARITY_TOL_SLICES = 0.5
+#: An integer image with more distinct values (or a larger value) than this is an
+#: image, not a label map: as a mask, its non-zero voxels are inside.
+_MAX_LABELS = 1000
+_MAX_LABEL_VALUE = 65536
 #: A fractional SEG segment is inside where its fraction is at least this.
 FRACTIONAL_THRESHOLD = 0.5
 
@@ -260,7 +264,13 @@ def _read_image_mask(path: Path, name: str | None) -> Volume:
             values = (finite & (values != 0)).astype(np.uint8)
     elif values.dtype.kind == "i" and values.min(initial=0) < 0:
         values = (values != 0).astype(np.uint8)
-    names = dict(image.label_names) or {int(v): f"label {int(v)}" for v in np.unique(values) if v}
+    names = dict(image.label_names)
+    if not names:
+        present = _label_values(values)
+        if present is None:  # an image, not a label map: non-zero is inside
+            values = (values != 0).astype(np.uint8)
+            present = [1] if values.any() else []
+        names = {v: f"label {v}" for v in present}
     mask = _label_volume(
         values, image.affine, names, path, image.modality, image.frame_of_reference_uid
     )
@@ -270,6 +280,19 @@ def _read_image_mask(path: Path, name: str | None) -> Volume:
             array=(mask.array == value).astype(np.uint8), label_names={1: names.get(value, name)}
         )
     return _select(mask, name, path)
+
+
+def _label_values(values: np.ndarray) -> list[int] | None:
+    """Non-zero values of a label map, or ``None`` when there are too many for one.
+
+    Counting with ``bincount`` is linear (``np.unique`` would sort the volume).
+    """
+    top = int(values.max(initial=0))
+    if top >= _MAX_LABEL_VALUE:
+        return None
+    counts = np.bincount(values.ravel().astype(np.intp, copy=False), minlength=top + 1)
+    present = [int(v) for v in np.flatnonzero(counts) if v]
+    return present if len(present) <= _MAX_LABELS else None
 
 
 # ------------------------------------------------------------- Slicer .seg.nrrd
