@@ -128,6 +128,16 @@ def test_pet_bqml_with_radiopharmaceutical(tmp_path, rng):
     assert meta.reference_datetime == dt.datetime(2026, 11, 27, 10, 30, 0)
 
 
+def test_pet_series_time_after_acquisition_uses_earliest_acquisition(tmp_path, rng):
+    values = rng.uniform(0, 1e4, size=(3, 3, 3))
+    affine = affine_from_geometry([0, 0, 0], [2.0, 2.0, 2.0])
+    # The factory writes AcquisitionTime 10:30:00; a SeriesTime rewritten later.
+    write_single_frame_series(tmp_path, values, affine, modality="PT", extra={"SeriesTime": "113000"})
+    vol = read_dicom_image(tmp_path)
+    assert vol.metadata.reference_datetime == dt.datetime(2026, 11, 27, 10, 30, 0)
+    assert any("earliest acquisition time" in w for w in vol.metadata.warnings)
+
+
 def test_pet_start_time_without_date_uses_series_date(tmp_path, rng):
     values = rng.uniform(0, 1e4, size=(2, 3, 3))
     affine = affine_from_geometry([0, 0, 0], [2.0, 2.0, 2.0])

@@ -145,16 +145,37 @@ def pet_units(ds: Dataset, warnings: list[str]) -> Unit:
 
 
 def decay_reference(
-    ds: Dataset, radiopharmaceutical: Radiopharmaceutical | None, warnings: list[str]
+    ds: Dataset,
+    radiopharmaceutical: Radiopharmaceutical | None,
+    warnings: list[str],
+    slice_headers: list[Dataset] | None = None,
 ) -> tuple[str | None, _dt.datetime | None]:
     """DecayCorrection and the time the values are decay corrected to.
 
-    START: the series start (SeriesDate/SeriesTime), ADMIN: the injection
-    time, NONE: no reference (values are at their acquisition time).
+    START: the series start (SeriesDate/SeriesTime); when that is later than
+    the earliest slice AcquisitionDate/Time (series time rewritten by
+    post-processing, seen on some scanners) the earliest acquisition time is
+    used instead, with a warning — the rule of the QIBA vendor-neutral SUV
+    pseudo-code. ADMIN: the injection time. NONE: no reference (values are at
+    their acquisition time).
     """
     mode = str(ds.get("DecayCorrection", "") or "").strip().upper() or None
     if mode == "START":
-        return mode, series_datetime(ds)
+        series_start = series_datetime(ds)
+        acquired = [
+            t for h in (slice_headers or [ds])
+            if (t := parse_da_tm(h.get("AcquisitionDate") or h.get("SeriesDate"), h.get("AcquisitionTime")))
+            is not None and h.get("AcquisitionTime")
+        ]
+        earliest = min(acquired) if acquired else None
+        if series_start is not None and earliest is not None and series_start > earliest:
+            warnings.append(
+                f"SeriesTime ({series_start:%H:%M:%S}) is later than the earliest AcquisitionTime "
+                f"({earliest:%H:%M:%S}); the decay-correction reference (START) was taken as the "
+                "earliest acquisition time."
+            )
+            return mode, earliest
+        return mode, series_start or earliest
     if mode == "ADMIN":
         ref = radiopharmaceutical.injection_datetime if radiopharmaceutical else None
         if ref is None:

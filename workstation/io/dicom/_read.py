@@ -282,7 +282,9 @@ def _metadata(info: SeriesInfo, plan: StackPlan, warnings: list[str]) -> VolumeM
     radio = radiopharmaceutical_from(first, warnings)
     decay_mode, reference = None, None
     if info.modality == "PT":
-        decay_mode, reference = decay_reference(first, radio, warnings)
+        decay_mode, reference = decay_reference(
+            first, radio, warnings, [r.header for r in plan.records]
+        )
     headers = [copy.copy(rec.header) for rec in plan.records]
     extra: dict[str, Any] = {"files": [str(r.path) for r in plan.records]}
     if info.modality == "PT":
