@@ -170,3 +170,32 @@ def test_plan_cli(capsys: pytest.CaptureFixture[str]) -> None:
     assert plan["model"] == "multi-compartment" and len(plan["territories"]) == 2
     assert main(["plan", "--model", "bsa", "--height-cm", "170"]) == 2
     assert "--weight-kg" in capsys.readouterr().err
+
+
+def test_sirt_dicom_pet_writes_rtdose(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A DICOM PET input (Bq/mL, decay corrected to the scan start) gives RTDOSE files referencing it."""
+    import pydicom
+
+    from tests.io.dicom_factory import write_single_frame_series
+    from workstation.core import affine_from_geometry
+    from workstation.io import read_image
+
+    values = np.zeros((12, 16, 16))
+    values[3:9, 4:12, 4:12] = 5.0e5  # Bq/mL
+    affine = affine_from_geometry([-30.0, -30.0, 10.0], [4.0, 4.0, 4.0])
+    write_single_frame_series(tmp_path / "pet", values, affine, modality="PT",
+                              pet={"total_dose_bq": 2.0e9, "decay_correction": "START"})
+    out = tmp_path / "out"
+    code = main(["--quiet", "sirt", "--activity", str(tmp_path / "pet"), "--method", "ldm,vsv", "-o", str(out)])
+    assert code == 0, capsys.readouterr().err
+    r = json.loads((out / "results.json").read_text())
+    assert r["activity"]["calibration"] == "quantitative"
+    assert r["activity"]["decay_factor"] >= 1.0
+    for m in ("ldm", "vsv"):
+        ds = pydicom.dcmread(out / f"rtdose_{m}.dcm")
+        assert ds.Modality == "RTDOSE" and ds.DoseUnits == "GY"
+        assert int(ds.NumberOfFrames) == 12 and (ds.Rows, ds.Columns) == (16, 16)
+        dose = ds.pixel_array * float(ds.DoseGridScaling)
+        nifti = np.asarray(read_image(out / f"dose_{m}.nii.gz").array)
+        # 16-bit quantisation: half a step of max/65535
+        assert np.abs(dose - nifti).max() <= 0.5 * float(ds.DoseGridScaling) + 1e-6 * nifti.max()

@@ -93,7 +93,8 @@ def fft_convolve(
     """
     if any(s % 2 == 0 for s in kernel.shape):
         raise InvalidInputError(f"The kernel must have odd sizes, got {kernel.shape}.")
-    shape = [scipy.fft.next_fast_len(n + k - 1, real=True) for n, k in zip(array.shape, kernel.shape, strict=True)]
+    # pocketfft is fast for lengths with factors 2, 3, 5, 7, 11 (real=False allows 7 and 11)
+    shape = [scipy.fft.next_fast_len(n + k - 1) for n, k in zip(array.shape, kernel.shape, strict=True)]
     fa = scipy.fft.rfftn(array.astype(dtype, copy=False), s=shape, workers=workers)
     fk = scipy.fft.rfftn(kernel.astype(dtype, copy=False), s=shape, workers=workers)
     fa *= fk
@@ -152,7 +153,11 @@ def absorbed_dose_ldm(
     nuc = get_nuclide(nuclide)
     f = nuc.ldm_gy_kg_per_gbq if ldm_gy_kg_per_gbq is None else ldm_gy_kg_per_gbq
     # D = A[GBq] f / m[kg] = C[Bq/mL] V 1e-9 f / (rho V 1e-3) = C 1e-6 f / rho
-    dose = arr.astype(np.float64) * 1e-6 * f / np.asarray(tissue_density_g_per_ml, dtype=np.float64)
+    dose = arr.astype(np.float32) * np.float32(1e-6 * f)
+    if np.ndim(tissue_density_g_per_ml) == 0:
+        dose *= np.float32(1.0 / float(tissue_density_g_per_ml))
+    else:
+        dose /= np.asarray(tissue_density_g_per_ml, dtype=np.float32)
     return _dose_volume(activity, dose, "ldm", ldm_gy_kg_per_gbq=f)
 
 
@@ -168,17 +173,29 @@ def absorbed_dose_vsv(
     ``kernel`` defaults to :func:`engine_kernel` (water, voxel size of ``activity``,
     normalised to the LDM energy per decay).
     """
-    decays = cumulated_decays(activity, nuclide)
-    k = engine_kernel(activity, nuclide, ldm_gy_kg_per_gbq) if kernel is None else kernel
+    conc = _check_activity(activity)
+    nuc = get_nuclide(nuclide)
+    k = engine_kernel(activity, nuc, ldm_gy_kg_per_gbq) if kernel is None else kernel
     if not np.allclose(k.spacing_mm, activity.spacing_mm, rtol=1e-4):
         raise GeometryMismatchError(
             f"The kernel spacing {k.spacing_mm} mm differs from the activity voxel size "
             f"{tuple(np.round(activity.spacing_mm, 4))} mm."
         )
-    # Scale to keep float32 well inside its range: decays ~1e15, S ~1e-10 Gy.
-    scale = float(decays.max()) or 1.0
-    dose = fft_convolve(decays / scale, k.values_gy_per_decay, workers=workers) * scale
+    dose = _convolve_concentration(conc, k, activity.voxel_volume_ml * nuc.mean_life_s, workers)
     return _dose_volume(activity, dose, "vsv", kernel_energy_closure=k.energy_closure)
+
+
+def _convolve_concentration(
+    conc: np.ndarray, kernel: VoxelKernel, decays_per_bq_ml: float, workers: int
+) -> np.ndarray:
+    """Dose (Gy, float32) = conc (Bq/mL) convolved with S (Gy/decay) x decays per (Bq/mL).
+
+    The kernel is folded with the decays per Bq/mL (V tau) so that float32 values stay
+    in a comfortable range (about 1e-5 Gy per Bq/mL); float32 FFT round-off is below
+    1e-6 of the maximum dose.
+    """
+    kern = kernel.values_gy_per_decay * decays_per_bq_ml
+    return fft_convolve(np.asarray(conc, dtype=np.float32), kern, dtype=np.float32, workers=workers)
 
 
 def absorbed_dose_vsv_density(
@@ -206,31 +223,40 @@ def absorbed_dose_vsv_density(
     """
     if not density.same_grid(activity):
         raise GeometryMismatchError("The density map must be on the activity grid; resample it first.")
-    rho = np.asarray(density.array, dtype=np.float64)
+    rho = np.asarray(density.array, dtype=np.float32)
     if not np.all(np.isfinite(rho)) or np.any(rho < 0):
         raise InvalidInputError("The density map has negative or non-finite values.")
     nuc = get_nuclide(nuclide)
     f = nuc.ldm_gy_kg_per_gbq if ldm_gy_kg_per_gbq is None else ldm_gy_kg_per_gbq
-    conc = _check_activity(activity).astype(np.float64)
-    local = np.zeros(conc.shape, dtype=bool) if local_deposition_mask is None else np.asarray(local_deposition_mask, bool)
-    if local.shape != conc.shape:
-        raise GeometryMismatchError("The local-deposition (lung) mask must be on the activity grid.")
-    spread = activity.copy_with(array=np.where(local, 0.0, conc))
-    water = absorbed_dose_vsv(spread, nuc, f, workers=workers).array.astype(np.float64)
-    # energy per voxel is the water dose x water mass; local part: LDM at 1 g/mL
-    energy_like = water + np.where(local, conc * 1e-6 * f, 0.0)
+    conc = _check_activity(activity)
+    k = engine_kernel(activity, nuc, f)
+    decays_per_bq_ml = activity.voxel_volume_ml * nuc.mean_life_s
+    if local_deposition_mask is None:
+        local = None
+        energy_like = _convolve_concentration(conc, k, decays_per_bq_ml, workers)
+    else:
+        local = np.asarray(local_deposition_mask, bool)
+        if local.shape != conc.shape:
+            raise GeometryMismatchError("The local-deposition (lung) mask must be on the activity grid.")
+        spread = np.where(local, np.float32(0.0), conc.astype(np.float32))
+        energy_like = _convolve_concentration(spread, k, decays_per_bq_ml, workers)
+        del spread
+        # local part: LDM at unit density (the water dose of locally absorbed energy)
+        energy_like[local] += conc[local].astype(np.float32) * np.float32(1e-6 * f)
+    # energy per voxel = water dose x water mass; dose = energy / (rho V)
     air = rho < air_density_g_per_ml
-    safe_rho = np.where(air, 1.0, rho)
-    dose = np.where(air, 0.0, energy_like / safe_rho)
     voxel_kg_water = activity.voxel_volume_ml * 1e-3
-    energy_air = float(energy_like[air].sum() * voxel_kg_water)
+    energy_air = float(energy_like[air].sum(dtype=np.float64) * voxel_kg_water)
+    dose = energy_like
+    np.divide(dose, rho, out=dose, where=~air)
+    dose[air] = 0.0
     return _dose_volume(
         activity,
         dose,
         "vsv-density",
         energy_to_air_j=energy_air,
         air_density_g_per_ml=air_density_g_per_ml,
-        local_deposition_voxels=int(local.sum()),
+        local_deposition_voxels=0 if local is None else int(local.sum()),
     )
 
 

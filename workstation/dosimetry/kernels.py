@@ -267,7 +267,7 @@ def _fibonacci_sphere(n: int) -> np.ndarray:
     return np.stack([z, rho * np.sin(phi), rho * np.cos(phi)], axis=1)
 
 
-def _tent(x: np.ndarray, h: float) -> np.ndarray:
+def _tent(x: np.ndarray, h: float | np.floating) -> np.ndarray:
     t = np.abs(x)
     t *= -1.0 / h
     t += 1.0
@@ -363,11 +363,12 @@ def _build(
     near_mask = np.all(octant <= 1, axis=1)
     far_mask = ~near_mask & (r_min < radius)
     q = np.zeros(len(octant))
-    near = _near_values(dpk, h, density, radius, [tuple(int(v) for v in o) for o in octant[near_mask]])
-    q[near_mask] = [near[tuple(int(v) for v in o)] for o in octant[near_mask]]
+    near_offsets = [(int(o[0]), int(o[1]), int(o[2])) for o in octant[near_mask]]
+    near = _near_values(dpk, h, density, radius, near_offsets)
+    q[near_mask] = [near[o] for o in near_offsets]
     q[far_mask] = _far_values(dpk, h, density, radius, octant[far_mask].astype(float))
-    q = q.reshape(kk.shape)
-    full = np.concatenate([q[:0:-1], q], axis=0)
+    q3 = q.reshape(kk.shape)
+    full = np.concatenate([q3[:0:-1], q3], axis=0)
     full = np.concatenate([full[:, :0:-1], full], axis=1)
     full = np.concatenate([full[:, :, :0:-1], full], axis=2)
     full = np.ascontiguousarray(full)

@@ -175,7 +175,10 @@ def run_sirt(
     f = nuc.ldm_gy_kg_per_gbq if ldm_gy_kg_per_gbq is None else float(ldm_gy_kg_per_gbq)
     if not (np.isfinite(f) and 40.0 <= f <= 60.0):
         raise InvalidInputError(f"--ldm-factor must be between 40 and 60 Gy kg/GBq, got {f}.")
-    tick = progress or (lambda fraction, text=None: None)
+    def _no_progress(fraction: float, text: str | None = None) -> None:
+        return None
+
+    tick = progress or _no_progress
     methods = parse_methods(method, ct is not None)
     given_names = set((rois or {}).keys())
     rois = _split_rois(dict(rois or {}))
