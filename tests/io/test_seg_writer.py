@@ -164,3 +164,20 @@ def test_empty_labels_are_refused(tmp_path: Path, ct: Volume) -> None:
 )
 def test_segment_codes(name: str, meaning: str) -> None:
     assert segment_codes(name)[1].meaning == meaning
+
+
+def test_round_trip_with_slice_axis_against_the_normal(tmp_path: Path) -> None:
+    """Array axis 0 pointing feet-wards (against row × column): frames still land right."""
+    from tests.io.mask_factory import dicom_reference
+
+    grid = Volume(
+        np.zeros((8, 20, 24), np.int16),
+        affine_from_geometry([-50.0, -80.0, 120.0], [2.5, 0.8, 0.7]) @ np.diag([-1.0, 1, 1, 1]),
+    )
+    ref = dicom_reference(grid)
+    arr = np.zeros(grid.shape, np.uint8)
+    arr[2:4, 5:10, 5:12] = 1
+    arr[5, 1:3, 1:3] = 2
+    labels = ref.copy_with(array=arr, units=Unit.LABEL, label_names={1: "liver", 2: "lesion"})
+    back = read_mask(write_seg(labels, tmp_path / "seg.dcm", ref), reference=ref)
+    np.testing.assert_array_equal(back.array, arr)
