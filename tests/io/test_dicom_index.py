@@ -165,3 +165,17 @@ def test_uneven_enhanced_frames_are_a_clear_error(tmp_path, rng):
     ds.save_as(path)
     with pytest.raises(DicomError, match=r"enhanced\.dcm .*do not form one regularly spaced volume"):
         read_dicom_image(path)
+
+
+def test_repeated_acquisitions_become_stacks(tmp_path, rng):
+    uid = "1.2.826.0.1.555.1"
+    affine = affine_from_geometry([0, 0, 0], [2.0, 1.0, 1.0])
+    phases = [rng.integers(0, 100, size=(3, 4, 4)).astype(float) for _ in range(2)]
+    for n, values in enumerate(phases, start=1):
+        write_single_frame_series(tmp_path, values, affine, series_uid=uid, prefix=f"P{n}_",
+                                  extra={"AcquisitionNumber": n})
+    index = index_dicom(tmp_path)
+    assert [s.distinct_by for s in index.series] == ["AcquisitionNumber 1", "AcquisitionNumber 2"]
+    with pytest.raises(DicomError, match=r"repeated at the same positions.*AcquisitionNumber 2"):
+        read_dicom_image(tmp_path)
+    np.testing.assert_array_equal(read_dicom_image(tmp_path, series=f"{uid}:2").array, phases[1])

@@ -46,6 +46,9 @@ class SeriesInfo:
     plan: StackPlan | None = field(default=None, repr=False)
     #: Why this stack cannot be read as a volume (``None`` when it can).
     problem: str | None = None
+    #: What sets this stack apart from the series' other stacks at the same
+    #: positions (e.g. ``"AcquisitionNumber 2"``); ``None`` for geometry splits.
+    distinct_by: str | None = None
 
     @property
     def key(self) -> str:
@@ -95,7 +98,8 @@ class SeriesInfo:
         """One line for lists in messages: UID, modality, description, size."""
         size = "x".join(map(str, self.shape[::-1])) if self.shape else f"{len(self.records)} file(s)"
         desc = f" {self.description!r}" if self.description else ""
-        return f"{self.key} ({self.modality}{desc}, {size})"
+        which = f", {self.distinct_by}" if self.distinct_by else ""
+        return f"{self.key} ({self.modality}{desc}, {size}{which})"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready description (geometry in x, y, z order as in SimpleITK/NIfTI)."""
@@ -103,6 +107,7 @@ class SeriesInfo:
             "key": self.key,
             "series_instance_uid": self.series_instance_uid,
             "stack": self.stack,
+            "distinct_by": self.distinct_by,
             "modality": self.modality,
             "description": self.description,
             "series_number": _int_or_none(self.header.get("SeriesNumber")),
@@ -189,6 +194,13 @@ class DicomIndex:
         return matches[0]
 
     def _stacks_message(self, stacks: list[SeriesInfo]) -> str:
+        if any(s.distinct_by for s in stacks):
+            return (
+                f"Series {stacks[0].series_instance_uid} ({stacks[0].modality}) in {self.root} holds "
+                f"{len(stacks)} stacks (images repeated at the same positions, or different "
+                "geometry); choose one with --series UID:N: "
+                + "; ".join(s.summary() for s in stacks) + "."
+            )
         return (
             f"Series {stacks[0].series_instance_uid} ({stacks[0].modality}) in {self.root} holds "
             f"{len(stacks)} stacks with different geometry (orientation, pixel spacing or "
@@ -245,8 +257,14 @@ def _same_geometry(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
     return True
 
 
-def _split_stacks(records: list[FileRecord]) -> list[list[FileRecord]]:
-    """Group files of one series by geometry; multi-frame files are stacks of their own."""
+def _split_stacks(records: list[FileRecord]) -> list[tuple[list[FileRecord], str | None]]:
+    """Group files of one series into stacks, each with what sets it apart.
+
+    Files are grouped by geometry (orientation, pixel spacing, matrix size);
+    a group with repeated slice positions is split further by temporal
+    position, acquisition number, echo or trigger time when that resolves the
+    repeats. Multi-frame files are stacks of their own.
+    """
     stacks: list[tuple[tuple[Any, ...] | None, list[FileRecord]]] = []
     for rec in records:
         multi = (
@@ -265,7 +283,48 @@ def _split_stacks(records: list[FileRecord]) -> list[list[FileRecord]]:
                 break
         else:
             stacks.append((key, [rec]))
-    return [members for _, members in stacks]
+    out: list[tuple[list[FileRecord], str | None]] = []
+    for key, members in stacks:
+        if key is None:
+            out.append((members, None))
+        else:
+            out.extend(_split_repeated_positions(members))
+    return out
+
+
+#: Attributes that tell apart images of one series acquired at the same
+#: positions (dynamic frames, repeated acquisitions, echoes, cardiac phases).
+_REPEAT_KEYS = ("TemporalPositionIdentifier", "AcquisitionNumber", "EchoNumbers", "TriggerTime")
+
+
+def _split_repeated_positions(members: list[FileRecord]) -> list[tuple[list[FileRecord], str | None]]:
+    """Split a stack with repeated slice positions by phase/echo/acquisition, when that resolves them."""
+    rec0 = members[0]
+    if rec0.orientation is None or any(r.position is None for r in members):
+        return [(members, None)]
+    rc = rec0.orientation.reshape(2, 3)
+    normal = np.cross(rc[0], rc[1])
+    along = np.round([float(r.position @ normal) for r in members], 3)  # type: ignore[operator]
+    unique_uids = {r.sop_instance_uid for r in members}
+    if len(set(along.tolist())) == len(members) or len(unique_uids) < len(members):
+        return [(members, None)]  # no repeats, or plain duplicate files (handled when read)
+    for attribute in _REPEAT_KEYS:
+        groups: dict[str, list[int]] = {}
+        for i, rec in enumerate(members):
+            groups.setdefault(str(rec.header.get(attribute, "")), []).append(i)
+        if len(groups) < 2:
+            continue
+        if all(len(set(along[idx].tolist())) == len(idx) for idx in groups.values()):
+            return [
+                ([members[i] for i in idx], f"{attribute} {value or '(none)'}")
+                for value, idx in sorted(groups.items(), key=lambda kv: _sort_number(kv[0]))
+            ]
+    return [(members, None)]
+
+
+def _sort_number(text: str) -> tuple[float, str]:
+    value = number(text)
+    return (value if value is not None else float("inf"), text)
 
 
 def index_dicom(
@@ -314,7 +373,7 @@ def index_dicom(
     series: list[SeriesInfo] = []
     for uid, recs in by_series.items():
         stacks = _split_stacks(recs)
-        for n, members in enumerate(stacks, start=1):
+        for n, (members, distinct) in enumerate(stacks, start=1):
             ds = members[0].header
             sop = members[0].sop_class_uid
             modality = str(ds.get("Modality", "") or NON_IMAGE_SOP_CLASSES.get(sop, "OT"))
@@ -326,6 +385,7 @@ def index_dicom(
                 records=members,
                 stack=n,
                 n_stacks=len(stacks),
+                distinct_by=distinct,
             )
             if info.is_image:
                 label = f"series {info.key} ({modality}{' ' + repr(info.description) if info.description else ''})"
