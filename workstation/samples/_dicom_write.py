@@ -297,9 +297,12 @@ def write_nm_tomo(
     window.EnergyWindowRangeSequence = Sequence([rng])
     window.EnergyWindowName = name
     ds.EnergyWindowInformationSequence = Sequence([window])
-    ds.RadiopharmaceuticalInformationSequence = Sequence(
-        [_radiopharmaceutical_item(radiopharmaceutical, 1e-6)]  # NM: MBq
-    )
+    item = _radiopharmaceutical_item(radiopharmaceutical, 1e-6)  # NM: MBq
+    if "RadionuclidePositronFraction" in item:
+        del item.RadionuclidePositronFraction  # not part of the NM Isotope module
+    # RadionuclideHalfLife and RadiopharmaceuticalStartDateTime are kept although the NM
+    # IOD does not list them (dciodvfy warns): readers need them to decay-correct.
+    ds.RadiopharmaceuticalInformationSequence = Sequence([item])
     ds.NumberOfEnergyWindows = 1
     ds.NumberOfDetectors = 1
     # NM Detector module: geometry of the reconstructed volume
