@@ -19,8 +19,9 @@
   reference's index space (so oblique grids work), the contours of one plane
   are filled together with the even-odd rule (a contour inside another is a
   hole), and each slice takes the nearest contour plane (see
-  :func:`_rasterize_roi`). Contours must lie in planes parallel to the
-  reference slices (within half a slice), else a GeometryMismatchError.
+  :func:`_rasterize_roi`). Contours in planes not parallel to the reference
+  slices (an oblique reconstruction) are rasterized in their own planes and
+  resampled onto the reference by nearest neighbour.
 
 Without ``#Name`` a multi-segment file gives a label image whose values are the
 segments (names in ``label_names``); with ``#Name`` a binary mask (value 1)
@@ -454,7 +455,7 @@ def _read_rtstruct(path: Path, name: str | None, reference: Volume) -> Volume:
     frame_of_reference = next((roi_for[n] for n in numbers if roi_for.get(n)), None)
     masks = []
     for number in numbers:
-        mask, roi_warnings = _rasterize_roi(
+        mask, roi_warnings = _rasterize_roi_any_plane(
             contours_by_roi.get(number, []), reference, f"ROI {rois[number]!r} of {path}"
         )
         warnings += roi_warnings
@@ -522,6 +523,81 @@ def _finish_rtstruct(
         frame_of_reference or None,
         warnings,
     )
+
+
+def _parallel_to_slices(contours: list[np.ndarray], reference: Volume) -> bool:
+    for points in contours:
+        if len(points) >= 3:
+            k = reference.world_to_index(points)[:, 0]
+            if float(np.ptp(k)) > _PLANARITY_TOL_SLICES:
+                return False
+    return True
+
+
+def _rasterize_roi_any_plane(
+    contours: list[np.ndarray], reference: Volume, what: str
+) -> tuple[np.ndarray, list[str]]:
+    """Rasterize on the reference grid, through a contour-aligned grid when the planes differ.
+
+    Contours parallel to the reference slices are rasterized directly. Otherwise
+    (e.g. axial contours and an oblique SPECT reconstruction) they are
+    rasterized on an auxiliary grid whose slices are the contour planes (normal
+    from the contours, in-plane axes closest to the reference's, in-plane
+    spacing the reference's finest, slice spacing the contours' median
+    spacing), which is then resampled onto the reference by nearest neighbour.
+    """
+    if _parallel_to_slices(contours, reference):
+        return _rasterize_roi(contours, reference, what)
+    usable = [c for c in contours if len(c) >= 3]
+    largest = max(usable, key=len)
+    centred = largest - largest.mean(axis=0)
+    normal = np.linalg.svd(centred, full_matrices=False)[2][2]
+    heights = [points @ normal for points in usable]
+    if max(float(np.ptp(h)) for h in heights) > 0.5 * float(reference.spacing_mm.min()):
+        raise GeometryMismatchError(
+            f"The contours of {what} are not planar or not parallel to each other, "
+            "so they cannot be rasterized."
+        )
+    # In-plane axes: the reference's column direction projected on the contour plane, then
+    # the row axis completing a right-handed frame with the normal.
+    axis_i = reference.direction[:, 2] - (reference.direction[:, 2] @ normal) * normal
+    if np.linalg.norm(axis_i) < 1e-3:
+        axis_i = reference.direction[:, 1] - (reference.direction[:, 1] @ normal) * normal
+    axis_i /= np.linalg.norm(axis_i)
+    axis_j = np.cross(normal, axis_i)
+    pixel = float(reference.spacing_mm[1:].min())
+    levels = np.unique(np.round([float(h.mean()) for h in heights], 3))
+    step = float(np.median(np.diff(levels))) if len(levels) > 1 else float(reference.spacing_mm[0])
+    points = np.concatenate(usable)
+    u, v = points @ axis_j, points @ axis_i
+    lo = np.array([levels[0], u.min() - 2 * pixel, v.min() - 2 * pixel])
+    size = np.array(
+        [
+            int(round((levels[-1] - levels[0]) / step)) + 1,
+            int(np.ceil((u.max() - u.min()) / pixel)) + 5,
+            int(np.ceil((v.max() - v.min()) / pixel)) + 5,
+        ]
+    )
+    direction = np.column_stack([normal, axis_j, axis_i])
+    origin = direction @ lo
+    aux = Volume(
+        np.zeros(tuple(int(n) for n in size), dtype=np.uint8),
+        affine_from_geometry(origin, [step, pixel, pixel], direction),
+    )
+    mask, warnings = _rasterize_roi(contours, aux, what)
+    if not mask.any():
+        return np.zeros(reference.shape, dtype=bool), warnings
+    try:
+        resampled = aux.copy_with(array=mask.astype(np.uint8)).resample_to(
+            reference, interpolation="nearest"
+        )
+    except NoOverlapError:
+        return np.zeros(reference.shape, dtype=bool), warnings
+    warnings.append(
+        f"{what}: the contours are not parallel to the image slices; they were rasterized in "
+        "their own planes and resampled onto the image by nearest neighbour."
+    )
+    return resampled.array.astype(bool), warnings
 
 
 def _rasterize_roi(
