@@ -144,7 +144,10 @@ def _onto_reference(mask: Volume, reference: Volume, label: str) -> Volume:
             f"{reference.frame_of_reference_uid}; it was placed by patient coordinates as they are."
         )
     if mask.same_grid(reference):
-        return mask.copy_with(affine=reference.affine.copy())
+        return mask.copy_with(
+            affine=reference.affine.copy(),
+            frame_of_reference_uid=reference.frame_of_reference_uid or mask.frame_of_reference_uid,
+        )
     try:
         out = mask.resample_to(reference, interpolation="nearest")
     except NoOverlapError:
