@@ -30,13 +30,22 @@ def test_uniform_activity_deep_inside(spacing: tuple[float, float, float]) -> No
     """Acceptance: LDM and VSV mean dose deep inside = 49.67 A/M within 0.5 %."""
     a, deep = _uniform_cube(spacing)
     act = make_volume(a, spacing)
-    expected = 2.0e6 * 1e-9 / 1e-3 * F_LDM  # A/M = 2e6 Bq/mL -> 2e-3 GBq per g = 2 GBq/kg -> 99.34 Gy
-    rho = make_volume(np.ones(a.shape, np.float32), spacing, units=Unit.G_PER_ML)
-    for dose in (E.absorbed_dose_ldm(act), E.absorbed_dose_vsv(act), E.absorbed_dose_vsv_density(act, rho)):
+    # A/M = 2e6 Bq/mL / 1.03 g/mL (default soft-tissue density) -> 1.9417 GBq/kg -> 96.45 Gy
+    expected = 2.0e6 * 1e-9 / (1.03e-3) * F_LDM
+    for dose in (E.absorbed_dose_ldm(act), E.absorbed_dose_vsv(act)):
         assert dose.units == Unit.GY
         assert float(dose.array[deep].mean()) == pytest.approx(expected, rel=5e-3)
         # all engines share the LDM energy per decay, so the agreement is in fact much closer
         assert float(dose.array[deep].mean()) == pytest.approx(expected, rel=1e-4)
+    # unit density (the density-corrected engine in water): 99.34 Gy
+    rho = make_volume(np.ones(a.shape, np.float32), spacing, units=Unit.G_PER_ML)
+    expected_water = 2.0e6 * 1e-9 / 1e-3 * F_LDM
+    for dose in (
+        E.absorbed_dose_ldm(act, tissue_density_g_per_ml=1.0),
+        E.absorbed_dose_vsv(act, tissue_density_g_per_ml=1.0),
+        E.absorbed_dose_vsv_density(act, rho),
+    ):
+        assert float(dose.array[deep].mean()) == pytest.approx(expected_water, rel=1e-4)
 
 
 def test_energy_conservation_in_infinite_medium(rng: np.random.Generator) -> None:
@@ -46,8 +55,8 @@ def test_energy_conservation_in_infinite_medium(rng: np.random.Generator) -> Non
     a[12:28, 12:28, 12:28] = rng.uniform(0, 1e6, size=(16, 16, 16))
     act = make_volume(a, sp)
     emitted = E.emitted_energy_j(act)
-    assert E.deposited_energy_j(E.absorbed_dose_ldm(act)) == pytest.approx(emitted, rel=1e-6)
-    assert E.deposited_energy_j(E.absorbed_dose_vsv(act)) == pytest.approx(emitted, rel=1e-5)
+    assert E.deposited_energy_j(E.absorbed_dose_ldm(act), 1.03) == pytest.approx(emitted, rel=1e-6)
+    assert E.deposited_energy_j(E.absorbed_dose_vsv(act), 1.03) == pytest.approx(emitted, rel=1e-5)
     # heterogeneous density (no air): energy per voxel is kept, mass is rho V
     dens = rng.uniform(0.25, 1.9, size=a.shape).astype(np.float32)
     rho = make_volume(dens, sp, units=Unit.G_PER_ML)
@@ -56,7 +65,7 @@ def test_energy_conservation_in_infinite_medium(rng: np.random.Generator) -> Non
     d = E.absorbed_dose_vsv_density(act, rho, local_deposition_mask=lungs)
     assert E.deposited_energy_j(d, dens) == pytest.approx(emitted, rel=1e-5)
     # a non-default LDM factor scales every engine
-    assert E.deposited_energy_j(E.absorbed_dose_vsv(act, ldm_gy_kg_per_gbq=50.0)) == pytest.approx(
+    assert E.deposited_energy_j(E.absorbed_dose_vsv(act, ldm_gy_kg_per_gbq=50.0), 1.03) == pytest.approx(
         emitted * 50.0 / F_LDM, rel=1e-5
     )
 
@@ -72,7 +81,7 @@ def test_point_source_follows_dose_point_kernel() -> None:
     c = n // 2
     a[c, c, c] = 1.0e9
     act = make_volume(a, (h, h, h))
-    dose = E.absorbed_dose_vsv(act).array.astype(np.float64)
+    dose = E.absorbed_dose_vsv(act, tissue_density_g_per_ml=1.0).array.astype(np.float64)
     decays = 1.0e9 * act.voxel_volume_ml * 64.053 * 3600 / np.log(2)
     dpk = dose_point_kernel()
     e_scale = E.get_nuclide("Y-90").energy_per_decay_mev_for_ldm() / 0.9336 / 0.99593  # normalisation
@@ -96,7 +105,8 @@ def test_sphere_self_dose_against_analytic_absorbed_fraction() -> None:
     n = int(2 * radius / h) + 16
     m = sphere_mask((n, n, n), ((n - 1) / 2,) * 3, radius / h)
     act = make_volume(np.where(m, 1e6, 0).astype(np.float32), (h, h, h))
-    af_engine = float(E.absorbed_dose_vsv(act).array[m].mean() / E.absorbed_dose_ldm(act).array[m].mean())
+    vsv = E.absorbed_dose_vsv(act, tissue_density_g_per_ml=1.0).array[m].mean()
+    af_engine = float(vsv / E.absorbed_dose_ldm(act, tissue_density_g_per_ml=1.0).array[m].mean())
     r_eq = (m.sum() * h**3 * 3 / (4 * np.pi)) ** (1 / 3)
     dpk = dose_point_kernel()
     outer = dpk.outer_radius_mm

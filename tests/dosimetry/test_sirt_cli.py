@@ -30,7 +30,7 @@ def _expected_ldm(phantom: dict[str, Volume], administered: float, lsf: float) -
     counts = np.clip(phantom["spect"].array.astype(np.float64), 0, None)
     region = (phantom["liver"].array > 0) | (phantom["lesions"].array > 0)
     scale_bq = administered * (1 - lsf) * 1e9 / counts[region].sum()
-    voxel_kg = phantom["spect"].voxel_volume_ml * 1e-3  # at 1.0 g/mL
+    voxel_kg = phantom["spect"].voxel_volume_ml * 1.03e-3  # at the default 1.03 g/mL
     return counts * scale_bq * 1e-9 * F_LDM / voxel_kg
 
 

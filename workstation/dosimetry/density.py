@@ -16,7 +16,22 @@ import numpy as np
 from workstation.core.errors import InvalidInputError, UnitError
 from workstation.core.volume import Unit, Volume
 
-__all__ = ["SCHNEIDER2000_HU", "SCHNEIDER2000_DENSITY_G_PER_ML", "hu_to_density", "density_volume"]
+__all__ = [
+    "SCHNEIDER2000_HU",
+    "SCHNEIDER2000_DENSITY_G_PER_ML",
+    "SOFT_TISSUE_DENSITY_G_PER_ML",
+    "LUNG_DENSITY_G_PER_ML",
+    "hu_to_density",
+    "density_volume",
+]
+
+#: Density of liver / soft tissue used for voxel and ROI masses without CT (g/mL):
+#: 1.03 g/mL, the 90Y device convention for liver mass (TheraSphere instructions
+#: for use, "1.03 g/cc"; AAPM Report 144, Dezarn et al., Med Phys 38:4824, 2011).
+SOFT_TISSUE_DENSITY_G_PER_ML: float = 1.03
+#: Density of lung parenchyma without CT (g/mL): inflated lung 0.26 g/cm3 (ICRU Report
+#: 46, 1992), about 0.3 g/mL with blood (rounded; the value of the sample studies).
+LUNG_DENSITY_G_PER_ML: float = 0.30
 
 #: CT numbers (HU) of the calibration points (Schneider et al. 2000, PMB 45:459).
 SCHNEIDER2000_HU: tuple[float, ...] = (-1000.0, -98.0, -97.0, 14.0, 23.0, 100.0, 101.0, 1600.0, 3000.0)

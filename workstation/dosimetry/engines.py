@@ -9,10 +9,12 @@ which mass it is divided:
 
 ``ldm``
     Local deposition: ``D = A[GBq] f / m[kg]`` in each voxel, with the voxel mass
-    from a uniform tissue density (default 1.0 g/mL, as the water kernel).
+    from a tissue density (default 1.03 g/mL, the liver convention; an array
+    allows lungs at lung density).
 ``vsv``
     Convolution of the cumulated decays with the voxel S-value kernel of the
-    image's voxel size in unit-density water (:mod:`.kernels`), by FFT
+    image's voxel size in water-like tissue of the same uniform density
+    (default 1.03 g/mL; :mod:`.kernels` scales ranges as 1/rho), by FFT
     (``scipy.fft.rfftn``, float32, zero padding to the full linear convolution, so
     no wrap-around). Energy deposited beyond the image edge is lost, as it is
     from a patient.
@@ -37,6 +39,7 @@ import scipy.fft
 from workstation.core.constants import MEV_TO_J
 from workstation.core.errors import GeometryMismatchError, InvalidInputError, UnitError
 from workstation.core.volume import Unit, Volume
+from workstation.dosimetry.density import SOFT_TISSUE_DENSITY_G_PER_ML
 from workstation.dosimetry.kernels import VoxelKernel, voxel_s_kernel
 from workstation.dosimetry.nuclides import Nuclide, get_nuclide
 
@@ -108,12 +111,15 @@ def fft_convolve(
 
 
 def engine_kernel(
-    activity: Volume, nuclide: str | Nuclide = "Y-90", ldm_gy_kg_per_gbq: float | None = None
+    activity: Volume,
+    nuclide: str | Nuclide = "Y-90",
+    ldm_gy_kg_per_gbq: float | None = None,
+    density_g_per_ml: float = SOFT_TISSUE_DENSITY_G_PER_ML,
 ) -> VoxelKernel:
-    """The water kernel of ``activity``'s voxel size, normalised to the LDM energy per decay."""
+    """The kernel of ``activity``'s voxel size at ``density_g_per_ml``, normalised to the LDM energy per decay."""
     nuc = get_nuclide(nuclide)
     _check_axis_aligned(activity)
-    kernel = voxel_s_kernel(tuple(activity.spacing_mm), 1.0, nuc)
+    kernel = voxel_s_kernel(tuple(activity.spacing_mm), density_g_per_ml, nuc)
     return kernel.normalized(nuc.energy_per_decay_mev_for_ldm(ldm_gy_kg_per_gbq))
 
 
@@ -136,7 +142,7 @@ def absorbed_dose_ldm(
     activity: Volume,
     nuclide: str | Nuclide = "Y-90",
     ldm_gy_kg_per_gbq: float | None = None,
-    tissue_density_g_per_ml: float | np.ndarray = 1.0,
+    tissue_density_g_per_ml: float | np.ndarray = SOFT_TISSUE_DENSITY_G_PER_ML,
 ) -> Volume:
     """Local-deposition dose (Gy) of an activity map (Bq/mL at administration).
 
@@ -167,15 +173,16 @@ def absorbed_dose_vsv(
     ldm_gy_kg_per_gbq: float | None = None,
     kernel: VoxelKernel | None = None,
     workers: int = -1,
+    tissue_density_g_per_ml: float = SOFT_TISSUE_DENSITY_G_PER_ML,
 ) -> Volume:
-    """Voxel S-value convolution dose (Gy) in unit-density water.
+    """Voxel S-value convolution dose (Gy) in water-like tissue of uniform density.
 
-    ``kernel`` defaults to :func:`engine_kernel` (water, voxel size of ``activity``,
-    normalised to the LDM energy per decay).
+    ``kernel`` defaults to :func:`engine_kernel` (voxel size of ``activity``, density
+    ``tissue_density_g_per_ml``, normalised to the LDM energy per decay).
     """
     conc = _check_activity(activity)
     nuc = get_nuclide(nuclide)
-    k = engine_kernel(activity, nuc, ldm_gy_kg_per_gbq) if kernel is None else kernel
+    k = engine_kernel(activity, nuc, ldm_gy_kg_per_gbq, tissue_density_g_per_ml) if kernel is None else kernel
     if not np.allclose(k.spacing_mm, activity.spacing_mm, rtol=1e-4):
         raise GeometryMismatchError(
             f"The kernel spacing {k.spacing_mm} mm differs from the activity voxel size "
@@ -229,7 +236,7 @@ def absorbed_dose_vsv_density(
     nuc = get_nuclide(nuclide)
     f = nuc.ldm_gy_kg_per_gbq if ldm_gy_kg_per_gbq is None else ldm_gy_kg_per_gbq
     conc = _check_activity(activity)
-    k = engine_kernel(activity, nuc, f)
+    k = engine_kernel(activity, nuc, f, density_g_per_ml=1.0)  # water: energy per volume
     decays_per_bq_ml = activity.voxel_volume_ml * nuc.mean_life_s
     if local_deposition_mask is None:
         local = None
@@ -241,7 +248,7 @@ def absorbed_dose_vsv_density(
         spread = np.where(local, np.float32(0.0), conc.astype(np.float32))
         energy_like = _convolve_concentration(spread, k, decays_per_bq_ml, workers)
         del spread
-        # local part: LDM at unit density (the water dose of locally absorbed energy)
+        # local part: LDM at unit density (the unit-density dose of locally absorbed energy)
         energy_like[local] += conc[local].astype(np.float32) * np.float32(1e-6 * f)
     # energy per voxel = water dose x water mass; dose = energy / (rho V)
     air = rho < air_density_g_per_ml

@@ -40,9 +40,15 @@ import numpy as np
 from workstation.core.errors import InvalidInputError, NoOverlapError
 from workstation.core.volume import Unit, Volume
 from workstation.dosimetry.activity import ActivityCalibration, calibrate_activity
-from workstation.dosimetry.density import CALIBRATION_SOURCE, density_volume
+from workstation.dosimetry.density import (
+    CALIBRATION_SOURCE,
+    LUNG_DENSITY_G_PER_ML,
+    SOFT_TISSUE_DENSITY_G_PER_ML,
+    density_volume,
+)
 from workstation.dosimetry.dvh import cumulative_dvh, roi_weights
 from workstation.dosimetry.engines import (
+    AIR_DENSITY_G_PER_ML,
     METHODS,
     absorbed_dose_ldm,
     absorbed_dose_vsv,
@@ -140,7 +146,7 @@ def run_sirt(
     residual_fraction: float = 0.0,
     method: str | list[str] = "all",
     ldm_gy_kg_per_gbq: float | None = None,
-    tissue_density_g_per_ml: float = 1.0,
+    tissue_density_g_per_ml: float = SOFT_TISSUE_DENSITY_G_PER_ML,
     administration_datetime: _dt.datetime | None = None,
     nuclide: str = "Y-90",
     device: str | None = None,
@@ -169,12 +175,18 @@ def run_sirt(
     ldm_gy_kg_per_gbq:
         LDM factor (default 49.67); sets the energy per decay of every engine.
     tissue_density_g_per_ml:
-        Uniform density of the LDM engine (default 1.0, the water kernel's).
+        Density of soft tissue for the LDM and VSV engines and for ROI masses without
+        CT (default 1.03 g/mL). In the LDM engine, voxels of a lung ROI take the CT
+        density (or 0.30 g/mL without CT).
     """
     nuc = get_nuclide(nuclide)
     f = nuc.ldm_gy_kg_per_gbq if ldm_gy_kg_per_gbq is None else float(ldm_gy_kg_per_gbq)
     if not (np.isfinite(f) and 40.0 <= f <= 60.0):
         raise InvalidInputError(f"--ldm-factor must be between 40 and 60 Gy kg/GBq, got {f}.")
+    if not (np.isfinite(tissue_density_g_per_ml) and 0.5 <= tissue_density_g_per_ml <= 2.0):
+        raise InvalidInputError(
+            f"--tissue-density must be between 0.5 and 2.0 g/mL, got {tissue_density_g_per_ml}."
+        )
     def _no_progress(fraction: float, text: str | None = None) -> None:
         return None
 
@@ -230,24 +242,31 @@ def run_sirt(
     if ct is not None:
         tick(0.2, "CT densities")
         density = density_volume(ct, reference=activity)
-    rho_for_mass = density.array if density is not None else tissue_density_g_per_ml
+    lung_w = [weights[n] for n, r in roles.items() if r == "lung"]
+    lung_mask = np.max(np.stack(lung_w), axis=0) >= 0.5 if lung_w else None
+    # LDM / mass density: uniform tissue, lungs (ROI) at CT density or the lung default
+    ldm_rho: float | np.ndarray = tissue_density_g_per_ml
+    if lung_mask is not None and lung_mask.any():
+        lung_rho = density.array if density is not None else LUNG_DENSITY_G_PER_ML
+        ldm_rho = np.where(lung_mask, np.maximum(lung_rho, AIR_DENSITY_G_PER_ML), tissue_density_g_per_ml).astype(
+            np.float32
+        )
+    rho_for_mass = density.array if density is not None else ldm_rho
     doses: dict[str, Volume] = {}
     for i, m in enumerate(methods):
         tick(0.25 + 0.5 * i / len(methods), f"dose: {m}")
         if m == "ldm":
-            doses[m] = absorbed_dose_ldm(activity, nuc, f, tissue_density_g_per_ml)
+            doses[m] = absorbed_dose_ldm(activity, nuc, f, ldm_rho)
         elif m == "vsv":
-            doses[m] = absorbed_dose_vsv(activity, nuc, f)
+            doses[m] = absorbed_dose_vsv(activity, nuc, f, tissue_density_g_per_ml=tissue_density_g_per_ml)
         else:
             assert density is not None
-            lung_w = [weights[n] for n, r in roles.items() if r == "lung"]
-            local = np.max(np.stack(lung_w), axis=0) >= 0.5 if lung_w else None
-            if local is None:
+            if lung_mask is None:
                 warnings.append(
                     "vsv-density: no lung ROI was given, so lung activity was not deposited locally "
                     "(give --roi lungs=MASK)."
                 )
-            doses[m] = absorbed_dose_vsv_density(activity, density, nuc, f, local_deposition_mask=local)
+            doses[m] = absorbed_dose_vsv_density(activity, density, nuc, f, local_deposition_mask=lung_mask)
     tick(0.8, "metrics")
     voxel_ml = activity.voxel_volume_ml
     emitted = emitted_energy_j(activity, nuc, f)
@@ -256,7 +275,9 @@ def run_sirt(
     dvh_rows: list[tuple[str, str, float, float]] = []
     for m, dose in doses.items():
         d = dose.array
-        rho_m = tissue_density_g_per_ml if m == "ldm" else (density.array if m == "vsv-density" and density is not None else 1.0)
+        rho_m: float | np.ndarray = {"ldm": ldm_rho, "vsv": tissue_density_g_per_ml}.get(
+            m, density.array if density is not None else 1.0
+        )
         roi_block = {}
         for name, w in weights.items():
             met = roi_metrics(d, w, voxel_ml, rho_for_mass)
@@ -275,18 +296,21 @@ def run_sirt(
         if any_roi is not None and deposited > 0:
             block["energy_outside_rois_fraction"] = float(np.sum(energy_map * (1 - any_roi)) / deposited)
         if m != "ldm":
-            k = engine_kernel(activity, nuc, f)
+            k = engine_kernel(activity, nuc, f, tissue_density_g_per_ml if m == "vsv" else 1.0)
             block["kernel"] = {
                 "shape": list(k.shape),
                 "spacing_mm": list(k.spacing_mm),
+                "density_g_per_ml": k.density_g_per_ml,
                 "energy_closure": k.energy_closure,
                 "normalization": k.normalization,
             }
         if m == "vsv-density":
             block["density_calibration"] = CALIBRATION_SOURCE
             block["energy_to_air_j"] = dose.metadata.extra.get("energy_to_air_j")
-        if m == "ldm":
+        if m in ("ldm", "vsv"):
             block["tissue_density_g_per_ml"] = tissue_density_g_per_ml
+        if m == "ldm" and lung_mask is not None:
+            block["lung_density"] = "CT (HU->density)" if density is not None else f"{LUNG_DENSITY_G_PER_ML} g/mL"
         method_block[m] = block
     # tumour-to-normal ratio from activity concentrations
     tnr = None
@@ -338,7 +362,9 @@ def run_sirt(
     if lung_for_check is None and lung_names:
         lung_for_check = ref_rois[lung_names[0]]["mean_gy"]
     normal_mean = ref_rois["normal_liver"]["mean_gy"] if "normal_liver" in ref_rois else None
-    tumour_means = {n: ref_rois[n]["mean_gy"] for n in lesion_names}
+    # per-label lesions when a label image was split, else the given lesion ROIs
+    split_parents = {n for n in lesion_union_names if any(m.startswith(f"{n}_") for m in lesion_names if m != n)}
+    tumour_means = {n: ref_rois[n]["mean_gy"] for n in lesion_names if n not in split_parents}
     warnings.extend(
         safety_warnings(
             lung_dose_gy=lung_for_check,

@@ -39,6 +39,7 @@ import math
 from dataclasses import dataclass
 
 from workstation.core.errors import InvalidInputError
+from workstation.dosimetry.density import SOFT_TISSUE_DENSITY_G_PER_ML
 from workstation.dosimetry.metrics import LUNG_MASS_DEFAULT_G
 from workstation.dosimetry.nuclides import Y90
 
@@ -56,7 +57,7 @@ __all__ = [
 #: Liver tissue density (g/mL) used to turn volumes into masses: 1.03 g/mL, as in
 #: the MIRD/partition dosimetry of AAPM Report 144 (Dezarn et al., Med Phys
 #: 38:4824, 2011).
-LIVER_DENSITY_G_PER_ML: float = 1.03
+LIVER_DENSITY_G_PER_ML: float = SOFT_TISSUE_DENSITY_G_PER_ML
 
 _BSA_SOURCE = (
     "SIR-Spheres instructions for use (Sirtex); Kennedy et al. Int J Radiat Oncol Biol Phys 68:13 (2007); "
