@@ -83,19 +83,25 @@ def test_far_values_follow_point_kernel() -> None:
     """Far from the source the voxel S-value is the point kernel averaged over the voxel pair.
 
     Independent check by Monte Carlo sampling of point pairs (fixed seed, 400k
-    pairs; statistical uncertainty < 0.3 %) at offsets of 2-3 voxels, where K is bounded.
+    pairs; statistical uncertainty < 0.4 %) at offsets where K is bounded; tolerance 1 %.
     """
-    h = 2.0
-    k = voxel_s_kernel((h, h, h))
     dpk = dose_point_kernel()
     rng = np.random.default_rng(1)
-    c = k.shape[0] // 2
-    for off in [(0, 0, 2), (0, 2, 2), (1, 1, 3)]:
-        x = rng.uniform(-h / 2, h / 2, size=(400_000, 3))
-        y = rng.uniform(-h / 2, h / 2, size=(400_000, 3)) + np.array(off) * h
-        r = np.linalg.norm(y - x, axis=1)
-        mc = dpk.dose_per_decay(r, 1.0, 12.0).mean()
-        assert k.values_mev_per_g[c + off[0], c + off[1], c + off[2]] == pytest.approx(mc, rel=0.01)
+    cases = [
+        ((2.0, 2.0, 2.0), [(0, 0, 2), (0, 2, 2), (1, 1, 3)]),
+        # anisotropic SPECT/CT-like voxels: the Gauss-Legendre pieces are split along long axes
+        ((5.0, 1.0, 1.0), [(0, 0, 2), (0, 2, 2), (1, 2, 0), (0, 3, 1), (2, 1, 1)]),
+    ]
+    for spacing, offsets in cases:
+        h = np.array(spacing)
+        k = voxel_s_kernel(spacing)
+        c = np.array(k.shape) // 2
+        for off in offsets:
+            x = rng.uniform(-0.5, 0.5, size=(400_000, 3)) * h
+            y = rng.uniform(-0.5, 0.5, size=(400_000, 3)) * h + np.array(off) * h
+            r = np.linalg.norm(y - x, axis=1)
+            mc = dpk.dose_per_decay(r, 1.0, 12.0).mean()
+            assert k.values_mev_per_g[tuple(c + np.array(off))] == pytest.approx(mc, rel=0.01), (spacing, off)
 
 
 def test_units_and_ldm_consistency() -> None:

@@ -64,6 +64,12 @@ def test_sirt_cli_outputs_and_values(tmp_path: Path, liver_phantom: dict[str, Vo
         assert r["methods"]["ldm"]["rois"][roi]["mean_gy"] == pytest.approx(exp[mask].mean(), rel=1e-4)
     # TNR: lesion union vs normal liver concentration, about (400*n1 + 200*n2)/(n1+n2)/100
     assert 2.0 < r["tumor_to_normal_ratio"] < 4.0
+    # LDM: lung voxels at their CT density (-800 HU -> 0.207 g/mL, Schneider 2000 table)
+    assert r["methods"]["ldm"]["lung_density"].startswith("CT")
+    lungs_mask = liver_phantom["lungs"].array > 0
+    assert r["methods"]["ldm"]["rois"]["lungs"]["mean_gy"] == pytest.approx(
+        float((exp[lungs_mask] * 1.03 / (0.00121 + 200 / 902 * (0.93 - 0.00121))).mean()), rel=1e-3
+    )
     # lung formula: 49.67 * 2.5 * 0.06 / M_lung (lung ROI mass from CT densities at -800 HU)
     lung = r["lung"]
     assert lung["lung_mass_source"].startswith("lung ROI")

@@ -463,7 +463,10 @@ def write_outputs(
     if dose_grid == "ct" and result.ct is None:
         raise InvalidInputError("--dose-grid ct needs a CT image (--ct).")
     written: list[Path] = []
-    reference = result.ct if dose_grid == "ct" else result.activity
+    # DICOM reference for patient, study and frame of reference of the RT Dose files:
+    # the image of the dose grid, else the other image of the study (same frame)
+    candidates = [result.ct, result.activity] if dose_grid == "ct" else [result.activity, result.ct]
+    reference = next((c for c in candidates if c is not None and c.metadata.dicom_headers), None)
     with atomic_directory(out_dir) as tmp:
         for m, dose in result.doses.items():
             out = dose
