@@ -1,0 +1,196 @@
+"""``workstation qa``: physics self-checks and phantom QA, with qa.json and a report."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from workstation.core.errors import InvalidInputError
+from workstation.core.volume import Volume
+from workstation.qa.nema import (
+    QA_TOLERANCES,
+    PhantomQAResult,
+    analyse_nema_phantom,
+    sphere_recovery_model,
+)
+from workstation.qa.physics import run_physics_checks
+
+__all__ = ["PhantomInput", "bundled_phantoms", "run_qa", "build_qa_report"]
+
+
+@dataclass
+class PhantomInput:
+    """A phantom image with its stated concentrations (Bq/mL at the image reference time)."""
+
+    name: str
+    path: str
+    sphere_concentration: float
+    background_concentration: float
+    series: str | None = None
+
+
+def bundled_phantoms() -> list[PhantomInput]:
+    """The PET and SPECT images of the bundled NEMA IEC phantom, with its truth."""
+    from workstation.samples import sample_data_dir
+
+    root = sample_data_dir() / "nema"
+    truth = json.loads((root / "ground_truth" / "truth.json").read_text(encoding="utf-8"))
+    return [
+        PhantomInput(f"bundled NEMA {m.upper()}", str(root / m), float(truth["sphere_bq_per_ml"]),
+                     float(truth["background_bq_per_ml"]))
+        for m in ("pet", "spect")
+    ]
+
+
+def _vsv_engine(activity: Volume) -> Volume:
+    from workstation.dosimetry import absorbed_dose_vsv
+
+    return absorbed_dose_vsv(activity)
+
+
+def run_qa(
+    phantoms: list[PhantomInput] | None = None,
+    physics: bool = True,
+    progress: Callable[[float, str | None], None] | None = None,
+) -> tuple[dict[str, Any], list[tuple[PhantomInput, PhantomQAResult]]]:
+    """Run the checks; returns the qa.json dictionary and the phantom results."""
+    from workstation import __version__
+    from workstation.io import read_image
+
+    tick = progress or (lambda f, t=None: None)
+    phantoms = bundled_phantoms() if phantoms is None else phantoms
+    tick(0.05, "physics self-checks")
+    physics_rows = run_physics_checks() if physics else []
+    results: list[tuple[PhantomInput, PhantomQAResult]] = []
+    for n, ph in enumerate(phantoms):
+        tick(0.2 + 0.7 * n / max(len(phantoms), 1), f"phantom {ph.name}")
+        image = read_image(ph.path, series=ph.series)
+        res = analyse_nema_phantom(image, ph.sphere_concentration, ph.background_concentration,
+                                   dose_engine=_vsv_engine)
+        results.append((ph, res))
+    table = [
+        {"group": "physics", **{k: r[k] for k in ("check", "value", "tolerance", "passed")},
+         "reason": None if r["passed"] else f"{r['check']}: {r['value']} against {r['expected']} "
+         f"({r['source']})"}
+        for r in physics_rows
+    ]
+    table.extend({"group": ph.name, **c} for ph, res in results for c in res.checks)
+    passed = all(row["passed"] for row in table if row["passed"] is not None)
+    qa = {
+        "workstation_version": __version__,
+        "passed": passed,
+        "table": table,
+        "physics": physics_rows,
+        "phantoms": [{"name": ph.name, "path": ph.path, **res.to_dict()} for ph, res in results],
+        "tolerances": QA_TOLERANCES,
+    }
+    tick(1.0, "done")
+    return qa, results
+
+
+def build_qa_report(qa: dict[str, Any], results: list[tuple[PhantomInput, PhantomQAResult]]):
+    """The QA report document: pass/fail table, physics checks, RC curves per phantom."""
+    from workstation.report.document import (
+        Figure,
+        ReportDocument,
+        Section,
+        Table,
+        figure_png,
+        format_number,
+    )
+    from workstation.report.plots import recovery_figure
+
+    doc = ReportDocument("Physics and phantom QA",
+                         subtitle="PASSED" if qa["passed"] else "FAILED")
+    sec = doc.add(Section("Pass/fail"))
+    sec.tables.append(Table(
+        ["Group", "Check", "Value", "Tolerance", "Result"],
+        [[r["group"], r["check"], format_number(r["value"]), str(r["tolerance"]),
+          "pass" if r["passed"] else "FAIL"] for r in qa["table"]],
+    ))
+    for r in qa["table"]:
+        if r["passed"] is False and r.get("reason"):
+            sec.warnings.append(str(r["reason"]))
+    if qa["physics"]:
+        sec = doc.add(Section("Physics self-checks"))
+        sec.tables.append(Table(
+            ["Check", "Value", "Expected", "Deviation (%)", "Source"],
+            [[r["check"], format_number(r["value"]), format_number(r["expected"]),
+              format_number(r["deviation_percent"]), r["source"]] for r in qa["physics"]],
+        ))
+    for ph, res in results:
+        sec = doc.add(Section(f"Phantom: {ph.name}"))
+        sec.paragraphs.append(
+            f"{ph.path}: stated spheres {format_number(ph.sphere_concentration)} Bq/mL, background "
+            f"{format_number(ph.background_concentration)} Bq/mL; {res.calibration}. Measured background "
+            f"{format_number(res.background_measured)} Bq/mL, background variability "
+            f"{format_number(res.background_variability_percent)} % (37 mm ROIs), fitted resolution "
+            f"{format_number(res.fitted_fwhm_mm)} mm FWHM; lung insert "
+            + ("found" if res.lung_insert_found else "not found")
+            + (f", residual {format_number(res.lung_insert_residual_percent)} %"
+               if res.lung_insert_residual_percent is not None else "") + "."
+        )
+        sec.tables.append(Table(
+            ["Sphere (mm)", "RC mean", "RC max", "Model RC", "Dose recovery", "Position error (mm)"],
+            [[format_number(s.diameter_mm), format_number(s.rc_mean), format_number(s.rc_max),
+              format_number(s.rc_model), format_number(s.dose_recovery),
+              format_number(s.position_error_mm)] for s in res.spheres],
+        ))
+        d = np.linspace(8, 40, 60)
+        ratio_b = res.background_concentration / res.sphere_concentration
+        model = [res.fitted_scale * (ratio_b + (1 - ratio_b) * sphere_recovery_model(x, res.fitted_fwhm_mm)[0])
+                 for x in d]
+        fig = recovery_figure([s.diameter_mm for s in res.spheres], [s.rc_mean for s in res.spheres],
+                              [s.rc_max for s in res.spheres], d, model,
+                              f"Recovery coefficients, {ph.name}")
+        sec.figures.append(Figure(figure_png(fig), "Recovery coefficient per sphere with the fitted "
+                                  "model of a uniform sphere blurred by a Gaussian."))
+    return doc
+
+
+def write_qa(out_dir: str | os.PathLike[str], qa: dict[str, Any],
+             results: list[tuple[PhantomInput, PhantomQAResult]]) -> list[Path]:
+    """Write qa.json, report.html and report.pdf atomically into ``out_dir``."""
+    from workstation.io import atomic_directory
+    from workstation.report.document import render_html, render_pdf
+
+    doc = build_qa_report(qa, results)
+    with atomic_directory(out_dir) as tmp:
+        (tmp / "qa.json").write_text(json.dumps(_clean(qa), indent=2, allow_nan=False), "utf-8")
+        (tmp / "report.html").write_text(render_html(doc), "utf-8")
+        (tmp / "report.pdf").write_bytes(render_pdf(doc))
+    return [Path(out_dir) / n for n in ("qa.json", "report.html", "report.pdf")]
+
+
+def _clean(obj: Any) -> Any:
+    """JSON-ready copy: numpy scalars to Python, NaN/inf to null, tuples to lists."""
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_clean(v) for v in obj]
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None
+    return obj
+
+
+def parse_phantom_option(path: str | None, sphere: float | None, background: float | None,
+                         series: str | None = None) -> list[PhantomInput] | None:
+    """``--phantom IMG --sphere-concentration C --background B`` → inputs (None: the bundled ones)."""
+    if path is None:
+        if sphere is not None or background is not None:
+            raise InvalidInputError("--sphere-concentration and --background need --phantom IMG.")
+        return None
+    if sphere is None or background is None:
+        raise InvalidInputError(
+            f"--phantom {path} needs --sphere-concentration and --background (Bq/mL at the image's "
+            "reference time)."
+        )
+    return [PhantomInput(f"phantom {Path(path).name}", path, sphere, background, series)]
