@@ -128,3 +128,41 @@ def test_bad_kernel_requests(spacing: tuple[float, float, float], density: float
 def test_unknown_nuclide() -> None:
     with pytest.raises(InvalidInputError, match="Unknown nuclide"):
         voxel_s_kernel((3.0, 3.0, 3.0), nuclide="Lu-177")
+
+
+# Published 90Y voxel S-values, soft tissue, mGy/(MBq s): Lanconelli N, Pacilio M, Lo Meo S,
+# et al. "A free database of radionuclide voxel S values for the dosimetry of nonuniform
+# activity distributions", Phys Med Biol 57:517-533 (2012), doi:10.1088/0031-9155/57/2/517;
+# values as distributed in the database files 90Y<size>mmsoft.txt (copy in the MIT-licensed
+# MGHPhysicsResearch/MIRDCalculation, MIRD/VoxelSValues/). Columns: voxel (0,0,0), (0,0,1),
+# (0,1,1), (1,1,1). The database medium is ICRP soft tissue, 1.04 g/cm3.
+LANCONELLI_2012_Y90_SOFT = {
+    2.33: (2.69, 0.505, 0.197, 0.102),
+    3.0: (1.59, 0.275, 0.0950, 0.0429),
+    4.0: (0.858, 0.129, 0.0362, 0.0127),
+    4.42: (0.689, 0.0973, 0.0248, 0.00778),
+    4.8: (0.573, 0.0763, 0.0178, 0.00507),
+    6.0: (0.342, 0.0380, 0.00686, 0.00145),
+    9.28: (0.117, 0.00853, 0.000909, 0.000110),
+}
+
+
+@pytest.mark.parametrize("voxel_mm", sorted(LANCONELLI_2012_Y90_SOFT))
+def test_against_published_voxel_s_values(voxel_mm: float) -> None:
+    """Acceptance: centre values within 3 % of published soft-tissue 90Y voxel S-values.
+
+    Our kernel is the Graves (2019) water DPK scaled to 1.04 g/mL; the Monte Carlo
+    database is in ICRP soft tissue of that density. Centre and face neighbour within
+    3 %; edge and corner neighbours (steeper, smaller) within 4 %. At 1.00 g/mL the
+    centre values still agree within 2.5 % (composition matters less than density).
+    """
+    published = LANCONELLI_2012_Y90_SOFT[voxel_mm]
+    k = voxel_s_kernel((voxel_mm,) * 3, density_g_per_ml=1.04).values_mgy_per_mbq_s
+    c = k.shape[0] // 2
+    ours = (k[c, c, c], k[c, c, c + 1], k[c, c + 1, c + 1], k[c + 1, c + 1, c + 1])
+    assert ours[0] == pytest.approx(published[0], rel=0.03)
+    assert ours[1] == pytest.approx(published[1], rel=0.03)
+    assert ours[2] == pytest.approx(published[2], rel=0.04)
+    assert ours[3] == pytest.approx(published[3], rel=0.04)
+    water = voxel_s_kernel((voxel_mm,) * 3, density_g_per_ml=1.0).centre_mgy_per_mbq_s
+    assert water == pytest.approx(published[0], rel=0.025)

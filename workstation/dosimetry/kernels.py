@@ -50,6 +50,15 @@ bremsstrahlung tail beyond the support. Dose engines use :meth:`VoxelKernel.norm
 so that every decay deposits exactly the energy implied by the LDM factor
 (see :mod:`workstation.dosimetry.nuclides`).
 
+Validation (``tests/dosimetry/test_kernels.py``)
+------------------------------------------------
+At 1.04 g/mL the kernel reproduces the Monte Carlo 90Y soft-tissue voxel S-values
+of Lanconelli et al., Phys Med Biol 57:517 (2012) for 2.33-9.28 mm voxels: centre
+and face neighbour within 0.8 %, edge and corner neighbours within 3.3 %.
+Far offsets agree with a Monte Carlo average of the point kernel over voxel pairs
+within 1 %, and the energy closure equals the point kernel's energy inside the
+support within 3e-4.
+
 Units: ``values_mev_per_g`` is MeV per gram per decay; ``values_mgy_per_mbq_s``
 is mGy/(MBq·s) (the unit of MIRD Pamphlet 17 and of the ``kernel`` command);
 1 MeV/g per decay = 0.1602176634 mGy/(MBq·s).
