@@ -155,3 +155,24 @@ def test_cli_writes_one_case_and_rejects_an_unknown_one(tmp_path: Path, committe
     ).read_bytes()
     assert main(["sample-data", "-o", str(tmp_path / "bad"), "--case", "liver"]) == 2
     assert not (tmp_path / "bad").exists()
+
+
+def test_sample_data_dir_generates_once_into_the_user_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import workstation.samples as samples
+
+    calls = []
+
+    def fake_generate(out: Path, cases=None, previews=False, progress=None):  # noqa: ANN001, ANN202
+        calls.append(Path(out))
+        for case in CASES:
+            (Path(out) / case / "ground_truth").mkdir(parents=True, exist_ok=True)
+            (Path(out) / case / "ground_truth" / "truth.json").write_text("{}")
+        return {}
+
+    monkeypatch.setattr(samples, "_repository_copy", lambda: tmp_path / "no-repo-copy")
+    monkeypatch.setattr(samples, "generate", fake_generate)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    first = samples.sample_data_dir()
+    second = samples.sample_data_dir()
+    assert first == second and first.is_relative_to(tmp_path / "cache" / "workstation")
+    assert calls == [first]

@@ -108,6 +108,11 @@ def generate(
     return truths
 
 
+def _repository_copy() -> Path:
+    """Where the repository keeps the committed sample studies."""
+    return Path(__file__).resolve().parents[2] / "sample_data"
+
+
 def _complete(folder: Path, cases: Iterable[str] = CASES) -> bool:
     return all((folder / c / "ground_truth" / "truth.json").is_file() for c in cases)
 
@@ -122,7 +127,7 @@ def sample_data_dir() -> Path:
     """
     from workstation.samples._cases import GENERATOR_VERSION
 
-    repo = Path(__file__).resolve().parents[2] / "sample_data"
+    repo = _repository_copy()
     if _complete(repo):
         return repo
     cache_root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
