@@ -175,6 +175,7 @@ def register_images(
     same_frame_bound_mm: Annotated[float | None, typer.Option("--same-frame-bound-mm", help="Largest rigid correction accepted for images sharing a frame of reference (mm).")] = None,
     inverse_consistency: Annotated[bool, typer.Option("--inverse-consistency/--no-inverse-consistency", help="Also register backwards to estimate the error (doubles the time).")] = True,
     threads: Annotated[int | None, typer.Option("--threads", help="Threads for SimpleITK.")] = None,
+    metric: Annotated[str | None, typer.Option("--metric", help="mattes, correlation or meansquares; default correlation for CT to CT, else mattes.")] = None,
 ) -> None:
     """Register MOVING to FIXED: transform.tfm (fixed -> moving points, ITK), moving_resampled.nii.gz, registration.json."""
     from workstation.core.errors import InvalidInputError
@@ -197,7 +198,7 @@ def register_images(
             fixed_vol, moving_vol, mode=mode, fixed_mask=fmask, exclude=excl, rigid_masks=rigid,
             landmarks_fixed=lm_fixed, landmarks_moving=lm_moving,
             same_frame_bound_mm=same_frame_bound_mm, inverse_consistency=inverse_consistency,
-            number_of_threads=threads, progress=advance,
+            number_of_threads=threads, metric=metric, progress=advance,  # type: ignore[arg-type]
         )
         resampled = transform_volume(moving_vol, fixed_vol, result.transform, interpolation="linear")
     result.report["inputs"] = {"fixed": fixed, "moving": moving, "fixed_mask": fixed_mask,
@@ -614,7 +615,13 @@ def sirt(
             progress=lambda fr, text=None: advance(0.1 + 0.8 * fr, text),
         )
         advance(0.9, "writing outputs")
-        files = write_outputs(result, output, dose_grid=dose_grid)
+        inputs = [
+            {"role": role, "path": path, "modality": vol.modality, "series_uid": vol.metadata.series_instance_uid,
+             "description": vol.metadata.series_description}
+            for role, path, vol in (("activity", activity, act_img), ("ct", ct, ct_img))
+            if vol is not None
+        ] + [{"role": f"ROI {name}", "path": spec} for name, spec in roi_specs.items()]
+        files = write_outputs(result, output, dose_grid=dose_grid, inputs=inputs)
     for m, block in result.results["methods"].items():
         for name, met in block["rois"].items():
             say(f"{m:12s} {name:16s} mean {met['mean_gy']:8.1f} Gy  D90 {met['d90_gy']:8.1f} Gy  V100 {met['v_gy_percent']['100']:5.1f} %")

@@ -110,6 +110,7 @@ class SirtResult:
     dvh_rows: list[tuple[str, str, float, float]]
     ct: Volume | None = None
     warnings: list[str] = field(default_factory=list)
+    rois: dict[str, Volume] = field(default_factory=dict)
 
 
 def _split_rois(rois: dict[str, Volume]) -> dict[str, Volume]:
@@ -384,6 +385,9 @@ def run_sirt(
         "activity": cal.to_dict(),
         "methods": method_block,
         "tumor_to_normal_ratio": tnr,
+        # convenience summaries (details in "lung" and "methods")
+        "lung_mean_dose_gy": lung_for_check,
+        "energy_outside_rois_fraction": method_block[ref_m].get("energy_outside_rois_fraction"),
         "lung": lung_block,
         "activity_location": location,
         "roi_roles": roles,
@@ -398,7 +402,10 @@ def run_sirt(
         "warnings": warnings,
     }
     tick(1.0, "done")
-    return SirtResult(results=results, doses=doses, activity=activity, dvh_rows=dvh_rows, ct=ct, warnings=warnings)
+    return SirtResult(
+        results=results, doses=doses, activity=activity, dvh_rows=dvh_rows, ct=ct, warnings=warnings,
+        rois=dict(rois),
+    )
 
 
 def _json_default(obj: Any) -> Any:
@@ -443,11 +450,32 @@ def _minimal_html(result: SirtResult) -> str:
     )
 
 
+def _report_html(result: SirtResult, inputs: list[dict[str, Any]]) -> tuple[str, str]:
+    """The report (``workstation.report.sirt``) as HTML, or the minimal summary if it fails."""
+    try:
+        from workstation.report.document import render_html
+        from workstation.report.sirt import build_sirt_report
+
+        grouped: dict[tuple[str, str], list[tuple[float, float]]] = {}
+        for m, roi, d, v in result.dvh_rows:
+            grouped.setdefault((m, roi), []).append((d, v))
+        arrays: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
+        for (m, roi), points in grouped.items():
+            pts = np.asarray(points)
+            arrays.setdefault(m, {})[roi] = (pts[:, 0], pts[:, 1])
+        doc = build_sirt_report(result.results, doses=result.doses, ct=result.ct, rois=result.rois,
+                                dvh_curves=arrays, inputs=inputs)
+        return render_html(doc), "full report (workstation.report.sirt)"
+    except Exception as exc:  # noqa: BLE001 - the dosimetry outputs must not depend on the report
+        return _minimal_html(result), f"minimal summary: the full report failed ({type(exc).__name__}: {exc})"
+
+
 def write_outputs(
     result: SirtResult,
     out_dir: str | os.PathLike[str],
     dose_grid: str = "activity",
     write_report: bool = True,
+    inputs: list[dict[str, Any]] | None = None,
 ) -> list[Path]:
     """Write the outputs of :func:`run_sirt` into ``out_dir`` atomically.
 
@@ -455,6 +483,11 @@ def write_outputs(
     ----------
     dose_grid:
         ``"activity"`` (default) or ``"ct"`` (doses resampled linearly onto the CT grid).
+    write_report:
+        Also write ``report.html`` (the report package's document; a minimal
+        summary if that fails, noted in ``results.json["outputs"]["report"]``).
+    inputs:
+        Input descriptions for the report (role, path, modality, series_uid, description).
     """
     from workstation.io import atomic_directory, write_image
 
@@ -488,13 +521,19 @@ def write_outputs(
             for row in result.dvh_rows:
                 w.writerow([row[0], row[1], f"{row[2]:.6g}", f"{row[3]:.6g}"])
         written.append(Path(out_dir) / "dvh.csv")
+        report_note = None
+        if write_report:
+            html_text, report_note = _report_html(result, list(inputs or []))
+            (tmp / "report.html").write_text(html_text, encoding="utf-8")
+            written.append(Path(out_dir) / "report.html")
         results = dict(result.results)
-        results["outputs"] = {"dose_grid": dose_grid, "files": [p.name for p in written] + ["results.json"]}
+        results["outputs"] = {
+            "dose_grid": dose_grid,
+            "files": [p.name for p in written] + ["results.json"],
+            "report": report_note,
+        }
         (tmp / "results.json").write_text(
             json.dumps(results, indent=2, default=_json_default, allow_nan=False), encoding="utf-8"
         )
         written.append(Path(out_dir) / "results.json")
-        if write_report:
-            (tmp / "report.html").write_text(_minimal_html(result), encoding="utf-8")
-            written.append(Path(out_dir) / "report.html")
     return written
