@@ -188,6 +188,7 @@ def run_sirt(
         raise InvalidInputError(
             f"--tissue-density must be between 0.5 and 2.0 g/mL, got {tissue_density_g_per_ml}."
         )
+
     def _no_progress(fraction: float, text: str | None = None) -> None:
         return None
 
@@ -329,9 +330,12 @@ def run_sirt(
     lm = lung_mass_g
     mass_source = "given"
     if lm is None:
-        if lung_names and density is not None:
+        if lung_names:
             lm = float(method_block[methods[0]]["rois"][lung_names[0]]["mass_g"])
-            mass_source = "lung ROI x CT density"
+            mass_source = (
+                "lung ROI x CT density" if density is not None
+                else f"lung ROI x {LUNG_DENSITY_G_PER_ML} g/mL (no CT)"
+            )
         else:
             lm = LUNG_MASS_DEFAULT_G
             mass_source = "default 1000 g (Ho et al. 1997 convention)"
