@@ -358,9 +358,9 @@ def write_pet_series(
     for n in range(1, nz + 1):
         k = nz - n
         sl = np.maximum(bqml[k], 0.0)
-        peak = float(sl.max())
-        slope = peak / 32767.0 if peak > 0 else 1.0
-        slope = float(_ds(slope, 8))
+        # never a slope of exactly 1 (an empty slice): readers such as ITK's series
+        # reader take the pixel type from the first slice and would skip rescaling
+        slope = float(_ds(max(float(sl.max()), 1.0) / 32767.0, 8))
         stored = np.clip(np.rint(sl / slope), 0, 32767).astype(np.int16)
         sop_uid = derived_uid(series.uid, "pet-slice", str(n))
         ds = _base(patient, study, series, "PT", PET_IMAGE_STORAGE, sop_uid)
