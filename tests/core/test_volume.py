@@ -81,3 +81,20 @@ def test_label_names() -> None:
     assert vol.mask("lesion").sum() == 1
     assert vol.mask("liver").sum() == 0
     assert sitk.GetArrayFromImage(vol.to_sitk()).sum() == 2
+
+
+def test_atomic_path_gives_normal_permissions_and_cleans_up(tmp_path) -> None:
+    import os
+
+    from workstation.io import atomic_path
+
+    target = tmp_path / "out.nii.gz"
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(b"x")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert (target.stat().st_mode & 0o777) == (0o666 & ~mask)
+    with pytest.raises(RuntimeError), atomic_path(tmp_path / "fail.nii.gz") as tmp:
+        tmp.write_bytes(b"half")
+        raise RuntimeError("interrupted")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.nii.gz"]

@@ -14,6 +14,12 @@ from workstation.core.errors import InvalidInputError
 __all__ = ["atomic_path", "atomic_directory", "ensure_not_input"]
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def _suffixes(path: Path) -> str:
     return "".join(path.suffixes)
 
@@ -34,6 +40,8 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
+        # mkstemp creates the file private (0600); outputs get the usual mode (0666 & ~umask)
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, target)
     finally:
         if tmp.exists():
