@@ -39,3 +39,28 @@ def test_view_errors_are_one_sentence(study_files, tmp_path):
     assert proc.returncode == 2 and "missing.nii.gz" in proc.stderr
     proc = _run("view", "--screenshot", str(tmp_path / "x.png"))
     assert proc.returncode == 2 and "Nothing to show" in proc.stderr
+
+
+def test_view_screenshot_of_the_sample_sirt_study(tmp_path):
+    """CT, dose wash and lesion outlines are all visible (the acceptance picture)."""
+    from matplotlib.image import imread
+
+    from workstation.samples import sample_data_dir
+
+    study = sample_data_dir() / "sirt"
+    truth = study / "ground_truth"
+    out = tmp_path / "sirt.png"
+    proc = _run(
+        "view", str(study / "ct"), "--dose", str(truth / "dose_ldm_gy.nii.gz"),
+        "--labels", str(truth / "lesions.nii.gz"), "--screenshot", str(out),
+    )
+    assert proc.returncode == 0, proc.stderr
+    img = (imread(out)[..., :3] * 255).astype(int)
+    r, g, b = img[..., 0], img[..., 1], img[..., 2]
+    spread = img.max(axis=2) - img.min(axis=2)
+    grey_ct = (spread <= 8) & (img.mean(axis=2) > 60)
+    magenta_outline = (r > 200) & (g < 80) & (b > 200)  # the first mask's outline colour
+    dose_wash = (spread > 30) & ~magenta_outline
+    assert grey_ct.sum() > 20_000, "CT not visible"
+    assert dose_wash.sum() > 2_000, "dose wash not visible"
+    assert magenta_outline.sum() > 100, "lesion outlines not visible"

@@ -99,3 +99,38 @@ def test_seg_writer_needs_a_dicom_reference(study, tmp_path):
     written = write_labels_image(str(tmp_path / "l.nrrd"), data, kwargs)
     assert Path(written[0]).is_file()
     assert study["lesion"].units == Unit.LABEL
+
+
+def test_sample_sirt_study_opens_in_patient_space(make_napari_viewer):
+    from workstation.samples import sample_data_dir
+    from workstation.viewer._plugin import sample_sirt
+
+    assert (sample_data_dir() / "sirt" / "ct").is_dir(), "the committed sample studies are missing"
+    layers = sample_sirt()
+    names = [kwargs["name"] for _, kwargs, _ in layers]
+    assert names[:3] == ["sirt ct", "sirt spect", "sirt pet"]
+    assert {"sirt liver", "sirt lesions", "sirt lungs"} <= set(names)
+    viewer = make_napari_viewer()
+    added = viewer.open_sample("workstation", "sirt")
+    assert len(added) == len(layers)
+    ct_layer, spect_layer = viewer.layers["sirt ct"], viewer.layers["sirt spect"]
+    ct, spect = ct_layer.metadata["volume"], spect_layer.metadata["volume"]
+    # The SPECT and the CT share a frame of reference: one LPS point, both layers.
+    point = ct.index_to_world((40, 96, 96))
+    np.testing.assert_allclose(spect_layer.data_to_world(spect.world_to_index(point)), point[::-1], atol=1e-6)
+    assert ct.frame_of_reference_uid == spect.frame_of_reference_uid
+
+
+def test_dicom_study_folder_gives_one_layer_per_series():
+    from workstation.samples import sample_data_dir
+
+    folder = sample_data_dir() / "sirt"
+    reader = get_reader(str(folder))
+    assert reader is not None
+    layers = reader(str(folder))
+    kinds = [kwargs["metadata"]["volume"].modality for _, kwargs, _ in layers]
+    assert kinds[0] == "CT" and sorted(kinds) == ["CT", "NM", "PT"]
+    for data, kwargs, _ in layers:
+        vol = kwargs["metadata"]["volume"]
+        assert data is vol.array
+        assert kwargs["translate"] == pytest.approx(tuple(vol.origin_mm[::-1]))

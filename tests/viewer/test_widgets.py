@@ -17,8 +17,8 @@ def test_study_widget_loads_files_in_a_worker(make_napari_viewer, qtbot, study_f
     viewer = make_napari_viewer()
     widget = StudyWidget(viewer)
     worker = widget.load([study_files["ct"], study_files["lesion"]])
-    with qtbot.waitSignal(worker.finished, timeout=WAIT_MS):
-        pass
+    assert worker is not None
+    qtbot.waitUntil(widget.run_button.isEnabled, timeout=WAIT_MS)  # the result has been handled
     qtbot.waitUntil(lambda: len(viewer.layers) == 2, timeout=WAIT_MS)
     assert [type(layer).__name__ for layer in viewer.layers] == ["Image", "Labels"]
     assert "Loaded 2 layer(s)" in widget.status.text()
@@ -34,8 +34,8 @@ def test_study_widget_reports_bad_input(make_napari_viewer, qtbot, tmp_path):
     bad = tmp_path / "broken.nii.gz"
     bad.write_bytes(b"not an image")
     worker = widget.load([str(bad)])
-    with qtbot.waitSignal(worker.finished, timeout=WAIT_MS):
-        pass
+    assert worker is not None
+    qtbot.waitUntil(widget.run_button.isEnabled, timeout=WAIT_MS)  # the result has been handled
     qtbot.waitUntil(lambda: "broken.nii.gz" in widget.status.text(), timeout=WAIT_MS)
     assert len(viewer.layers) == 0 and widget.run_button.isEnabled()
 

@@ -23,7 +23,14 @@ from workstation.viewer.layers import (
     volume_layer,
 )
 
-__all__ = ["add_layer", "add_volumes", "headless_display", "screenshot", "DisplayUnavailableError"]
+__all__ = [
+    "DisplayUnavailableError",
+    "add_layer",
+    "add_volumes",
+    "fit_to_body",
+    "headless_display",
+    "screenshot",
+]
 
 
 class DisplayUnavailableError(WorkstationError):
@@ -63,6 +70,9 @@ def add_volumes(
 ) -> list[Any]:
     """Add images (CT first), a dose wash with isodose lines and label outlines.
 
+    Each mask is outlined in one colour that turbo does not use (magenta,
+    white, pink, lavender: :data:`~workstation.viewer._colormaps.OUTLINE_COLORS`).
+
     Returns the added layers; the view is reset to show them and moved to the
     slice through the dose maximum (or the middle of the first image).
     """
@@ -75,8 +85,16 @@ def add_volumes(
         if isodose_levels_gy:
             limits = tuple(float(c) for c in wash.contrast_limits)
             layers.append(add_layer(viewer, isodose_layer(dose, isodose_levels_gy, color_range_gy=limits)))
+    from workstation.viewer._colormaps import OUTLINE_COLORS
+
     layers.extend(
-        add_layer(viewer, labels_layer(lab, contour=label_contour, opacity=1.0)) for lab in labels
+        add_layer(
+            viewer,
+            labels_layer(
+                lab, contour=label_contour, opacity=1.0, color=OUTLINE_COLORS[n % len(OUTLINE_COLORS)]
+            ),
+        )
+        for n, lab in enumerate(labels)
     )
     viewer.reset_view()
     point = _focus_point_lps(ordered, dose, labels)
@@ -90,7 +108,10 @@ def _focus_point_lps(
 ) -> np.ndarray | None:
     """LPS point to show first: the dose maximum, else the labels' centre, else the image centre."""
     if dose is not None and dose.array.size:
-        index = np.unravel_index(int(np.nanargmax(dose.array)), dose.shape)
+        flat = int(np.argmax(dose.array))
+        if not np.isfinite(dose.array.flat[flat]):
+            flat = int(np.nanargmax(np.where(np.isfinite(dose.array), dose.array, np.nan)))
+        index = np.unravel_index(flat, dose.shape)
         return dose.index_to_world(index)
     for lab in labels:
         nz = np.argwhere(lab.array != 0)
@@ -99,6 +120,30 @@ def _focus_point_lps(
     if images:
         return images[0].index_to_world((np.array(images[0].shape) - 1) / 2.0)
     return None
+
+
+def fit_to_body(viewer: Any, ct: Volume, margin: float = 0.08, air_hu: float = -500.0) -> None:
+    """Zoom the 2D view onto the patient: the extent of CT voxels above ``air_hu``.
+
+    The extent is taken on every 4th voxel (a cheap pass on a large CT); the
+    table and air around the patient are left out of the picture.
+    """
+    step = 4
+    sub = ct.array[::step, ::step, ::step] > air_hu
+    hit = np.argwhere(sub)
+    if hit.size == 0:
+        return
+    lo = hit.min(axis=0) * step - step
+    hi = hit.max(axis=0) * step + step
+    corners = np.array([[k, j, i] for k in (lo[0], hi[0]) for j in (lo[1], hi[1]) for i in (lo[2], hi[2])])
+    world = ct.index_to_world(corners)[:, ::-1]  # (z, y, x)
+    wmin, wmax = world.min(axis=0), world.max(axis=0)
+    size_yx = np.maximum(wmax[1:] - wmin[1:], 1.0)
+    canvas_hw = np.asarray(viewer.canvas.size, dtype=float)
+    centre = list(viewer.scene.camera.center)
+    centre[-2:] = ((wmin[1:] + wmax[1:]) / 2.0).tolist()
+    viewer.scene.camera.center = tuple(centre)
+    viewer.scene.camera.zoom = float(np.min(canvas_hw * (1.0 - 2 * margin) / size_yx))
 
 
 def _qt_app_running() -> bool:
@@ -178,7 +223,9 @@ def screenshot(
     """Render the volumes and overlays to a PNG without a visible window.
 
     The viewer is shown on a private Xvfb display (napari renders nothing for
-    a canvas that was never shown), the canvas is captured and the viewer closed.
+    a canvas that was never shown), zoomed onto the patient (:func:`fit_to_body`)
+    at the slice through the dose maximum (else the masks' centre), the canvas
+    is captured and the viewer closed.
     """
     target = Path(output)
     if target.suffix.lower() != ".png":
@@ -192,10 +239,16 @@ def screenshot(
 
         viewer = napari.Viewer(show=True, title="workstation")
         try:
+            qt_viewer = viewer.window._qt_viewer
+            for dock in (qt_viewer.dockLayerList, qt_viewer.dockLayerControls):
+                dock.setVisible(False)  # the canvas takes the whole window
             viewer.window._qt_window.resize(*size)
             add_volumes(viewer, images, dose=dose, labels=labels, isodose_levels_gy=isodose_levels_gy)
             QApplication.processEvents()
             viewer.reset_view()
+            ct = next((v for v in images if v.modality == "CT" or v.units == Unit.HU), None)
+            if ct is not None:
+                fit_to_body(viewer, ct)
             QApplication.processEvents()
             pixels = viewer.screenshot(canvas_only=True, flash=False)
         finally:

@@ -72,10 +72,26 @@ def open_window(
         )
     import napari
 
+    from workstation.viewer.steps import (
+        MarginWidget,
+        PlanningWidget,
+        RegisterWidget,
+        SegmentWidget,
+        SirtWidget,
+    )
     from workstation.viewer.widgets import OverlayWidget, StudyWidget
 
     viewer = napari.Viewer(title="workstation")
     add_volumes(viewer, images, dose=dose, labels=labels, isodose_levels_gy=isodose_levels_gy)
-    viewer.window.add_dock_widget(StudyWidget(viewer), name="Load a study", area="right")
-    viewer.window.add_dock_widget(OverlayWidget(viewer), name="Dose and margin overlays", area="right")
+    docks = [
+        ("Load a study", StudyWidget),
+        ("Register", RegisterWidget),
+        ("Segment", SegmentWidget),
+        ("SIRT dosimetry", SirtWidget),
+        ("Planning", PlanningWidget),
+        ("Ablation margins", MarginWidget),
+        ("Overlays", OverlayWidget),
+    ]
+    for name, widget_class in docks:
+        viewer.window.add_dock_widget(widget_class(viewer), name=name, area="right", tabify=True)
     napari.run()

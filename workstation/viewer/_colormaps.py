@@ -45,14 +45,27 @@ def diverging_colormap() -> Any:
     return Colormap(colors=colors, name="signed margin (RdBu)", interpolation="linear")
 
 
-def label_colors(values: Sequence[int]) -> Any:
-    """A napari DirectLabelColormap: label n → tab10 colour, background transparent."""
+#: Outline colours for masks drawn over a dose wash: hues absent from turbo
+#: (magenta, white, pink, light grey-violet), so outlines never read as doses.
+OUTLINE_COLORS: list[tuple[float, float, float]] = [
+    (1.0, 0.0, 1.0),
+    (1.0, 1.0, 1.0),
+    (1.0, 0.55, 0.75),
+    (0.75, 0.7, 1.0),
+]
+
+
+def label_colors(values: Sequence[int], color: Sequence[float] | None = None) -> Any:
+    """A napari DirectLabelColormap, background transparent.
+
+    Label n gets tab10 colour (n-1) % 10, or every label gets ``color`` (RGB 0–1).
+    """
     from napari.utils.colormaps import DirectLabelColormap
 
     color_dict: dict[int | None, Any] = {None: (0.0, 0.0, 0.0, 0.0), 0: (0.0, 0.0, 0.0, 0.0)}
     for v in values:
-        rgb = _TAB10[(int(v) - 1) % len(_TAB10)]
-        color_dict[int(v)] = (*rgb, 1.0)
+        rgb = tuple(color) if color is not None else _TAB10[(int(v) - 1) % len(_TAB10)]
+        color_dict[int(v)] = (*rgb[:3], 1.0)
     return DirectLabelColormap(color_dict=color_dict)
 
 

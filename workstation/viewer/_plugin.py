@@ -6,10 +6,12 @@ Reader rules
   values and at most 64 distinct values open as labels; images whose minimum is
   below -500 open as CT (HU, soft-tissue window); anything else as a grey image.
 * A Slicer ``.seg.nrrd`` gives one labels layer with the segment names.
-* A DICOM folder gives **one layer per series**, every one placed in patient
-  space (so a CT, its SPECT and a SEG of one study overlay correctly). The CT
-  series come first, so they are drawn below the others. This replaces a
-  modal series picker: hide or delete the layers you do not need.
+* A DICOM folder gives **one layer per image series** (per stack when a
+  series holds several geometries; localizers are left out), every one placed
+  in patient space, so a CT and its SPECT/PET overlay correctly. The CT series
+  come first, so they are drawn below the others. This replaces a modal
+  series picker: hide or delete the layers you do not need. (The command line
+  follows the contract instead: ``--series`` chooses one.)
 * A single DICOM file (e.g. multi-frame NM) gives one layer.
 """
 
@@ -105,10 +107,10 @@ def read_dicom_series(path: Path) -> list[Volume]:
     from workstation.io.dicom import index_dicom
 
     index = index_dicom(path)
-    uids = [s.series_instance_uid for s in index.series]
-    if not uids:
+    keys = [s.key for s in index.images if not s.is_localizer]
+    if not keys:
         raise InvalidInputError(f"{path}: no DICOM image series found.")
-    volumes = [read_image(path, series=uid) for uid in uids]
+    volumes = [read_image(path, series=key) for key in keys]
     volumes.sort(key=lambda v: 0 if v.modality == "CT" else 1)
     return volumes
 
@@ -220,8 +222,12 @@ def _sample_dir(name: str) -> Path:
     return folder
 
 
-def _study_layers(name: str, images: list[str], truth: dict[str, str]) -> list[LayerData]:
+def _study_layers(
+    name: str, images: list[str], truth: dict[str, str], hidden: tuple[str, ...] = ()
+) -> list[LayerData]:
+    """Layers of a sample study: its images (CT first) and ground-truth outlines."""
     from workstation.io import read_image
+    from workstation.io.formats import read_sitk_image
     from workstation.viewer.layers import ct_layer, functional_layer, labels_layer
 
     folder = _sample_dir(name)
@@ -230,19 +236,20 @@ def _study_layers(name: str, images: list[str], truth: dict[str, str]) -> list[L
     for sub in images:
         src = folder / sub
         if not src.exists():
-            continue
+            raise InvalidInputError(f"The sample study {name!r} has no {sub}/ folder in {folder}.")
         vol = read_image(src)
         if vol.modality == "CT" or vol.units == Unit.HU:
-            layers.append(ct_layer(vol, preset="soft tissue", name=f"{name} {sub}"))
+            layer = ct_layer(vol, preset="soft tissue", name=f"{name} {sub}")
             reference = reference or vol
         else:
-            layers.append(functional_layer(vol, name=f"{name} {sub}"))
+            layer = functional_layer(vol, name=f"{name} {sub}")
+        if sub in hidden:
+            layer[1]["visible"] = False
+        layers.append(layer)
     for label, filename in truth.items():
         src = folder / "ground_truth" / filename
         if not src.exists():
-            continue
-        from workstation.io.formats import read_sitk_image
-
+            raise InvalidInputError(f"The sample study {name!r} has no ground truth {src.name}.")
         mask = read_sitk_image(src)
         values = [int(v) for v in np.unique(mask.array) if v != 0]
         names = {v: (label if len(values) == 1 else f"{label} {v}") for v in values}
@@ -255,16 +262,17 @@ def _study_layers(name: str, images: list[str], truth: dict[str, str]) -> list[L
 
 
 def sample_sirt() -> list[LayerData]:
-    """The SIRT sample study: CT, 90Y SPECT and PET, liver/lesion/lung outlines."""
+    """The SIRT sample study: CT, 90Y SPECT and PET, liver/lesion/lung outlines (ground truth)."""
     return _study_layers(
         "sirt",
         ["ct", "spect", "pet"],
         {"liver": "liver.nii.gz", "lesions": "lesions.nii.gz", "lungs": "lungs.nii.gz"},
+        hidden=("pet",),
     )
 
 
 def sample_maa() -> list[LayerData]:
-    """The 99mTc-MAA planning study: CT, SPECT, liver/lesion/lung outlines."""
+    """The 99mTc-MAA planning study: CT, SPECT, liver/lesion/lung outlines (ground truth)."""
     return _study_layers(
         "maa",
         ["ct", "spect"],
@@ -273,14 +281,19 @@ def sample_maa() -> list[LayerData]:
 
 
 def sample_ablation() -> list[LayerData]:
-    """The ablation study: pre- and post-ablation CT with tumour and ablation-zone outlines."""
+    """The ablation study: post-ablation CT with tumour, ablation-zone and liver outlines.
+
+    The pre-ablation CT is added hidden: it is a separate acquisition, not
+    aligned with the post-ablation CT until registered (the Register widget).
+    """
     return _study_layers(
         "ablation",
-        ["pre_ct", "post_ct"],
-        {"tumor": "tumor.nii.gz", "ablation zone": "ablation.nii.gz", "liver": "liver.nii.gz"},
+        ["post_ct", "pre_ct"],
+        {"tumor": "tumor_post.nii.gz", "ablation zone": "ablation_zone.nii.gz", "liver": "liver_post.nii.gz"},
+        hidden=("pre_ct",),
     )
 
 
 def sample_nema() -> list[LayerData]:
-    """The NEMA IEC body phantom: PET and SPECT with the sphere outlines."""
-    return _study_layers("nema", ["pet", "spect"], {"spheres": "spheres.nii.gz"})
+    """The NEMA IEC body phantom: PET and SPECT with the sphere outlines (ground truth)."""
+    return _study_layers("nema", ["pet", "spect"], {"spheres": "spheres.nii.gz"}, hidden=("spect",))

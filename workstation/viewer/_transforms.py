@@ -62,17 +62,26 @@ def resample_on_reference_extent(moving: Volume, reference: Volume, transform: A
     return moving.resample_to(grid, interpolation="linear", transform=transform)
 
 
-def slices_exactly(world_from_index: np.ndarray, rel_tol: float = 1e-6) -> bool:
-    """True when napari's axial (world axis 0) slicing of the layer is exact.
+def slice_display_error_mm(world_from_index: np.ndarray, shape: tuple[int, ...]) -> float:
+    """Worst displacement (mm) napari's axial slicing makes for a layer affine.
 
-    napari draws a 2D slice of the data and applies only the in-plane part of
-    the layer affine; that is exact when data axis 0 maps to world axis 0 alone
-    and data axes 1, 2 stay in the world plane (no out-of-slice rotation/shear).
+    napari draws a 2D data slice with only the in-plane part of the layer
+    affine: the out-of-slice couplings are dropped. Over the data extent that
+    moves a voxel by up to |A01| (ny-1) + |A02| (nx-1) along z (depth) and by
+    up to (|A10| + |A20|) (nz-1) in the plane. Both are 0 for axis-aligned
+    grids and rotations about z.
     """
-    linear = np.asarray(world_from_index, dtype=float)[:3, :3]
-    scale = np.max(np.abs(linear))
-    coupling = np.abs([linear[0, 1], linear[0, 2], linear[1, 0], linear[2, 0]])
-    return bool(np.all(coupling <= rel_tol * scale))
+    a = np.asarray(world_from_index, dtype=float)[:3, :3]
+    nz, ny, nx = (max(int(n) - 1, 0) for n in shape)
+    depth = abs(a[0, 1]) * ny + abs(a[0, 2]) * nx
+    plane = (abs(a[1, 0]) + abs(a[2, 0])) * nz
+    return float(max(depth, plane))
+
+
+def slices_exactly(world_from_index: np.ndarray, shape: tuple[int, ...], spacing_mm: np.ndarray) -> bool:
+    """True when napari's axial slicing of the layer is exact to a tenth of a voxel."""
+    tolerance = 0.1 * float(np.min(spacing_mm))
+    return slice_display_error_mm(world_from_index, shape) <= tolerance
 
 
 def resample_axis_aligned(volume: Volume, fixed_from_moving: np.ndarray) -> Volume:

@@ -220,7 +220,8 @@ def functional_layer(
         A linear transform whose rotation is about the slice axis (z) only is
         applied exactly through the layer affine, so neither image is
         resampled. napari draws a 2D slice without the out-of-slice part of an
-        affine, so a rotation about x or y makes this function resample the
+        affine, so a rotation about x or y (one that would displace a voxel
+        by more than a tenth of the voxel size) makes this function resample the
         functional image (never the CT), at its own voxel size, onto an
         axis-aligned grid in the fixed space. A non-linear (deformable) transform cannot
         be an affine: the functional image (not the CT) is then resampled,
@@ -240,7 +241,7 @@ def functional_layer(
     if transform is not None:
         fixed_from_moving = affine_from_linear_transform(transform, vol)
         if fixed_from_moving is not None and slices_exactly(
-            napari_affine(vol.copy_with(affine=fixed_from_moving @ vol.affine))
+            napari_affine(vol.copy_with(affine=fixed_from_moving @ vol.affine)), vol.shape, vol.spacing_mm
         ):
             world_from_lps = fixed_from_moving
         elif fixed_from_moving is not None:
@@ -353,6 +354,7 @@ def labels_layer(
     name: str | None = None,
     contour: int = 0,
     opacity: float = 0.6,
+    color: Sequence[float] | None = None,
 ) -> LayerData:
     """A labels layer with the volume's label names and stable colours.
 
@@ -364,6 +366,9 @@ def labels_layer(
         0 fills the labels; n > 0 draws outlines n pixels thick. napari's
         ``add_labels`` does not take it, so it travels in
         ``metadata["contour"]`` and :func:`workstation.viewer.add_layer` sets it.
+    color:
+        One RGB colour (0–1) for every label, e.g. for outlines over a dose
+        wash; default: a distinct tab10 colour per label value.
     """
     arr = labels.array
     if arr.dtype == bool:
@@ -379,7 +384,7 @@ def labels_layer(
         arr,
         {
             "name": name or _label_layer_name(labels),
-            "colormap": label_colors(values),
+            "colormap": label_colors(values, color),
             "features": {"index": [0, *values], "name": ["background", *[names[v] for v in values]]},
             "opacity": opacity,
             "blending": "translucent_no_depth",
@@ -426,8 +431,14 @@ def isodose_layer(
     if np.any(levels <= 0) or np.any(np.diff(levels) <= 0):
         raise InvalidInputError(f"Isodose levels must be positive and distinct, not {levels.tolist()}.")
     lines = np.zeros(dose.shape, dtype=np.uint8)
-    for n, level in enumerate(levels, start=1):
-        lines[_inplane_boundary(dose.array >= level)] = n
+    # Work inside the bounding box of the lowest level (+1 voxel): a few % of a CT grid.
+    lowest = dose.array >= levels[0]
+    box = _bounding_slices(lowest, pad=1)
+    if box is not None:
+        sub = dose.array[box]
+        out = lines[box]
+        for n, level in enumerate(levels, start=1):
+            out[_inplane_boundary(sub >= level)] = n
     values = list(range(1, levels.size + 1))
     lo, hi = color_range_gy if color_range_gy is not None else (0.0, float(levels[-1]))
     positions = (levels - lo) / (hi - lo) if hi > lo else np.ones_like(levels)
@@ -444,6 +455,18 @@ def isodose_layer(
         },
         "labels",
     )
+
+
+def _bounding_slices(mask: np.ndarray, pad: int = 0) -> tuple[slice, ...] | None:
+    """Index box of the True voxels, grown by ``pad`` voxels; None when there are none."""
+    box = []
+    for axis in range(mask.ndim):
+        other = tuple(a for a in range(mask.ndim) if a != axis)
+        hit = np.flatnonzero(np.any(mask, axis=other))
+        if hit.size == 0:
+            return None
+        box.append(slice(max(int(hit[0]) - pad, 0), min(int(hit[-1]) + pad + 1, mask.shape[axis])))
+    return tuple(box)
 
 
 def _inplane_boundary(region: np.ndarray) -> np.ndarray:
@@ -492,11 +515,14 @@ def volume_from_layer(data: Any, meta: dict[str, Any], units: Unit | str | None 
 
 
 def _finite_range(array: np.ndarray) -> tuple[float, float]:
+    """(min, max) of the finite values; one pass each when there is no NaN/inf."""
     if array.size == 0:
         return 0.0, 1.0
-    if np.issubdtype(array.dtype, np.floating):
-        finite = array[np.isfinite(array)]
-        if finite.size == 0:
+    lo, hi = float(array.min()), float(array.max())
+    if np.isfinite(lo) and np.isfinite(hi):
+        return lo, hi
+    with np.errstate(invalid="ignore"):
+        finite = np.where(np.isfinite(array), array, np.nan)
+        if np.all(np.isnan(finite)):
             return 0.0, 1.0
-        return float(finite.min()), float(finite.max())
-    return float(array.min()), float(array.max())
+        return float(np.nanmin(finite)), float(np.nanmax(finite))

@@ -1,0 +1,84 @@
+"""Time to first rendered frame: a 512×512×300 CT with a dose overlay.
+
+Run: ``.venv/bin/python benchmarks/bench_viewer.py`` (starts its own Xvfb when
+needed). Prints the workstation's time (viewer creation, CT layer with window,
+dose wash with colour bar, isodose lines, first frame captured) and, as the
+reference in the same process, plain napari showing the same two arrays with
+``add_image`` defaults (which scan the data for contrast limits). Acceptance:
+workstation time < 5 s, measured on the first study opened
+in the process (the honest number for ``workstation view``); the napari import
+itself is not counted (done before the clock starts).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+
+def _volumes():
+    from workstation.core import Unit, Volume, affine_from_geometry
+
+    shape = (300, 512, 512)
+    affine = affine_from_geometry([-250.0, -250.0, -400.0], [2.0, 0.977, 0.977])
+    rng = np.random.default_rng(1)
+    ct = np.full(shape, -1000, dtype=np.int16)
+    zz, yy, xx = np.ogrid[:300, :512, :512]
+    body = ((yy - 256) / 200.0) ** 2 + ((xx - 256) / 240.0) ** 2 <= 1.0
+    ct[:, body[0]] = 40
+    ct += rng.integers(-20, 20, size=(1, 512, 512), dtype=np.int16)
+    r2 = ((zz - 150) * 2.0) ** 2 + ((yy - 256) * 0.977) ** 2 + ((xx - 300) * 0.977) ** 2
+    dose = (120.0 * np.exp(-r2 / (2 * 40.0**2))).astype(np.float32)
+    return (
+        Volume(ct, affine, modality="CT", units=Unit.HU),
+        Volume(dose, affine, modality="RTDOSE", units=Unit.GY),
+    )
+
+
+def _first_frame(viewer) -> float:
+    from qtpy.QtWidgets import QApplication
+
+    QApplication.processEvents()
+    img = viewer.screenshot(canvas_only=True, flash=False)
+    assert img[..., :3].max() > 0, "nothing rendered"
+    return time.perf_counter()
+
+
+def main() -> None:
+    from workstation.viewer import add_volumes, headless_display
+
+    ct, dose = _volumes()
+    print(f"CT {ct.shape} int16 ({ct.array.nbytes / 1e6:.0f} MB), dose float32 ({dose.array.nbytes / 1e6:.0f} MB)")
+    with headless_display():
+        import napari
+        import napari.layers  # noqa: F401  (the import of napari itself is outside the timing)
+
+        t0 = time.perf_counter()
+        viewer = napari.Viewer(show=True)
+        add_volumes(viewer, [ct], dose=dose, isodose_levels_gy=[20.0, 70.0, 100.0])
+        t_cold = _first_frame(viewer) - t0
+        viewer.close()
+        # Warm: napari's lazy imports (labels, pandas, GL shaders) already done,
+        # as for every study opened after the first in a session.
+        t0 = time.perf_counter()
+        viewer = napari.Viewer(show=True)
+        add_volumes(viewer, [ct], dose=dose, isodose_levels_gy=[20.0, 70.0, 100.0])
+        t_ws = _first_frame(viewer) - t0
+        viewer.close()
+
+        t0 = time.perf_counter()
+        viewer = napari.Viewer(show=True)
+        viewer.add_image(ct.array, scale=tuple(ct.spacing_mm), colormap="gray")
+        viewer.add_image(dose.array, scale=tuple(dose.spacing_mm), colormap="turbo", blending="additive")
+        t_ref = _first_frame(viewer) - t0
+        viewer.close()
+    print(f"workstation, first study of the process (napari lazy imports included): {t_cold:.2f} s")
+    print(f"workstation (CT + dose wash + colour bar + 3 isodose lines): {t_ws:.2f} s to first frame")
+    print(f"plain napari add_image x2 (reference, same process):         {t_ref:.2f} s")
+    print(f"ratio workstation / reference: {t_ws / t_ref:.2f}")
+    print(f"acceptance (< 5 s, first study): {'PASS' if t_cold < 5.0 else 'FAIL'}")
+
+
+if __name__ == "__main__":
+    main()
