@@ -12,6 +12,7 @@ from workstation.dosimetry.kernels import (
     voxel_s_kernel,
 )
 from workstation.dosimetry.nuclides import ldm_factor_from_physics
+from workstation.dosimetry.reference_values import LANCONELLI_2012_Y90_SOFT
 
 
 def test_dose_point_kernel_energy_and_citation() -> None:
@@ -130,23 +131,8 @@ def test_unknown_nuclide() -> None:
         voxel_s_kernel((3.0, 3.0, 3.0), nuclide="Lu-177")
 
 
-# Published 90Y voxel S-values, soft tissue, mGy/(MBq s): Lanconelli N, Pacilio M, Lo Meo S,
-# et al. "A free database of radionuclide voxel S values for the dosimetry of nonuniform
-# activity distributions", Phys Med Biol 57:517-533 (2012), doi:10.1088/0031-9155/57/2/517;
-# values as distributed in the database files 90Y<size>mmsoft.txt (copy in the MIT-licensed
-# MGHPhysicsResearch/MIRDCalculation, MIRD/VoxelSValues/). Columns: voxel (0,0,0), (0,0,1),
-# (0,1,1), (1,1,1). The database medium is ICRP soft tissue, 1.04 g/cm3.
-LANCONELLI_2012_Y90_SOFT = {
-    2.33: (2.69, 0.505, 0.197, 0.102),
-    3.0: (1.59, 0.275, 0.0950, 0.0429),
-    4.0: (0.858, 0.129, 0.0362, 0.0127),
-    4.42: (0.689, 0.0973, 0.0248, 0.00778),
-    4.8: (0.573, 0.0763, 0.0178, 0.00507),
-    6.0: (0.342, 0.0380, 0.00686, 0.00145),
-    9.28: (0.117, 0.00853, 0.000909, 0.000110),
-}
-
-
+# Published 90Y voxel S-values (Lanconelli et al. 2012, soft tissue 1.04 g/mL): see
+# workstation.dosimetry.reference_values for the full citation.
 @pytest.mark.parametrize("voxel_mm", sorted(LANCONELLI_2012_Y90_SOFT))
 def test_against_published_voxel_s_values(voxel_mm: float) -> None:
     """Acceptance: centre values within 3 % of published soft-tissue 90Y voxel S-values.
