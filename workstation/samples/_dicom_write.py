@@ -21,6 +21,7 @@ NM_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.20"
 PET_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.128"
 
 MANUFACTURER = "workstation sample generator"
+IMPLEMENTATION_CLASS_UID = "1.2.826.0.1.3680043.8.498.90190001"  # pydicom's root + a fixed suffix
 #: Tags used as Frame Increment Pointer.
 _SLICE_VECTOR_TAG = 0x00540080
 
@@ -99,6 +100,9 @@ def _base(patient: Patient, study: Study, series: Series, modality: str, sop_cla
     meta.MediaStorageSOPClassUID = sop_class
     meta.MediaStorageSOPInstanceUID = sop_uid
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    # fixed, so that the bytes do not depend on the installed pydicom version
+    meta.ImplementationClassUID = IMPLEMENTATION_CLASS_UID
+    meta.ImplementationVersionName = "WS_SAMPLES_1"
     ds.file_meta = meta
     ds.SpecificCharacterSet = "ISO_IR 100"
     ds.SOPClassUID = sop_class
