@@ -186,3 +186,11 @@ def test_out_of_slice_rotation_resamples_the_functional_image_exactly(study):
     expected = np.array(tx.GetInverse().TransformPoint(tuple(source_lps)))
     # Linear interpolation spreads the point; its peak voxel is within one voxel diagonal.
     assert np.linalg.norm(shown_lps - expected) <= np.linalg.norm(spect.spacing_mm)
+
+
+def test_oblique_grid_reports_its_display_error(oblique_direction, study):
+    vol = Volume(np.zeros((5, 6, 7)), affine_from_geometry([0, 0, 0], [2.0, 1.0, 1.0], oblique_direction))
+    _, kwargs, _ = volume_layer(vol)
+    assert kwargs["metadata"]["display_error_mm"] > 0.5
+    _, kwargs, _ = volume_layer(study["ct"])
+    assert "display_error_mm" not in kwargs["metadata"]

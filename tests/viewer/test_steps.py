@@ -39,8 +39,9 @@ def test_register_widget_moves_the_moving_layer(make_napari_viewer, qtbot):
     bone = _sphere(shape, (10, 12, 20), 9.0, spacing)
     fixed_arr = np.where(body, 40.0, -1000.0) + np.where(bone, 600.0, 0.0)
     fixed = Volume(fixed_arr.astype(np.float32), affine, modality="CT", units=Unit.HU)
-    # The moving image is the same object 6 mm further along +x (2 voxels).
-    moving = fixed.copy_with(array=np.roll(fixed_arr, 2, axis=2).astype(np.float32), modality="CT")
+    # The moving image is the same object 12 mm further along +x (4 voxels), more
+    # than the bone radius, so an unapplied registration would show no bone there.
+    moving = fixed.copy_with(array=np.roll(fixed_arr, 4, axis=2).astype(np.float32), modality="CT")
     moving.metadata.series_description = "moving CT"
     viewer = make_napari_viewer()
     add_layer(viewer, volume_layer(fixed, name="fixed"))
@@ -50,12 +51,16 @@ def test_register_widget_moves_the_moving_layer(make_napari_viewer, qtbot):
     widget.moving.select("moving")
     _wait(qtbot, widget, widget.run())
     assert widget.result is not None, widget.status.text()
-    # The moving voxels are shown 6 mm back along x (world axis 2); 1 mm covers
-    # the optimiser's tolerance on a 3 mm grid.
-    idx = (12, 16, 16)
-    shown = moving_layer.data_to_world(idx)[::-1]
-    np.testing.assert_allclose(shown - moving.index_to_world(idx), (-6.0, 0.0, 0.0), atol=1.0)
-    assert moving_layer.data is moving.array  # placed through the affine, not resampled
+    # The transform (fixed -> moving) is the 12 mm shift along +x; 1 mm covers the
+    # optimiser's tolerance on a 3 mm grid.
+    bone_lps = fixed.index_to_world((10, 12, 20))
+    mapped = np.array(widget.result.transform.TransformPoint(tuple(bone_lps)))
+    np.testing.assert_allclose(mapped - bone_lps, (12.0, 0.0, 0.0), atol=1.0)
+    # Displayed, the moving image's bone lies on the fixed image's bone, whether
+    # the layer was placed through its affine or (a small out-of-slice rotation)
+    # resampled: the moving layer's value at the fixed bone centre is bone.
+    index = np.round(moving_layer.world_to_data(bone_lps[::-1])).astype(int)
+    assert moving_layer.data[tuple(index)] > 300.0
     assert widget.table.rowCount() > 3
 
 

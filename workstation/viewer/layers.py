@@ -44,6 +44,7 @@ from workstation.viewer._transforms import (
     affine_from_linear_transform,
     resample_axis_aligned,
     resample_on_reference_extent,
+    slice_display_error_mm,
     slices_exactly,
 )
 
@@ -130,6 +131,12 @@ def layer_geometry(volume: Volume, world_from_lps: np.ndarray | None = None) -> 
 
 def _metadata(volume: Volume, **extra: Any) -> dict[str, Any]:
     meta: dict[str, Any] = {"volume": volume, "units": volume.units.value}
+    error_mm = slice_display_error_mm(napari_affine(volume), volume.shape)
+    if error_mm > 0.1 * float(np.min(volume.spacing_mm)):
+        # An oblique grid (e.g. gantry tilt): napari draws each data slice
+        # without the out-of-slice rotation, so positions on screen are off by
+        # up to this much (coordinates and measurements stay exact).
+        meta["display_error_mm"] = round(error_mm, 2)
     meta.update(extra)
     return meta
 

@@ -65,10 +65,17 @@ class StudyWidget(StepWidget):
         def show(layer_data: list[Any]) -> None:
             from workstation.viewer._app import add_layer
 
+            oblique = []
             for item in layer_data:
-                add_layer(self.viewer, item)
+                layer = add_layer(self.viewer, item)
+                if "display_error_mm" in layer.metadata:
+                    oblique.append(f"{layer.name} ({layer.metadata['display_error_mm']} mm)")
             self.viewer.reset_view()
-            self.done(f"Loaded {len(layer_data)} layer(s) from {', '.join(Path(n).name for n in names)}.")
+            text = f"Loaded {len(layer_data)} layer(s) from {', '.join(Path(n).name for n in names)}."
+            if oblique:
+                text += (" Oblique grid, drawn without its out-of-slice tilt (coordinates stay exact): "
+                         + ", ".join(oblique) + ".")
+            self.done(text)
 
         return self.run_in_worker(compute, show, "Reading…")
 
