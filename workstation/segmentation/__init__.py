@@ -1,1 +1,44 @@
-"""segmentation."""
+"""Classical segmentation that works offline: no trained network weights.
+
+Every function takes CT (HU) or emission :class:`~workstation.core.volume.Volume` s
+and returns a label volume on the input grid (``units == Unit.LABEL`` with
+``label_names``). Seeds are LPS points in millimetres. Bad input (a seed outside
+the image or in air, an empty result, masks that do not overlap the image)
+raises a :class:`~workstation.core.errors.WorkstationError`.
+"""
+
+from workstation.segmentation.anatomy import segment_body, segment_liver, segment_lungs
+from workstation.segmentation.lesions import (
+    segment_ablation_zone,
+    segment_lesions,
+    segment_uptake,
+)
+from workstation.segmentation.mask_ops import (
+    difference,
+    dilate_mm,
+    erode_mm,
+    fill_holes,
+    import_totalsegmentator,
+    intersection,
+    largest_component,
+    remove_small_components,
+    union,
+)
+
+__all__ = [
+    "difference",
+    "dilate_mm",
+    "erode_mm",
+    "fill_holes",
+    "import_totalsegmentator",
+    "intersection",
+    "largest_component",
+    "remove_small_components",
+    "segment_ablation_zone",
+    "segment_body",
+    "segment_lesions",
+    "segment_liver",
+    "segment_lungs",
+    "segment_uptake",
+    "union",
+]

@@ -1,0 +1,84 @@
+"""`workstation segment`: outputs, seeds in LPS mm, and exit status 2 with one sentence for bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.segmentation.phantoms import Phantom, dice
+from workstation.cli import main
+from workstation.core import Unit
+from workstation.io import read_image, write_image
+
+
+@pytest.fixture(scope="module")
+def ablation_file(ablation_ct: Phantom, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("ct") / "post_ct.nii.gz"
+    write_image(ablation_ct.ct, path)
+    return path
+
+
+def test_segment_ablation_zone_cli(ablation_ct: Phantom, ablation_file: Path, tmp_path: Path) -> None:
+    out = tmp_path / "zone.nii.gz"
+    x, y, z = ablation_ct.extra["centre"]
+    code = main(["-q", "segment", "ablation-zone", "--image", str(ablation_file), "--seed", str(x), str(y), str(z), "-o", str(out)])
+    assert code == 0
+    zone = read_image(out)
+    assert zone.same_grid(ablation_ct.ct)
+    assert dice(zone.array > 0, ablation_ct.truth["ablation_zone"]) >= 0.9
+
+
+def test_segment_uptake_cli_within(tmp_path: Path, ablation_ct: Phantom) -> None:
+    ct = ablation_ct.ct
+    spect = ct.copy_with(array=np.where(ablation_ct.truth["ablation_zone"], 100.0, 10.0).astype(np.float32), units=Unit.BQML)
+    img, within, out = tmp_path / "spect.nii.gz", tmp_path / "within.nii.gz", tmp_path / "uptake.nii.gz"
+    write_image(spect, img)
+    half = np.zeros(ct.shape, np.uint8)
+    half[:, :, :60] = 1
+    write_image(ct.copy_with(array=half, units=Unit.LABEL), within)
+    assert main(["-q", "segment", "uptake", "--image", str(img), "--within", str(within), "--percent", "50", "-o", str(out)]) == 0
+    got = read_image(out).array > 0
+    np.testing.assert_array_equal(got, ablation_ct.truth["ablation_zone"] & (half > 0))
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["segment", "kidney"], "Unknown KIND"),
+        (["segment", "ablation-zone"], "needs a seed"),
+        (["segment", "ablation-zone", "--seed", "1", "2"], "--seed needs three numbers"),
+        (["segment", "ablation-zone", "--seed", "900", "0", "0"], "outside the image"),
+        (["segment", "body", "--seed", "0", "0", "0"], "not used"),
+        (["segment", "lungs", "--percent", "40"], "uptake"),
+        (["segment", "uptake"], "exactly one"),
+        (["segment", "body", "--within", "/nonexistent/mask.nii.gz"], "nonexistent"),
+    ],
+)
+def test_segment_bad_input_exit_2(
+    args: list[str], message: str, ablation_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out.nii.gz"
+    code = main(["-q", *args, "--image", str(ablation_file), "-o", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert message in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_segment_refuses_to_write_into_input(ablation_file: Path) -> None:
+    assert main(["-q", "segment", "body", "--image", str(ablation_file), "-o", str(ablation_file)]) == 2
+
+
+def test_segment_mask_without_overlap_exit_2(ablation_ct: Phantom, ablation_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    far = ablation_ct.ct.copy_with(array=np.ones(ablation_ct.ct.shape, np.uint8), units=Unit.LABEL)
+    far.affine[:3, 3] += 1000.0
+    mask = tmp_path / "far.nii.gz"
+    write_image(far, mask)
+    x, y, z = ablation_ct.extra["centre"]
+    code = main(["-q", "segment", "ablation-zone", "--image", str(ablation_file), "--within", str(mask),
+                 "--seed", str(x), str(y), str(z), "-o", str(tmp_path / "z.nii.gz")])
+    assert code == 2
+    assert "overlap" in capsys.readouterr().err
