@@ -105,6 +105,30 @@ def convert(
 
 
 @app.command()
+def demo(
+    output: Annotated[Path, typer.Option("-o", "--output", help="Output folder.")] = Path("demo_output"),
+    no_viewer: Annotated[bool, typer.Option("--no-viewer", help="Do not open the viewer at the end.")] = False,
+) -> None:
+    """The whole SIRT and ablation workflow on the bundled sample studies, with every output."""
+    from workstation.demo import run_demo
+
+    summary = run_demo(output, viewer=not no_viewer, echo=say)
+    if not _STATE["quiet"]:
+        from rich.console import Console
+        from rich.table import Table as RichTable
+
+        table = RichTable(title=f"workstation demo: {summary['seconds']:.0f} s, outputs in {output}")
+        for col in ("step", "s", "outputs", "result"):
+            table.add_column(col, overflow="fold")
+        for st in summary["steps"]:
+            table.add_row(st["name"], f"{st['seconds']:.1f}", "\n".join(st["outputs"]),
+                          "\n".join(st["notes"]))
+        Console(width=max(120, Console().width)).print(table)
+    say(f"summary: {output / 'demo_summary.json'}; reports: {output}/sirt_spect/report.html, "
+        f"{output}/margins/report.html, {output}/qa/report.html")
+
+
+@app.command()
 def qa(
     output: Annotated[Path, typer.Option("-o", "--output", help="Output folder.")] = Path("qa_output"),
     phantom: Annotated[str | None, typer.Option(help="Your own NEMA IEC phantom image (IMG).")] = None,
@@ -449,20 +473,24 @@ def plan(
     liver_ml: Annotated[float | None, typer.Option(help="bsa: total liver volume; mird: perfused volume (mL).")] = None,
     tumor_ml: Annotated[float | None, typer.Option(help="bsa/partition: tumour volume, mL.")] = None,
     normal_ml: Annotated[float | None, typer.Option(help="partition: normal (perfused) liver volume, mL.")] = None,
-    treated_fraction: Annotated[float, typer.Option(help="bsa: fraction of the liver treated (lobe volume / liver).")] = 1.0,
+    treated_fraction: Annotated[float | None, typer.Option(help="bsa: fraction of the liver treated (lobe volume / liver); default 1, or the MAA perfused territory / liver.")] = None,
     target_gy: Annotated[float | None, typer.Option(help="mird: target dose to the perfused liver, Gy.")] = None,
     tnr: Annotated[float | None, typer.Option(help="partition: tumour-to-normal ratio (MAA).")] = None,
     target_normal_gy: Annotated[float | None, typer.Option(help="partition: target normal-liver dose, Gy.")] = None,
     target_tumor_gy: Annotated[float | None, typer.Option(help="partition: target tumour dose, Gy.")] = None,
     normal_limit_gy: Annotated[float | None, typer.Option(help="partition: largest activity with normal liver <= this dose and lungs <= --lung-limit-gy.")] = None,
     territory: Annotated[list[str] | None, typer.Option(help="partition, several territories: NAME:TUMOR_ML:NORMAL_ML:TNR (repeat).")] = None,
-    lung_shunt: Annotated[float, typer.Option(help="Lung shunt fraction (0-1).")] = 0.0,
+    lung_shunt: Annotated[float | None, typer.Option(help="Lung shunt fraction (0-1); default 0, or measured on --maa.")] = None,
     residual: Annotated[float, typer.Option(help="Residual fraction in vial/catheter (0-1).")] = 0.0,
     lung_mass_g: Annotated[float, typer.Option(help="Lung mass, g.")] = 1000.0,
     lung_limit_gy: Annotated[float, typer.Option(help="Lung dose limit for --normal-limit-gy, Gy.")] = 30.0,
     liver_density: Annotated[float, typer.Option(help="Liver density for volume-to-mass, g/mL.")] = 1.03,
     ldm_factor: Annotated[float | None, typer.Option(help="LDM factor, Gy kg/GBq (default 49.67).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
+    maa: Annotated[str | None, typer.Option(help="99mTc-MAA SPECT IMG: LSF, TNR and volumes not given as options are measured on it.")] = None,
+    maa_series: Annotated[str | None, typer.Option(help="Series of --maa (UID or unique prefix).")] = None,
+    maa_ct: Annotated[str | None, typer.Option(help="CT IMG of the MAA SPECT/CT: the --roi masks are put on its grid.")] = None,
+    roi: Annotated[list[str] | None, typer.Option(help="With --maa: NAME=MASK (repeat); names liver, lungs, lesions (label image), perfused (optional territory).")] = None,
 ) -> None:
     """Prescribed 90Y activity from a planning model (BSA, MIRD, partition / multi-compartment)."""
     import json
@@ -476,6 +504,48 @@ def plan(
         return value
 
     m = model.lower()
+    maa_result: dict[str, Any] | None = None
+    if maa is not None:
+        from workstation.dosimetry.maa import maa_uptake
+        from workstation.io import read_image, read_mask
+
+        specs: dict[str, str] = {}
+        for item in roi or []:
+            name, sep, spec = item.partition("=")
+            if not sep or not name.strip() or not spec or name.strip() in specs:
+                raise InvalidInputError(f"--roi {item!r} must be NAME=MASK with a new, non-empty NAME.")
+            specs[name.strip()] = spec
+        maa_img = read_image(maa, series=maa_series)
+        reference = read_image(maa_ct) if maa_ct is not None else maa_img
+        maa_result = maa_uptake(
+            maa_img, {n: read_mask(s, reference=reference) for n, s in specs.items()}, density_g_per_ml=liver_density
+        )
+        measured = {
+            "lung_shunt": maa_result["lung_shunt_fraction"],
+            "tnr": maa_result["tumor_to_normal_ratio"],
+            "tumor_ml": maa_result["all_lesions_volume_ml"] if m == "bsa" else maa_result["tumor_volume_ml"],
+            "normal_ml": maa_result["normal_liver_volume_ml"],
+            "liver_ml": maa_result["liver_volume_ml"] if m == "bsa" else maa_result["perfused_volume_ml"],
+            "treated_fraction": maa_result["perfused_volume_ml"] / maa_result["liver_volume_ml"]  # type: ignore[operator]
+            if maa_result["perfused_territory"] == "given" else None,
+        }
+        used = {"bsa": ("lung_shunt", "liver_ml", "tumor_ml", "treated_fraction"), "mird": ("lung_shunt", "liver_ml")}
+        given = {"lung_shunt": lung_shunt, "tnr": tnr, "tumor_ml": tumor_ml, "normal_ml": normal_ml,
+                 "liver_ml": liver_ml, "treated_fraction": treated_fraction}
+        relevant = used.get(m, ("lung_shunt",) if territory else ("lung_shunt", "tnr", "tumor_ml", "normal_ml"))
+        measured = {k: (v if k in relevant else None) for k, v in measured.items()}
+        from_image = [k for k, v in given.items() if v is None and measured[k] is not None]
+        lung_shunt = measured["lung_shunt"] if lung_shunt is None else lung_shunt
+        tnr = measured["tnr"] if tnr is None else tnr
+        tumor_ml = measured["tumor_ml"] if tumor_ml is None else tumor_ml
+        normal_ml = measured["normal_ml"] if normal_ml is None else normal_ml
+        liver_ml = measured["liver_ml"] if liver_ml is None else liver_ml
+        treated_fraction = measured["treated_fraction"] if treated_fraction is None else treated_fraction
+        maa_result["used_for_plan"] = [f"--{k.replace('_', '-')}" for k in from_image]
+    elif roi or maa_ct is not None:
+        raise InvalidInputError("--roi and --maa-ct need --maa IMG (the MAA SPECT).")
+    lung_shunt = 0.0 if lung_shunt is None else lung_shunt
+    treated_fraction = 1.0 if treated_fraction is None else treated_fraction
     if m == "bsa":
         result = planning.plan_bsa(
             need("height-cm", height_cm), need("weight-kg", weight_kg), need("liver-ml", liver_ml),
@@ -514,10 +584,21 @@ def plan(
     else:
         raise InvalidInputError(f"Unknown --model {model!r}; choose bsa, mird or partition.")
     result["liver_density_g_per_ml"] = liver_density
+    if maa_result is not None:
+        result["maa"] = maa_result
+        result["warnings"] = [*result.get("warnings", []), *(f"MAA: {w}" for w in maa_result["warnings"])]
     if as_json:
         typer.echo(json.dumps(result, indent=2))
         return
     typer.echo(f"model: {result['model']}")
+    if maa_result is not None:
+        ratio = maa_result["tumor_to_normal_ratio"]
+        typer.echo(
+            f"MAA: lung shunt {100 * maa_result['lung_shunt_fraction']:.2f} % (SPECT/CT), "
+            f"TNR {'n/a' if ratio is None else f'{ratio:.2f}'}, tumour {maa_result['tumor_volume_ml']:.1f} mL, "
+            f"normal perfused liver {maa_result['normal_liver_volume_ml']:.1f} mL; "
+            f"from the image: {', '.join(maa_result['used_for_plan']) or 'nothing'}"
+        )
     typer.echo(f"prescribed activity: {result['prescribed_activity_gbq']:.3f} GBq")
     for key in ("doses",):
         for name, value in (result.get(key) or {}).items():
@@ -555,6 +636,8 @@ def sirt(
     prior_lung_dose_gy: Annotated[float, typer.Option(help="Lung dose of earlier treatments, Gy.")] = 0.0,
     lung_mass_g: Annotated[float | None, typer.Option(help="Lung mass for the lung-dose formula, g.")] = None,
     tissue_density: Annotated[float, typer.Option(help="Soft-tissue density of the LDM and VSV engines, g/mL.")] = 1.03,
+    pvc: Annotated[str, typer.Option("--pvc", help="Partial-volume correction: rbv (corrected image feeds the engines), gtm (region means) or none.")] = "none",
+    psf_fwhm_mm: Annotated[float | None, typer.Option("--psf-fwhm-mm", help="System resolution FWHM, mm, for --pvc (scanner spec or 'workstation qa' phantom fit).")] = None,
 ) -> None:
     """Voxel dosimetry of a 90Y SIRT activity image: LDM, VSV and density-corrected VSV."""
     import datetime as dt
@@ -566,6 +649,10 @@ def sirt(
 
     get_nuclide(nuclide)
     parse_methods(method, ct is not None)
+    if pvc.strip().lower() not in ("none", "rbv", "gtm"):
+        raise InvalidInputError(f"Unknown --pvc {pvc!r}; choose rbv, gtm or none.")
+    if (pvc.strip().lower() != "none") != (psf_fwhm_mm is not None):
+        raise InvalidInputError("--pvc rbv|gtm and --psf-fwhm-mm go together: give the system FWHM in mm with --pvc.")
     if dose_grid not in ("activity", "ct"):
         raise InvalidInputError(f"--dose-grid must be activity or ct, got {dose_grid!r}.")
     if device is not None and device.lower() not in ("glass", "resin"):
@@ -613,6 +700,8 @@ def sirt(
             tissue_density_g_per_ml=tissue_density, administration_datetime=admin_dt, nuclide=nuclide,
             device=device, prior_lung_dose_gy=prior_lung_dose_gy, lung_mass_g=lung_mass_g,
             progress=lambda fr, text=None: advance(0.1 + 0.8 * fr, text),
+            pvc=None if pvc.strip().lower() == "none" else pvc, psf_fwhm_mm=psf_fwhm_mm,
+            psf_fwhm_source="given on the command line (--psf-fwhm-mm)" if psf_fwhm_mm is not None else None,
         )
         advance(0.9, "writing outputs")
         inputs = [
@@ -690,6 +779,12 @@ def view(
         list[float] | None, typer.Option(help="Isodose line level in Gy (repeatable).")
     ] = None,
     series: Annotated[str | None, typer.Option(help="Series Instance UID (or unique prefix).")] = None,
+    window: Annotated[
+        str, typer.Option(help="CT window preset: 'soft tissue', liver, lung or bone.")
+    ] = "soft tissue",
+    dose_threshold: Annotated[
+        float | None, typer.Option(help="Dose (Gy) below which the wash is transparent [5 % of max].")
+    ] = None,
 ) -> None:
     """Open the napari viewer with overlays; --screenshot renders a PNG and exits."""
     from workstation.io import ensure_not_input
@@ -700,11 +795,13 @@ def view(
         ensure_not_input(screenshot, *inputs)
     vols, dose_vol, masks = read_view_inputs(images or [], dose=dose, labels=labels or [], series=series)
     if screenshot is None:
-        open_window(vols, dose_vol, masks, isodose_levels_gy=isodose)
+        open_window(vols, dose_vol, masks, isodose_levels_gy=isodose, window=window,
+                    dose_threshold_gy=dose_threshold)
         return
     from workstation.viewer import screenshot as render
 
-    render(screenshot, vols, dose=dose_vol, labels=masks, isodose_levels_gy=isodose)
+    render(screenshot, vols, dose=dose_vol, labels=masks, isodose_levels_gy=isodose, window=window,
+           dose_threshold_gy=dose_threshold)
     say(f"wrote {screenshot}")
 
 

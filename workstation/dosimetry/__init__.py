@@ -8,6 +8,7 @@ Physics sources are cited in each module; every constant used is copied into
 * :func:`calibrate_activity` - quantitative or administered-activity calibration;
 * :func:`run_sirt` / :func:`write_outputs` - the ``workstation sirt`` workflow;
 * :func:`plan_bsa`, :func:`plan_mird`, :func:`plan_partition`, :func:`plan_multi_compartment`;
+* :func:`maa_uptake` - lung shunt, tumour-to-normal ratio and masses from a 99mTc-MAA SPECT(/CT);
 * :func:`safety_warnings`.
 """
 
@@ -24,6 +25,7 @@ from workstation.dosimetry.engines import (
     fft_convolve,
 )
 from workstation.dosimetry.kernels import VoxelKernel, dose_point_kernel, voxel_s_kernel
+from workstation.dosimetry.maa import maa_uptake
 from workstation.dosimetry.metrics import lung_dose_formula_gy, roi_metrics
 from workstation.dosimetry.nuclides import Y90, Nuclide, get_nuclide
 from workstation.dosimetry.pipeline import SirtResult, run_sirt, write_outputs
@@ -63,6 +65,7 @@ __all__ = [
     "get_nuclide",
     "hu_to_density",
     "lung_dose_formula_gy",
+    "maa_uptake",
     "plan_bsa",
     "plan_mird",
     "plan_multi_compartment",
