@@ -64,3 +64,28 @@ def test_view_screenshot_of_the_sample_sirt_study(tmp_path):
     assert grey_ct.sum() > 20_000, "CT not visible"
     assert dose_wash.sum() > 2_000, "dose wash not visible"
     assert magenta_outline.sum() > 100, "lesion outlines not visible"
+
+
+def test_view_window_opens_with_every_dock(monkeypatch, qtbot, study):
+    """Without --screenshot the window opens with the workflow docks (napari.run stubbed)."""
+    import napari
+
+    from workstation.viewer._cli import open_window
+
+    opened = []
+    monkeypatch.setattr(napari, "run", lambda: opened.append(napari.current_viewer()))
+    open_window([study["ct"]], study["dose"], [study["lesion"]], isodose_levels_gy=[30.0], window="liver")
+    viewer = opened[0]
+    try:
+        assert [layer.name for layer in viewer.layers][-2:] == ["isodose", "lesion"]
+        assert tuple(viewer.layers[0].contrast_limits) == (-45.0, 105.0)
+        docks = set(viewer.window.dock_widgets)
+        assert {"Load a study", "Register", "Segment", "SIRT dosimetry", "Planning",
+                "Ablation margins", "Overlays"} <= docks
+    finally:
+        viewer.close()
+
+
+def test_view_bad_window_preset(study_files, tmp_path):
+    proc = _run("view", study_files["ct"], "--window", "brain", "--screenshot", str(tmp_path / "x.png"))
+    assert proc.returncode == 2 and "brain" in proc.stderr and not (tmp_path / "x.png").exists()

@@ -168,3 +168,53 @@ def test_segment_widget_body_uptake_and_seed_errors(make_napari_viewer, qtbot, s
     widget.kind.setCurrentText("lesions")
     widget._clicked()
     assert "Within" in widget.status.text()
+
+
+@pytest.mark.slow
+def test_sirt_widget_on_the_sample_study(make_napari_viewer, qtbot):
+    """Acceptance: the SIRT step on the bundled SIRT study adds the dose, the table and the DVH."""
+    from workstation.viewer.steps import SirtWidget
+
+    viewer = make_napari_viewer()
+    viewer.open_sample("workstation", "sirt")
+    widget = SirtWidget(viewer)
+    widget.activity.select("sirt spect")
+    widget.ct.select("sirt ct")
+    widget.select_rois(["sirt liver", "sirt lesions"])
+    widget.method.setCurrentText("ldm")
+    widget.administered.setValue(1.6)
+    widget.lsf.setValue(5.0)
+    _wait(qtbot, widget, widget.run())
+    assert widget.result is not None, widget.status.text()
+    assert "dose ldm (Gy)" in viewer.layers
+    rois = {widget.table.item(r, 1).text() for r in range(widget.table.rowCount())}
+    assert {"sirt liver", "sirt lesions"} <= rois
+    assert len(widget.figure.axes[0].lines) == widget.table.rowCount()
+    # Lesions get more dose than the liver as a whole (tumour-to-normal ratio > 1 in the phantom).
+    block = widget.result.results["methods"]["ldm"]["rois"]
+    assert block["sirt lesions"]["mean_gy"] > block["sirt liver"]["mean_gy"]
+
+
+@pytest.mark.slow
+def test_margin_widget_on_the_sample_study(make_napari_viewer, qtbot):
+    """Acceptance: the margin step on the bundled ablation study: table, map, thinnest point."""
+    import json
+
+    from workstation.samples import sample_data_dir
+    from workstation.viewer.steps import MarginWidget
+
+    viewer = make_napari_viewer()
+    viewer.open_sample("workstation", "ablation")
+    widget = MarginWidget(viewer)
+    widget.tumor.select("ablation tumor")
+    widget.ablation.select("ablation ablation zone")
+    widget.liver.select("ablation liver")
+    _wait(qtbot, widget, widget.run())
+    assert widget.result is not None, widget.status.text()
+    assert "margin (mm)" in viewer.layers and widget.table.rowCount() >= 1
+    point = widget.jump_to_thinnest(0)
+    assert viewer.dims.point[0] == pytest.approx(point[2])
+    truth = json.loads((sample_data_dir() / "ablation" / "ground_truth" / "truth.json").read_text())
+    expected = truth["tumors"][0]["minimal_margin_location_post_lps_mm"]
+    # The view jumps to the analytic thinnest point within one slice thickness (2.5 mm).
+    assert np.linalg.norm(point - np.asarray(expected)) <= 2.5

@@ -17,6 +17,7 @@ from workstation.core.errors import InvalidInputError, WorkstationError
 from workstation.core.volume import Unit, Volume
 from workstation.viewer.layers import (
     LayerData,
+    ct_layer,
     dose_layer,
     isodose_layer,
     labels_layer,
@@ -67,6 +68,7 @@ def add_volumes(
     isodose_levels_gy: Sequence[float] | None = None,
     dose_threshold_gy: float | None = None,
     label_contour: int = 2,
+    window: str = "soft tissue",
 ) -> list[Any]:
     """Add images (CT first), a dose wash with isodose lines and label outlines.
 
@@ -77,8 +79,13 @@ def add_volumes(
     slice through the dose maximum (or the middle of the first image).
     """
     layers = []
-    ordered = sorted(images, key=lambda v: 0 if (v.modality == "CT" or v.units == Unit.HU) else 1)
-    layers.extend(add_layer(viewer, volume_layer(v)) for v in ordered)
+    def is_ct(v: Volume) -> bool:
+        return v.modality == "CT" or v.units == Unit.HU
+
+    ordered = sorted(images, key=lambda v: 0 if is_ct(v) else 1)
+    layers.extend(
+        add_layer(viewer, ct_layer(v, preset=window) if is_ct(v) else volume_layer(v)) for v in ordered
+    )
     if dose is not None:
         wash = add_layer(viewer, dose_layer(dose, threshold_gy=dose_threshold_gy))
         layers.append(wash)
@@ -219,6 +226,8 @@ def screenshot(
     labels: Sequence[Volume] = (),
     isodose_levels_gy: Sequence[float] | None = None,
     size: tuple[int, int] = (1000, 800),
+    window: str = "soft tissue",
+    dose_threshold_gy: float | None = None,
 ) -> Path:
     """Render the volumes and overlays to a PNG without a visible window.
 
@@ -232,6 +241,9 @@ def screenshot(
         raise InvalidInputError(f"The screenshot {target} must be a .png file.")
     if not images and dose is None and not labels:
         raise InvalidInputError("Nothing to show: give at least one image, a dose or a mask.")
+    from workstation.viewer.layers import window_limits
+
+    window_limits(window)  # an unknown preset is a usage error before any window opens
     display = contextlib.nullcontext("") if _qt_app_running() else headless_display()
     with display:
         import napari
@@ -243,7 +255,10 @@ def screenshot(
             for dock in (qt_viewer.dockLayerList, qt_viewer.dockLayerControls):
                 dock.setVisible(False)  # the canvas takes the whole window
             viewer.window._qt_window.resize(*size)
-            add_volumes(viewer, images, dose=dose, labels=labels, isodose_levels_gy=isodose_levels_gy)
+            add_volumes(
+                viewer, images, dose=dose, labels=labels, isodose_levels_gy=isodose_levels_gy,
+                dose_threshold_gy=dose_threshold_gy, window=window,
+            )
             QApplication.processEvents()
             viewer.reset_view()
             ct = next((v for v in images if v.modality == "CT" or v.units == Unit.HU), None)

@@ -61,6 +61,8 @@ def open_window(
     dose: Volume | None,
     labels: Sequence[Volume],
     isodose_levels_gy: Sequence[float] | None = None,
+    window: str = "soft tissue",
+    dose_threshold_gy: float | None = None,
 ) -> None:
     """Open the napari window with the volumes and the workstation's dock widgets; block."""
     from workstation.viewer._app import DisplayUnavailableError, add_volumes
@@ -70,6 +72,9 @@ def open_window(
             "Opening the viewer window needs a display (DISPLAY is not set); "
             "use --screenshot PNG to render without one."
         )
+    from workstation.viewer.layers import window_limits
+
+    window_limits(window)
     import napari
 
     from workstation.viewer.steps import (
@@ -82,7 +87,10 @@ def open_window(
     from workstation.viewer.widgets import OverlayWidget, StudyWidget
 
     viewer = napari.Viewer(title="workstation")
-    add_volumes(viewer, images, dose=dose, labels=labels, isodose_levels_gy=isodose_levels_gy)
+    add_volumes(
+        viewer, images, dose=dose, labels=labels, isodose_levels_gy=isodose_levels_gy,
+        dose_threshold_gy=dose_threshold_gy, window=window,
+    )
     docks = [
         ("Load a study", StudyWidget),
         ("Register", RegisterWidget),
