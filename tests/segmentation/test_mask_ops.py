@@ -109,9 +109,11 @@ def test_import_totalsegmentator(tmp_path: Path) -> None:
     write_image(lobe1, folder / "lung_upper_lobe_left.nii.gz")
     write_image(lobe2, folder / "lung_lower_lobe_left.nii.gz")
     write_image(vol.copy_with(array=np.zeros_like(vol.array)), folder / "spleen.nii.gz")  # absent organ
+    airway, _ = _ball_mask(3.0, centre=(0.0, 20.0, 30.0))
+    write_image(airway, folder / "lung_trachea_bronchia.nii.gz")  # an airway, not a lung lobe
     rois = import_totalsegmentator(folder)
     assert rois.units == Unit.LABEL
-    assert sorted(rois.label_names.values()) == ["liver", "lungs"]
+    assert sorted(rois.label_names.values()) == ["liver", "lung_trachea_bronchia", "lungs"]
     by_name = {name: value for value, name in rois.label_names.items()}
     np.testing.assert_array_equal(rois.array == by_name["liver"], vol.array.astype(bool))
     np.testing.assert_array_equal(rois.array == by_name["lungs"], (lobe1.array | lobe2.array).astype(bool))

@@ -82,3 +82,17 @@ def test_segment_mask_without_overlap_exit_2(ablation_ct: Phantom, ablation_file
                  "--seed", str(x), str(y), str(z), "-o", str(tmp_path / "z.nii.gz")])
     assert code == 2
     assert "overlap" in capsys.readouterr().err
+
+
+def test_segment_lesions_cli_seeds_and_within(abdomen: Phantom, tmp_path: Path) -> None:
+    img, liver, out = tmp_path / "ct.nii.gz", tmp_path / "liver.nii.gz", tmp_path / "lesions.nii.gz"
+    write_image(abdomen.ct, img)
+    write_image(abdomen.ct.copy_with(array=abdomen.truth["liver"].astype(np.uint8), units=Unit.LABEL), liver)
+    seeds = []
+    for n in (0, 6):  # the 30 mm and the 16 mm hypodense lesions
+        seeds += ["--seed", *[str(v) for v in abdomen.lesion_centres[n]]]
+    assert main(["-q", "segment", "lesions", "--image", str(img), "--within", str(liver), *seeds, "-o", str(out)]) == 0
+    labels = read_image(out).array
+    assert set(np.unique(labels)) == {0, 1, 2}
+    assert dice(labels == 1, abdomen.lesions[0]) >= 0.8
+    assert dice(labels == 2, abdomen.lesions[6]) >= 0.8

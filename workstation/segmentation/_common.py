@@ -277,14 +277,18 @@ def label_volume(reference: Volume, labels: np.ndarray, names: dict[int, str], w
     return out
 
 
-def require_ct(ct: Volume, what: str) -> np.ndarray:
-    """The CT array as float32; error when it clearly is not in HU."""
+def require_ct(ct: Volume, what: str, need_air: bool = False) -> np.ndarray:
+    """The CT array as float32; error when it clearly is not in HU.
+
+    ``need_air``: the method needs air around or inside the patient (body,
+    lungs); a crop without air is then refused as "not a CT".
+    """
     if ct.units not in (Unit.HU, Unit.UNKNOWN):
         raise InvalidInputError(
             f"The {what} segmentation needs a CT in HU, but the image has units {ct.units.value}."
         )
     arr = np.asarray(ct.array, dtype=np.float32)
-    if float(arr.min()) > -200.0:
+    if need_air and float(arr.min()) > -200.0:
         raise InvalidInputError(
             f"The {what} segmentation needs a CT in HU, but the image has no air "
             f"(minimum {float(arr.min()):.0f}); is it a CT?"

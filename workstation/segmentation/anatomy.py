@@ -77,7 +77,7 @@ def segment_body(ct: Volume) -> Volume:
     Volume
         Label volume on the CT grid, label 1 ``"body"``.
     """
-    arr = require_ct(ct, "body")
+    arr = require_ct(ct, "body", need_air=True)
     canon = Canonical(ct)
     body = _body_canonical(canon.to_canon(arr), canon.spacing)
     return label_volume(ct, canon.from_canon(body).astype(np.uint8), {1: "body"}, "body")
@@ -109,7 +109,7 @@ def segment_lungs(ct: Volume, body: Volume | None = None) -> Volume:
         Label volume: ``1 = "lung_right"``, ``2 = "lung_left"`` when the lungs
         could be told apart, otherwise ``1 = "lungs"``.
     """
-    arr = require_ct(ct, "lungs")
+    arr = require_ct(ct, "lungs", need_air=True)
     canon = Canonical(ct)
     a = canon.to_canon(arr)
     body_c = mask_on(ct, body, "body")
@@ -165,11 +165,12 @@ def _find_airway(a: np.ndarray, smooth: np.ndarray, spacing: np.ndarray, air: np
 
 
 def _lungs_canonical(
-    a: np.ndarray, spacing: np.ndarray, body: np.ndarray
+    a: np.ndarray, spacing: np.ndarray, body: np.ndarray, smooth: np.ndarray | None = None
 ) -> tuple[np.ndarray, dict[int, str]]:
     voxel_ml = float(np.prod(spacing)) / 1000.0
     air = (a < LUNG_THRESHOLD_HU) & body
-    smooth = median_smooth(a, 1)
+    if smooth is None:
+        smooth = median_smooth(a, 1)
     airway = _find_airway(a, smooth, spacing, air)
     if airway.any():
         air &= ~dilate(airway, float(spacing.max()) * 1.01, spacing)
@@ -297,7 +298,7 @@ def segment_liver(
         lungs_c = (a < LUNG_THRESHOLD_HU) & body_c
     else:
         try:
-            lab, _ = _lungs_canonical(a, spacing, body_c)
+            lab, _ = _lungs_canonical(a, spacing, body_c, smooth)
         except EmptyMaskError:
             raise InvalidInputError(
                 "The automatic liver segmentation needs the lung bases in the image, but no lung "

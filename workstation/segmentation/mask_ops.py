@@ -10,6 +10,7 @@ the first one is resampled onto it by nearest neighbour.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -135,10 +136,13 @@ def remove_small_components(mask: Volume, min_volume_ml: float, label: int | str
     return _as_mask(mask, keep[lab], _name(mask, label))
 
 
-#: TotalSegmentator file-name prefixes merged into one named region.
+#: TotalSegmentator file names (regular expressions) merged into one named region:
+#: the five lung lobes of the ``total`` task into ``lungs`` (not ``lung_vessels`` or
+#: ``lung_trachea_bronchia`` of the ``lung_vessels`` task), the Couinaud segments
+#: of the ``liver_segments`` task into ``liver``.
 _TOTALSEG_MERGE: dict[str, str] = {
-    "lung_": "lungs",
-    "liver_segment_": "liver",
+    r"lung_(upper|middle|lower)_lobe_(left|right)": "lungs",
+    r"liver_segment_\d+": "liver",
 }
 
 
@@ -146,7 +150,7 @@ def import_totalsegmentator(folder: str | os.PathLike[str]) -> Volume:
     """Read a TotalSegmentator output folder (one ``<structure>.nii.gz`` per structure) as named labels.
 
     Non-empty structures become labels 1..N named by their file name (``liver``,
-    ``spleen``, …); the lung lobes ``lung_*`` are merged into ``lungs`` and the
+    ``spleen``, …); the five lung lobes ``lung_*_lobe_*`` are merged into ``lungs`` and the
     Couinaud segments ``liver_segment_*`` into ``liver`` (when there is no
     ``liver.nii.gz``). Files on another grid are resampled by nearest neighbour
     onto the grid of the first file.
@@ -173,8 +177,8 @@ def import_totalsegmentator(folder: str | os.PathLike[str]) -> Volume:
     groups: dict[str, list[Path]] = {}
     for stem, path in stems.items():
         name = stem
-        for prefix, merged in _TOTALSEG_MERGE.items():
-            if stem.startswith(prefix):
+        for pattern, merged in _TOTALSEG_MERGE.items():
+            if re.fullmatch(pattern, stem):
                 name = merged
         if name == "liver" and stem != "liver" and "liver" in stems:
             continue
