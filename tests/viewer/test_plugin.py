@@ -134,3 +134,31 @@ def test_dicom_study_folder_gives_one_layer_per_series():
         vol = kwargs["metadata"]["volume"]
         assert data is vol.array
         assert kwargs["translate"] == pytest.approx(tuple(vol.origin_mm[::-1]))
+
+
+def test_labels_saved_as_dicom_seg_on_the_sample_ct(make_napari_viewer, tmp_path):
+    """A labels layer drawn on a DICOM CT is saved as DICOM SEG and read back voxel for voxel."""
+    from workstation.io import read_mask
+
+    viewer = make_napari_viewer()
+    viewer.open_sample("workstation", "sirt")
+    layer = viewer.layers["sirt lesions"]
+    out = tmp_path / "lesions_seg.dcm"
+    viewer.layers.selection = {layer}
+    written = viewer.layers.save(str(out), selected=True, plugin="workstation")
+    assert [Path(p) for p in written] == [out]
+    reference = layer.metadata["reference"]
+    back = read_mask(str(out), reference=reference)
+    np.testing.assert_array_equal(back.array, layer.data)
+    assert set(back.label_names.values()) == {"lesions 1", "lesions 2", "lesions 3", "lesions 4"}
+
+
+def test_reader_recognises_dose_and_margin_files(study, tmp_path):
+    from workstation.io import write_image
+
+    write_image(study["dose"], tmp_path / "dose_ldm.nii.gz")
+    [(_, kwargs, _)] = get_reader(str(tmp_path / "dose_ldm.nii.gz"))(str(tmp_path / "dose_ldm.nii.gz"))
+    assert kwargs["colormap"].name.startswith("dose wash") and kwargs["contrast_limits"] == (3.0, 60.0)
+    write_image(study["dose"].copy_with(units=Unit.MM), tmp_path / "margin_map.nii.gz")
+    [(_, kwargs, _)] = get_reader(str(tmp_path / "margin_map.nii.gz"))(str(tmp_path / "margin_map.nii.gz"))
+    assert kwargs["contrast_limits"] == (-10.0, 10.0)

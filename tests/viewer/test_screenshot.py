@@ -112,3 +112,30 @@ def test_label_outlines_and_isodose_lines(make_napari_viewer, study):
     # An outline, not a fill: the centre of the lesion stays grey.
     cy, cx = int((box[0] + box[1]) / 2), int((box[2] + box[3]) / 2)
     assert spread[cy, cx] <= COLOUR_SPREAD
+
+
+def test_margin_map_pixels(make_napari_viewer):
+    """Signed margin: negative red, positive blue, undefined (NaN) voxels transparent."""
+    from workstation.core import Unit, Volume, affine_from_geometry
+    from workstation.viewer import add_layer, ct_layer, margin_layer
+
+    affine = affine_from_geometry([0.0, 0.0, 0.0], [1.0, 1.0, 1.0])
+    ct = Volume(np.full((5, 60, 60), 40, np.int16), affine, modality="CT", units=Unit.HU)
+    margin = np.full((5, 60, 60), np.nan, np.float32)
+    margin[:, 20:40, 20:30] = -5.0
+    margin[:, 20:40, 30:40] = 8.0
+    viewer = make_napari_viewer(show=True)
+    add_layer(viewer, ct_layer(ct))
+    add_layer(viewer, margin_layer(Volume(margin, affine, units=Unit.MM)))
+    viewer.dims.set_point(0, 2.0)
+    img = _render(viewer)
+    body_px = _body_box(img)
+    r0, r1, c0, c1 = _predicted_box(body_px, (-0.5, 59.5, -0.5, 59.5), (19.5, 39.5, 19.5, 29.5))
+    neg = img[int((r0 + r1) / 2), int((c0 + c1) / 2)]
+    r0, r1, c0, c1 = _predicted_box(body_px, (-0.5, 59.5, -0.5, 59.5), (19.5, 39.5, 29.5, 39.5))
+    pos = img[int((r0 + r1) / 2), int((c0 + c1) / 2)]
+    r0, r1, c0, c1 = _predicted_box(body_px, (-0.5, 59.5, -0.5, 59.5), (45, 55, 5, 15))
+    nan_region = img[int((r0 + r1) / 2), int((c0 + c1) / 2)]
+    assert neg[0] > neg[2] + 60, f"negative margin not red: {neg}"
+    assert pos[2] > pos[0] + 60, f"positive margin not blue: {pos}"
+    assert np.ptp(nan_region) <= COLOUR_SPREAD and abs(nan_region.mean() - 121) < 15, "NaN not transparent"

@@ -3,8 +3,10 @@
 Reader rules
 ------------
 * A NIfTI/NRRD/MHA file gives one layer. Integer images with non-negative
-  values and at most 64 distinct values open as labels; images whose minimum is
-  below -500 open as CT (HU, soft-tissue window); anything else as a grey image.
+  values and at most 64 distinct values open as labels; float images named
+  ``*dose*`` as a dose wash (Gy) and ``*margin*`` as a signed margin map (mm);
+  images whose minimum is below -500 open as CT (HU, soft-tissue window);
+  anything else as a grey image.
 * A Slicer ``.seg.nrrd`` gives one labels layer with the segment names.
 * A DICOM folder gives **one layer per image series** (per stack when a
   series holds several geometries; localizers are left out), every one placed
@@ -93,7 +95,7 @@ def _read_one(path: Path) -> list[LayerData]:
     if path.is_file() and name.endswith(_IMAGE_SUFFIXES):
         from workstation.io.formats import read_sitk_image
 
-        vol = _guess_kind(read_sitk_image(path))
+        vol = _guess_kind(read_sitk_image(path), path.name)
         return [volume_layer(vol, name=_stem(path))]
     return [volume_layer(v) for v in read_dicom_series(path)]
 
@@ -123,11 +125,22 @@ def _stem(path: Path) -> str:
     return name
 
 
-def _guess_kind(vol: Volume) -> Volume:
-    """Labels or CT from the values of a research-format file whose header says neither."""
+def _guess_kind(vol: Volume, filename: str = "") -> Volume:
+    """Labels, dose, margin or CT for a research-format file whose header says neither.
+
+    A floating-point image whose file name contains "dose" is taken as Gy (the
+    ``sirt`` command writes ``dose_<method>.nii.gz``), one whose name contains
+    "margin" as mm (``margin_map.nii.gz``).
+    """
     if vol.units != Unit.UNKNOWN:
         return vol
     arr = vol.array
+    name = filename.lower()
+    if np.issubdtype(arr.dtype, np.floating):
+        if "dose" in name:
+            return vol.copy_with(units=Unit.GY)
+        if "margin" in name:
+            return vol.copy_with(units=Unit.MM)
     if arr.dtype == bool:
         return vol.copy_with(units=Unit.LABEL)
     if np.issubdtype(arr.dtype, np.integer) and arr.size:
