@@ -55,12 +55,16 @@ class SurfaceMesh:
         third = np.repeat(self.triangle_areas_mm2() / 3.0, 3)
         return np.bincount(self.faces.ravel(), weights=third, minlength=len(self.vertices_lps_mm))
 
-    def distance_mm(self, points_lps_mm: np.ndarray, candidates: int = 12) -> np.ndarray:
+    def distance_mm(
+        self, points_lps_mm: np.ndarray, candidates: int = 12, upper_bound_mm: float | None = None
+    ) -> np.ndarray:
         """Unsigned distance (mm) from each point to the mesh (exact to the triangles).
 
         The ``candidates`` triangles whose centroids are nearest to a point are
         tested exactly; with marching-cubes meshes (triangles smaller than a
-        voxel) the nearest triangle is always among them.
+        voxel) the nearest triangle is always among them. With
+        ``upper_bound_mm``, points farther than that from every centroid get
+        ``inf`` (a much faster search for points far from the surface).
         """
         pts = np.asarray(points_lps_mm, dtype=float).reshape(-1, 3)
         if self.is_empty:
@@ -70,13 +74,18 @@ class SurfaceMesh:
             centroids = v[self.faces].mean(axis=1)
             self._tree = cKDTree(centroids)
         k = int(min(candidates, len(self.faces)))
-        _, idx = self._tree.query(pts, k=k)
+        bound = np.inf if upper_bound_mm is None else float(upper_bound_mm)
+        dist_c, idx = self._tree.query(pts, k=k, distance_upper_bound=bound)
         idx = idx.reshape(len(pts), k)
+        found = np.isfinite(dist_c.reshape(len(pts), k))
         best = np.full(len(pts), np.inf)
         for col in range(k):
-            tri = self.faces[idx[:, col]]
-            closest = closest_point_on_triangles(pts, v[tri[:, 0]], v[tri[:, 1]], v[tri[:, 2]])
-            np.minimum(best, np.linalg.norm(pts - closest, axis=1), out=best)
+            rows = np.flatnonzero(found[:, col])
+            if rows.size == 0:
+                break
+            tri = self.faces[idx[rows, col]]
+            closest = closest_point_on_triangles(pts[rows], v[tri[:, 0]], v[tri[:, 1]], v[tri[:, 2]])
+            best[rows] = np.minimum(best[rows], np.linalg.norm(pts[rows] - closest, axis=1))
         return best
 
 

@@ -155,14 +155,21 @@ class Applicator:
         """Zone centre: ``tip_to_centre_mm`` back along the shaft from the tip."""
         return self.tip_lps_mm - self._unit * self.size.tip_to_centre_mm
 
-    def inside(self, points_lps_mm: np.ndarray) -> np.ndarray:
-        """True for points inside the ellipsoidal zone."""
+    def level(self, points_lps_mm: np.ndarray) -> np.ndarray:
+        """Ellipsoidal radius of points: < 1 inside the zone, 1 on its surface.
+
+        Its gradient is at most 2 / min(length, diameter) per mm.
+        """
         rel = np.asarray(points_lps_mm, dtype=float) - self.centre_lps_mm
         along = rel @ self._unit
-        across2 = np.einsum("...i,...i->...", rel, rel) - along**2
+        across2 = np.maximum(np.einsum("...i,...i->...", rel, rel) - along**2, 0.0)
         a = self.size.length_mm / 2.0
         b = self.size.diameter_mm / 2.0
-        return (along / a) ** 2 + across2 / b**2 <= 1.0
+        return np.sqrt((along / a) ** 2 + across2 / b**2)
+
+    def inside(self, points_lps_mm: np.ndarray) -> np.ndarray:
+        """True for points inside the ellipsoidal zone."""
+        return self.level(points_lps_mm) <= 1.0
 
     def bounding_box_lps(self) -> tuple[np.ndarray, np.ndarray]:
         """Axis-aligned LPS box (min, max) of the ellipsoid."""
@@ -236,16 +243,27 @@ def predicted_zone(
     offsets = (np.arange(s) + 0.5) / s - 0.5
     grid = np.stack(np.meshgrid(*[np.arange(n, dtype=float) for n in shape], indexing="ij"), axis=-1)
     grid += lo
-    acc = np.zeros(shape, dtype=np.float32)
+    centres = reference.index_to_world(grid)
+    half_diag = 0.5 * float(np.linalg.norm(reference.spacing_mm))
+    inside = np.zeros(shape, dtype=bool)
+    band = np.zeros(shape, dtype=bool)
+    for a in applicators:
+        lev = a.level(centres)
+        inside |= lev <= 1.0
+        # Voxels farther than half a diagonal from the surface are wholly in or out.
+        band |= np.abs(lev - 1.0) <= 1.01 * half_diag * 2.0 / min(a.size.length_mm, a.size.diameter_mm)
+    acc = inside.astype(np.float32)
+    idx = grid[band]
+    hits = np.zeros(len(idx), dtype=np.float32)
     for dk in offsets:
         for dj in offsets:
             for di in offsets:
-                pts = reference.index_to_world(grid + np.array([dk, dj, di]))
-                hit = np.zeros(shape, dtype=bool)
+                pts = reference.index_to_world(idx + np.array([dk, dj, di]))
+                hit = np.zeros(len(idx), dtype=bool)
                 for a in applicators:
                     hit |= a.inside(pts)
-                acc += hit
-    acc /= float(s**3)
+                hits += hit
+    acc[band] = hits / float(s**3)
     affine = reference.affine.copy()
     affine[:3, 3] = reference.index_to_world(lo.astype(float))
     return Volume(

@@ -4,10 +4,9 @@ Both are computed per tumour on a fine isotropic grid (default 0.5 mm, never
 coarser than the finest input spacing) that covers only the tumour's bounding
 box plus the largest radius of interest: the tumour and ablation-zone fields
 are interpolated onto it (their 0.5 iso-level is the surface), and the tumour
-is dilated by ``r`` mm with a Euclidean distance transform: the distance from
-a fine voxel centre to the nearest inside centre bounds the distance to the
-tumour surface from above, and from below within sqrt(3)·h; in that ambiguous
-band the exact distance to the tumour's surface mesh decides.
+is dilated by ``r`` mm with a Euclidean distance transform made sub-voxel:
+the distance from a fine voxel centre x to its nearest inside centre p, minus
+the exact depth of p below the tumour's surface mesh.
 """
 
 from __future__ import annotations
@@ -107,20 +106,22 @@ def coverage_metrics(
     shells: dict[str, float | None] = {}
     distance = None
     if any(r > 0 for r in radii_mm) and inside_t.any():
-        distance = ndi.distance_transform_edt(~inside_t, sampling=h)
+        distance, feature = ndi.distance_transform_edt(~inside_t, sampling=h, return_indices=True)
+        # Sub-voxel correction: the nearest inside voxel centre p of an outside
+        # point lies depth(p) below the surface, so dist(x, surface) ≈ |x - p| - depth(p).
+        # depth is exact (mesh distance) and needed only for the boundary voxels.
+        boundary = inside_t & ~ndi.binary_erosion(inside_t, border_value=0)
+        b_idx = np.argwhere(boundary)
+        fine_to_world = tumor.affine @ tumor_index_of_fine
+        depth = np.zeros(inside_t.shape, dtype=np.float32)
+        depth[tuple(b_idx.T)] = tumor_mesh.distance_mm(
+            b_idx @ fine_to_world[:3, :3].T + fine_to_world[:3, 3], candidates=8
+        )
+        distance -= depth[tuple(feature)]
+        del feature, depth
     for r in radii_mm:
         key = _radius_key(r)
-        if r <= 0 or distance is None:
-            dilated = inside_t
-        else:
-            dilated = distance <= float(r)
-            band = ~dilated & (distance <= float(r) + np.sqrt(3.0) * h)
-            idx = np.argwhere(band)
-            if idx.size:
-                pts = (tumor_index_of_fine[:3, :3] @ idx.T).T + tumor_index_of_fine[:3, 3]
-                world = pts @ tumor.affine[:3, :3].T + tumor.affine[:3, 3]
-                exact = tumor_mesh.distance_mm(world, candidates=4)  # r >= 5 mm away: few suffice
-                dilated[tuple(idx[exact <= float(r)].T)] = True
+        dilated = inside_t if r <= 0 or distance is None else inside_t | (distance <= float(r))
         insufficient[key] = float(np.count_nonzero(dilated & ~inside_z) * voxel_ml)
         if r > 0:
             shell = dilated & ~inside_t

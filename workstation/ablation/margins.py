@@ -123,7 +123,9 @@ class MarginAnalysis:
     results:
         The ``results.json`` dictionary of the ``margin`` command.
     margin_map:
-        Signed margin (mm) on the tumour-surface voxels of the tumour grid, NaN elsewhere.
+        Signed margin (mm) on the tumour-surface voxels, NaN elsewhere; on the
+        tumour grid cropped to the tumours' bounding box (+1 voxel): same
+        spacing and orientation, its own origin.
     surfaces:
         Per-tumour surface meshes with their margins.
     """
@@ -174,9 +176,13 @@ def mask_kind(volume: Volume, name: str, allow_labels: bool) -> str:
 
 
 def _values_01(volume: Volume, kind: str) -> np.ndarray:
+    """Mask values in 0..1 (bool, 0/1 integers or fractions); the input array when it already is."""
+    arr = volume.array
     if kind == "fractional":
-        return np.clip(volume.array.astype(np.float32), 0.0, 1.0)
-    return volume.array != 0
+        return arr
+    if arr.dtype == bool or (arr.dtype.kind in "iu" and arr.max() <= 1 and arr.min() >= 0):
+        return arr
+    return arr != 0
 
 
 def _nonzero_box(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
@@ -201,7 +207,7 @@ class _Tumor:
 
 
 def _tumors(volume: Volume, kind: str, values: np.ndarray) -> list[_Tumor]:
-    box = _nonzero_box(values > 0)
+    box = _nonzero_box(values)
     if box is None:
         src = volume.metadata.source_path or "tumor"
         raise EmptyMaskError(f"The tumor mask {src} is empty (no voxel inside).")
@@ -211,7 +217,7 @@ def _tumors(volume: Volume, kind: str, values: np.ndarray) -> list[_Tumor]:
         labels = volume.array[sub].astype(np.int64)
         values_present = np.unique(labels[labels != 0])
     else:
-        labels, count = ndi.label(values[sub] > 0, structure=np.ones((3, 3, 3), dtype=bool))
+        labels, count = ndi.label(values[sub], structure=np.ones((3, 3, 3), dtype=bool))
         values_present = np.arange(1, count + 1)
     out: list[_Tumor] = []
     for value in values_present:
@@ -227,23 +233,21 @@ def _tumors(volume: Volume, kind: str, values: np.ndarray) -> list[_Tumor]:
 
 
 # ------------------------------------------------------------- statistics
-def _triangle_fraction_below(m: np.ndarray, t: float) -> np.ndarray:
+def _triangle_fraction_below(s: np.ndarray, t: float) -> np.ndarray:
     """Area fraction of each triangle where the linearly interpolated margin is < t.
 
-    ``m`` is (n_triangles, 3) margins at the corners. With sorted corner values
-    a <= b <= c, the region {m < t} is a corner triangle (t <= b) or the
-    complement of one (t > b), whose area scales with the square of the cut.
+    ``s`` is (n_triangles, 3) corner margins sorted per row, a <= b <= c. The
+    region {m < t} is a corner triangle (t <= b) or the complement of one
+    (t > b), whose area scales with the square of the cut.
     """
-    s = np.sort(m, axis=1)
     a, b, c = s[:, 0], s[:, 1], s[:, 2]
-    out = np.zeros(len(m))
+    out = np.zeros(len(s))
     with np.errstate(divide="ignore", invalid="ignore"):
         low = (t > a) & (t <= b)
         out = np.where(low, (t - a) ** 2 / ((b - a) * (c - a)), out)
         high = (t > b) & (t < c)
         out = np.where(high, 1.0 - (c - t) ** 2 / ((c - a) * (c - b)), out)
     out = np.where(t >= c, 1.0, out)
-    out = np.where(t <= a, 0.0, out)
     return np.nan_to_num(np.clip(out, 0.0, 1.0), nan=0.0)
 
 
@@ -251,17 +255,17 @@ class _SurfaceMargins:
     """Margin on a triangle mesh, linear over each triangle; area-exact statistics."""
 
     def __init__(self, margin_at_vertex: np.ndarray, faces: np.ndarray, triangle_area: np.ndarray):
-        self.m = margin_at_vertex[faces]
+        self.sorted = np.sort(margin_at_vertex[faces], axis=1)
         self.area = triangle_area
         self.total = float(triangle_area.sum())
 
     def fraction_below(self, t: float) -> float:
-        return float((_triangle_fraction_below(self.m, t) * self.area).sum() / self.total)
+        return float((_triangle_fraction_below(self.sorted, t) * self.area).sum() / self.total)
 
     def percentile(self, q: float) -> float:
-        lo, hi = float(self.m.min()), float(self.m.max())
+        lo, hi = float(self.sorted[:, 0].min()), float(self.sorted[:, 2].max())
         target = q / 100.0
-        for _ in range(50):  # bisection to 2^-50 of the range
+        for _ in range(32):  # bisection to 2^-32 of the range
             mid = 0.5 * (lo + hi)
             if self.fraction_below(mid) < target:
                 lo = mid
@@ -352,7 +356,7 @@ def analyse_margins(
     l_kind = mask_kind(liver, "liver", allow_labels=False) if liver is not None else None
     t_values = _values_01(tumor, "fractional" if t_kind == "fractional" else "binary")
     z_values = _values_01(ablation, z_kind)
-    if not np.any(z_values > 0):
+    if not z_values.any():
         src = ablation.metadata.source_path or "ablation"
         raise EmptyMaskError(f"The ablation mask {src} is empty (no voxel inside).")
     l_values = _values_01(liver, l_kind) if liver is not None and l_kind is not None else None
@@ -378,7 +382,10 @@ def analyse_margins(
     sig_l, it_l = surface_options(l_kind, liver)
     r_max = max(coverage_radii_mm)
 
-    margin_map = np.full(tumor.shape, np.nan, dtype=np.float32)
+    # The margin map covers the tumours' bounding box (+1 voxel) on the tumour grid.
+    map_lo = np.maximum(np.min([tm.lo for tm in tumors], axis=0) - 1, 0)
+    map_hi = np.minimum(np.max([tm.hi for tm in tumors], axis=0) + 1, np.array(tumor.shape))
+    margin_map = np.full(tuple(int(x) for x in map_hi - map_lo), np.nan, dtype=np.float32)
     records: list[dict[str, Any]] = []
     surfaces: list[TumorSurface] = []
     warnings: list[str] = []
@@ -386,8 +393,12 @@ def analyse_margins(
         # --- tumour field: bounding box + the largest dilation + smoothing support
         pad_t = np.ceil((r_max + 2.0) / tumor.spacing_mm).astype(int) + int(np.ceil(3 * np.max(sig_t))) + 2
         c_lo, c_hi = tm.lo - pad_t, tm.hi + pad_t
-        raw = crop_array(t_values, c_lo, c_hi)
-        raw[~tm.select(c_lo, c_hi)] = 0.0
+        selected = tm.select(c_lo, c_hi)
+        if t_kind == "fractional":
+            raw = crop_array(t_values, c_lo, c_hi)
+            raw[~selected] = 0.0
+        else:
+            raw = selected.astype(np.float32)
         t_field = make_field(raw, c_lo, tumor.affine, sig_t, it_t)
         mesh = t_field.surface()
         if mesh.is_empty:
@@ -400,7 +411,7 @@ def analyse_margins(
         # --- ablation zone field around this tumour (fake crop faces lie beyond the limit)
         z_field = _field_around(ablation, z_values, wmin, wmax, margin_limit_mm + 2.0, sig_z, it_z)
         z_mesh = z_field.surface()
-        dist = z_mesh.distance_mm(verts)
+        dist = z_mesh.distance_mm(verts, upper_bound_mm=margin_limit_mm + 2.0 * float(ablation.spacing_mm.max()))
         inside = z_field.sample(verts) > ISO_LEVEL
         margin = np.clip(np.where(inside, dist, -dist), -margin_limit_mm, margin_limit_mm)
 
@@ -408,7 +419,9 @@ def analyse_margins(
         sub = np.zeros(len(verts), dtype=bool)
         if l_values is not None and liver is not None:
             l_field = _field_around(liver, l_values, wmin, wmax, subcapsular_mm + 2.0, sig_l, it_l)
-            d_cap = l_field.surface().distance_mm(verts)
+            d_cap = l_field.surface().distance_mm(
+                verts, upper_bound_mm=subcapsular_mm + 2.0 * float(liver.spacing_mm.max())
+            )
             sub = (d_cap <= subcapsular_mm) | (l_field.sample(verts) <= ISO_LEVEL)
 
         # --- coverage on a fine grid
@@ -453,7 +466,7 @@ def analyse_margins(
             }
         )
         surfaces.append(TumorSurface(tm.label, verts, mesh.faces, margin, area, sub))
-        _paint_margin_map(margin_map, tumor, raw, c_lo, verts, margin)
+        _paint_margin_map(margin_map, map_lo, tumor, raw, c_lo, verts, margin)
 
     mins = [r["minimal_margin_mm"] for r in records if r["minimal_margin_mm"] is not None]
     results: dict[str, Any] = {
@@ -484,7 +497,11 @@ def analyse_margins(
         },
         "warnings": warnings,
     }
-    map_volume = tumor.copy_with(array=margin_map, units=Unit.MM, label_names={}, modality=None)
+    map_affine = tumor.affine.copy()
+    map_affine[:3, 3] = tumor.index_to_world(map_lo.astype(float))
+    map_volume = tumor.copy_with(
+        array=margin_map, affine=map_affine, units=Unit.MM, label_names={}, modality=None
+    )
     return MarginAnalysis(results, map_volume, surfaces)
 
 
@@ -517,6 +534,7 @@ def _field_around(
 
 def _paint_margin_map(
     margin_map: np.ndarray,
+    map_lo: np.ndarray,
     tumor: Volume,
     raw: np.ndarray,
     c_lo: np.ndarray,
@@ -524,13 +542,14 @@ def _paint_margin_map(
     margin: np.ndarray,
 ) -> None:
     """Write the margin of the nearest surface point into the tumour's boundary voxels."""
-    inside = raw >= ISO_LEVEL if raw.dtype.kind == "f" else raw > 0
+    inside = raw >= ISO_LEVEL
     boundary = inside & ~ndi.binary_erosion(inside, border_value=0)
     idx = np.argwhere(boundary)
     if idx.size == 0:
         return
     full = idx + c_lo
-    ok = np.all((full >= 0) & (full < np.array(margin_map.shape)), axis=1)
-    full = full[ok]
+    local = full - map_lo
+    ok = np.all((local >= 0) & (local < np.array(margin_map.shape)), axis=1)
+    full, local = full[ok], local[ok]
     _, nearest = cKDTree(verts).query(tumor.index_to_world(full))
-    margin_map[full[:, 0], full[:, 1], full[:, 2]] = margin[nearest]
+    margin_map[local[:, 0], local[:, 1], local[:, 2]] = margin[nearest]
