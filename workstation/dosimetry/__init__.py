@@ -6,6 +6,7 @@ Physics sources are cited in each module; every constant used is copied into
 * :func:`voxel_s_kernel` - voxel S-values from the Graves et al. (2019) dose point kernel;
 * :func:`absorbed_dose_ldm`, :func:`absorbed_dose_vsv`, :func:`absorbed_dose_vsv_density`;
 * :func:`calibrate_activity` - quantitative or administered-activity calibration;
+* :func:`gtm_region_means`, :func:`rbv_correct` - region-based partial-volume correction;
 * :func:`run_sirt` / :func:`write_outputs` - the ``workstation sirt`` workflow;
 * :func:`plan_bsa`, :func:`plan_mird`, :func:`plan_partition`, :func:`plan_multi_compartment`;
 * :func:`maa_uptake` - lung shunt, tumour-to-normal ratio and masses from a 99mTc-MAA SPECT(/CT);
@@ -38,6 +39,7 @@ from workstation.dosimetry.planning import (
     plan_multi_compartment,
     plan_partition,
 )
+from workstation.dosimetry.pvc import GtmResult, gtm_region_means, rbv_correct
 from workstation.dosimetry.safety import THRESHOLDS, safety_warnings
 
 __all__ = [
@@ -45,6 +47,7 @@ __all__ = [
     "THRESHOLDS",
     "Y90",
     "ActivityCalibration",
+    "GtmResult",
     "Nuclide",
     "SirtResult",
     "Territory",
@@ -63,6 +66,7 @@ __all__ = [
     "emitted_energy_j",
     "fft_convolve",
     "get_nuclide",
+    "gtm_region_means",
     "hu_to_density",
     "lung_dose_formula_gy",
     "maa_uptake",
@@ -70,6 +74,7 @@ __all__ = [
     "plan_mird",
     "plan_multi_compartment",
     "plan_partition",
+    "rbv_correct",
     "roi_metrics",
     "roi_weights",
     "run_sirt",
