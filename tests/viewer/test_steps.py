@@ -218,3 +218,19 @@ def test_margin_widget_on_the_sample_study(make_napari_viewer, qtbot):
     expected = truth["tumors"][0]["minimal_margin_location_post_lps_mm"]
     # The view jumps to the analytic thinnest point within one slice thickness (2.5 mm).
     assert np.linalg.norm(point - np.asarray(expected)) <= 2.5
+
+
+def test_segment_widget_on_the_sample_study(make_napari_viewer, qtbot):
+    """Acceptance: body segmentation of the sample SIRT CT covers the ground-truth liver."""
+    from workstation.viewer.steps import SegmentWidget
+
+    viewer = make_napari_viewer()
+    viewer.open_sample("workstation", "sirt")
+    widget = SegmentWidget(viewer)
+    widget.image.select("sirt ct")
+    widget.kind.setCurrentText("body")
+    _wait(qtbot, widget, widget.run())
+    assert widget.result is not None, widget.status.text()
+    body = viewer.layers["body"].data != 0
+    liver = viewer.layers["sirt liver"].data != 0  # same grid as the CT
+    assert body.shape == liver.shape and np.all(body[liver])

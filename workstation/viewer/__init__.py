@@ -12,6 +12,7 @@ from workstation.viewer._app import (
     headless_display,
     screenshot,
 )
+from workstation.viewer._cli import open_viewer, read_view_inputs
 from workstation.viewer.layers import (
     WINDOW_PRESETS,
     LayerData,
@@ -46,6 +47,8 @@ __all__ = [
     "lps_to_world",
     "margin_layer",
     "napari_affine",
+    "open_viewer",
+    "read_view_inputs",
     "screenshot",
     "volume_from_layer",
     "volume_layer",

@@ -11,7 +11,7 @@ import numpy as np
 from workstation.core.errors import InvalidInputError
 from workstation.core.volume import Unit, Volume
 
-__all__ = ["read_view_inputs", "open_window"]
+__all__ = ["read_view_inputs", "open_window", "open_viewer"]
 
 
 def _read_labels(spec: str, reference: Volume | None) -> Volume:
@@ -103,3 +103,7 @@ def open_window(
     for name, widget_class in docks:
         viewer.window.add_dock_widget(widget_class(viewer), name=name, area="right", tabify=True)
     napari.run()
+
+
+#: Public name (``workstation.viewer.open_viewer``), e.g. for ``workstation demo``.
+open_viewer = open_window
