@@ -82,3 +82,27 @@ def test_not_a_ct_is_refused(abdomen: Phantom) -> None:
     spect = abdomen.ct.copy_with(array=np.abs(abdomen.ct.array), units=Unit.BQML)
     with pytest.raises(InvalidInputError, match="needs a CT"):
         segment_body(spect)
+
+
+def test_lungs_ignore_abdominal_gas(abdomen: Phantom) -> None:
+    """Gas in the stomach under the left dome is pure gas (-1000 HU), not aerated lung (-850 HU).
+
+    The CT is cut just above the domes, as an abdominal CT is, so the gas lies as
+    high as the lung bases, and the left lung is replaced by soft tissue (as after
+    a pneumonectomy), so the gas is the second largest air region.
+    """
+    ct = abdomen.ct
+    top = int(np.rint(ct.world_to_index([0.0, 0.0, 38.0])[0]))
+    crop = ct.copy_with(array=ct.array[: top + 1].copy())
+    k, j, i = np.indices(crop.shape)
+    world = crop.index_to_world(np.stack([k, j, i], axis=-1))
+    crop.array[(world[..., 0] > 30.0) & (world[..., 2] > 0.0) & (crop.array < -400.0) & (np.abs(world[..., 0]) < 120.0)] = 40.0
+    gas = np.linalg.norm((world - np.array([60.0, -30.0, 0.0])) / np.array([30.0, 25.0, 15.0]), axis=-1) <= 1.0
+    rng = np.random.default_rng(3)
+    with_gas = crop.array.copy()
+    with_gas[gas] = -1000.0 + rng.normal(0.0, 12.0, int(gas.sum()))
+    reference = segment_lungs(crop)
+    lungs = segment_lungs(crop.copy_with(array=with_gas))
+    assert gas.sum() * crop.voxel_volume_ml > 0.1 * (reference.array > 0).sum() * crop.voxel_volume_ml
+    assert not (lungs.array > 0)[gas].any()
+    np.testing.assert_array_equal(lungs.array > 0, reference.array > 0)

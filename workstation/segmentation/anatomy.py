@@ -56,6 +56,10 @@ LUNG_THRESHOLD_HU = -400.0
 #: Start value of the airway-lumen threshold (HU) on the median-filtered CT;
 #: tightened in 25 HU steps while the airway leaks into the lungs.
 AIRWAY_THRESHOLD_HU = -950.0
+#: Air regions whose median (median-filtered CT) is below this are gas in the
+#: bowel, stomach or airway, not aerated lung (about -850 HU; even emphysematous
+#: lung keeps a median above about -950 HU).
+GAS_MEDIAN_HU = -960.0
 #: Smallest half-width (HU) of the organ window on the median-filtered CT: 5 standard
 #: deviations of 12 HU image noise after a 3x3x3 median (sigma ~ 1.25 x 12 / sqrt(27) ~ 3 HU);
 #: narrow enough to keep the vena cava (~135 HU) out of a 110 HU liver.
@@ -181,6 +185,10 @@ def _lungs_canonical(
     counts[0] = 0
     objects = ndi.find_objects(lab)
     cands = [i for i in range(1, n + 1) if counts[i] * voxel_ml >= 20.0]
+    if cands:
+        # aerated lung is about -850 HU; bowel or stomach gas and airway lumen are pure gas
+        medians = ndi.median(smooth, lab, cands)
+        cands = [i for i, m in zip(cands, np.atleast_1d(medians), strict=True) if m >= GAS_MEDIAN_HU]
     if not cands:
         raise EmptyMaskError("The lungs segmentation is empty: no air region inside the body larger than 20 mL.")
     tops = {i: objects[i - 1][0].stop - 1 for i in cands}
