@@ -714,6 +714,9 @@ def sirt(
     for m, block in result.results["methods"].items():
         for name, met in block["rois"].items():
             say(f"{m:12s} {name:16s} mean {met['mean_gy']:8.1f} Gy  D90 {met['d90_gy']:8.1f} Gy  V100 {met['v_gy_percent']['100']:5.1f} %")
+    pvc_block = result.results["activity"].get("partial_volume_correction") or {}
+    for name, met in (pvc_block.get("gtm_ldm") or {}).get("rois", {}).items():
+        say(f"{'gtm (ldm)':12s} {name:16s} mean {met['ldm_mean_gy']:8.1f} Gy  (partial-volume corrected region mean)")
     for w in result.warnings:
         say(f"warning: {w}")
     say(f"wrote {len(files)} files to {output}")

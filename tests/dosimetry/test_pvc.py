@@ -181,6 +181,23 @@ def test_run_sirt_options(liver_phantom: dict[str, Volume]) -> None:
     assert r["lesions_1"]["mean_gy"] > 1.05 * b["lesions_1"]["mean_gy"]
 
 
+def test_rbv_on_a_coarsened_ct_grid(liver_phantom: dict[str, Volume], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A CT grid above the voxel budget is coarsened by an integer factor (80^3 -> 40^3 here)."""
+    from workstation.dosimetry import pipeline
+
+    p = liver_phantom
+    rois = {"liver": p["liver"], "lesions": p["lesions"], "lungs": p["lungs"]}
+    monkeypatch.setattr(pipeline, "MAX_PVC_GRID_VOXELS", 100_000)
+    res = pipeline.run_sirt(p["spect"], ct=p["ct"], rois=rois, administered_gbq=2.0, method="ldm", pvc="rbv",
+                            psf_fwhm_mm=8.0)
+    block = res.results["activity"]["partial_volume_correction"]
+    assert block["grid_shape_zyx"] == [40, 40, 40] and "coarsened to 4x4x4 mm" in block["grid"]
+    assert res.doses["ldm"].shape == (40, 40, 40)
+    np.testing.assert_allclose(res.doses["ldm"].spacing_mm, 4.0)
+    # voxel (0,0,0) covers CT voxels 0-1 per axis: its centre halfway between their centres
+    np.testing.assert_allclose(res.doses["ldm"].origin_mm, p["ct"].origin_mm + 1.0)
+
+
 def test_sirt_cli_pvc(tmp_path: Path, liver_phantom: dict[str, Volume]) -> None:
     from workstation.cli import main
     from workstation.io import write_image

@@ -17,6 +17,11 @@ Conventions
   lesions a ``normal_liver`` ROI (liver minus lesions) is added.
 * ``tumor_to_normal_ratio`` = mean activity concentration of the lesions
   (union) / that of the normal liver.
+* Partial-volume correction (``pvc="rbv"|"gtm"``, :mod:`.pvc`) needs the system
+  FWHM. ``rbv`` corrects the image before the calibration and, with a CT, on the
+  CT grid (coarsened above ``MAX_PVC_GRID_VOXELS``), so the doses are then on that
+  grid; ``gtm`` leaves the image alone and reports the corrected region means and
+  their LDM mean doses in ``activity.partial_volume_correction.gtm_ldm``.
 * Safety warnings use the LDM doses (the thresholds are mean doses of the
   MIRD/partition conventions) and the lung dose of the formula
   ``f x A x (1 - R) x LSF / M_lung`` when the administered activity and LSF are
@@ -135,6 +140,28 @@ def _far_from_liver_fraction(activity: Volume, liver_w: np.ndarray) -> float:
     a = activity.array.astype(np.float64)
     total = a.sum()
     return float(a[dist > FAR_FROM_LIVER_MM].sum() / total) if total > 0 else 0.0
+
+
+#: Largest grid (voxels) on which the RBV-corrected activity and the doses are computed; a larger CT
+#: grid is coarsened by an integer factor per axis (memory: about 10 float32 copies of the grid).
+MAX_PVC_GRID_VOXELS: int = 24_000_000
+
+
+def _pvc_grid(ct: Volume) -> Volume:
+    """The CT grid, or the CT's field of view with an integer multiple of its spacing when too large."""
+    from workstation.core.volume import affine_from_geometry
+
+    n = int(np.prod(ct.shape))
+    factor = 1
+    while n / factor**3 > MAX_PVC_GRID_VOXELS:
+        factor += 1
+    if factor == 1:
+        return ct
+    shape = tuple(-(-s // factor) for s in ct.shape)
+    spacing = ct.spacing_mm * factor
+    origin = ct.origin_mm + ct.direction @ ((factor - 1) / 2.0 * ct.spacing_mm)
+    return Volume(np.zeros(shape, np.uint8), affine_from_geometry(origin, spacing, ct.direction),
+                  frame_of_reference_uid=ct.frame_of_reference_uid)
 
 
 def _check_pvc(pvc: str | None, psf_fwhm_mm: float | None) -> str | None:
@@ -395,7 +422,7 @@ def run_sirt(
 
             if pvc_grid not in ("activity", "ct"):
                 raise InvalidInputError(f"The PVC grid must be 'activity' or 'ct', got {pvc_grid!r}.")
-            grid = ct if (pvc_grid == "ct" and ct is not None) else None
+            grid = _pvc_grid(ct) if (pvc_grid == "ct" and ct is not None) else None
             tick(0.12, "partial-volume correction (rbv voxel-wise)")
             image_for_dose = rbv_correct(activity_image, region_masks, float(psf_fwhm_mm), body=body_mask,
                                          supersample=supersample, grid=grid, gtm=gtm)
@@ -403,10 +430,16 @@ def run_sirt(
             pvc_block["count_conservation_factor"] = info["count_conservation_factor"]
             pvc_block["regions_not_corrected"] = info["regions_not_corrected"]
             if grid is not None:
+                assert ct is not None
                 pvc_block["grid"] = (
                     "CT grid: the activity image was interpolated linearly onto the CT grid and corrected there "
                     "with the ROIs at CT resolution; doses and metrics are on the CT grid"
+                    if grid.same_grid(ct) else
+                    f"the CT grid coarsened to {'x'.join(f'{v:g}' for v in grid.spacing_mm)} mm (z, y, x) to stay "
+                    f"under {MAX_PVC_GRID_VOXELS} voxels: the activity image was interpolated linearly onto it "
+                    "and corrected there; doses and metrics are on that grid"
                 )
+                pvc_block["grid_shape_zyx"] = list(grid.shape)
                 (weights, roles, liver_names, lesion_names, lesion_union_names, lesion_union, norm_w,
                  norm_region) = _weight_set(image_for_dose)
             else:
@@ -596,7 +629,12 @@ def run_sirt(
         "dose_grid": {
             "shape_zyx": list(activity.shape),
             "spacing_mm_zyx": [float(s) for s in activity.spacing_mm],
-            "note": "doses computed on the activity grid; metrics with partial-voxel ROI weights",
+            "note": (
+                "doses computed on the activity grid; metrics with partial-voxel ROI weights"
+                if image_for_dose.same_grid(activity_image) else
+                "doses computed on the grid of the partial-volume corrected activity (see "
+                "activity.partial_volume_correction.grid); metrics with partial-voxel ROI weights"
+            ),
             "roi_supersampling": supersample,
         },
         "device": device,
