@@ -22,16 +22,22 @@ _TAB10 = [
 ]
 
 
+def _turbo(positions: np.ndarray) -> np.ndarray:
+    """RGBA of Google's "turbo" colour map (napari's 256-entry copy; no matplotlib import)."""
+    from napari.utils.colormaps import ensure_colormap
+
+    return np.asarray(ensure_colormap("turbo").map(np.asarray(positions, dtype=float)), dtype=float)
+
+
 def dose_wash_colormap() -> Any:
-    """Matplotlib's perceptually ordered "turbo", fully transparent at its lowest value.
+    """The perceptually ordered "turbo", fully transparent at its lowest value.
 
     With ``contrast_limits=(threshold, max)`` every dose at or below the
     threshold maps to position 0 and is not drawn.
     """
-    import matplotlib
     from napari.utils.colormaps import Colormap
 
-    colors = matplotlib.colormaps["turbo"](np.linspace(0.0, 1.0, 256))
+    colors = _turbo(np.linspace(0.0, 1.0, 256))
     colors[0, 3] = 0.0
     return Colormap(colors=colors, name="dose wash (turbo)", interpolation="linear")
 
@@ -71,11 +77,10 @@ def label_colors(values: Sequence[int], color: Sequence[float] | None = None) ->
 
 def level_colors(positions: Sequence[float] | np.ndarray) -> Any:
     """Isodose band colours: band n (1-based) gets turbo at ``positions[n-1]`` (0–1)."""
-    import matplotlib
     from napari.utils.colormaps import DirectLabelColormap
 
-    turbo = matplotlib.colormaps["turbo"]
+    rgba = _turbo(np.clip(np.asarray(positions, dtype=float), 0.0, 1.0))
     color_dict: dict[int | None, Any] = {None: (0.0, 0.0, 0.0, 0.0), 0: (0.0, 0.0, 0.0, 0.0)}
-    for n, pos in enumerate(np.clip(np.asarray(positions, dtype=float), 0.0, 1.0), start=1):
-        color_dict[n] = tuple(float(c) for c in turbo(float(pos)))
+    for n, color in enumerate(rgba, start=1):
+        color_dict[n] = tuple(float(c) for c in color)
     return DirectLabelColormap(color_dict=color_dict)
