@@ -172,6 +172,7 @@ def test_run_sirt_options(liver_phantom: dict[str, Volume]) -> None:
     assert block["method"] == "rbv" and block["psf_fwhm_mm"] == 8.0 and block["source"] == "NEMA phantom QA"
     assert block["regions_in_order"][:3] == ["lesions_1", "lesions_2", "normal_liver"]
     assert any("amplifies image noise" in w for w in res.warnings)
+    assert block["grid"] == "activity grid" and any("give the CT" in w for w in res.warnings)  # no CT given
     # applied before the counts calibration: the liver and lesions still hold A x (1 - LSF)
     act = res.activity.array.astype(np.float64)
     region = (p["liver"].array > 0) | (p["lesions"].array > 0)

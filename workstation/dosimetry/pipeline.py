@@ -409,6 +409,7 @@ def run_sirt(
      norm_region) = _weight_set(activity_image)
     pvc_weights = weights  # ROI weights on the activity grid (the GTM's)
     pvc_block: dict[str, Any] | None = None
+    pvc_warnings: list[str] = []
     gtm = None
     image_for_dose = activity_image
     if pvc_method is not None:
@@ -444,6 +445,10 @@ def run_sirt(
                  norm_region) = _weight_set(image_for_dose)
             else:
                 pvc_block["grid"] = "activity grid"
+                pvc_warnings.append(
+                    "RBV was applied on the activity grid: voxels straddling a lesion edge mix lesion and liver "
+                    "activity, so small-lesion mean doses stay biased low; give the CT (--ct) to correct on its grid."
+                )
     tick(0.15, "activity calibration")
     cal: ActivityCalibration = calibrate_activity(
         image_for_dose,
@@ -464,6 +469,7 @@ def run_sirt(
             "and is only as good as the stated resolution and the ROIs: a FWHM too large over-corrects, "
             "too small under-corrects, most for the smallest lesions."
         )
+        warnings.extend(pvc_warnings)
     density = None
     if ct is not None:
         tick(0.2, "CT densities")
