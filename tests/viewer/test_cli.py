@@ -89,3 +89,21 @@ def test_view_window_opens_with_every_dock(monkeypatch, qtbot, study):
 def test_view_bad_window_preset(study_files, tmp_path):
     proc = _run("view", study_files["ct"], "--window", "brain", "--screenshot", str(tmp_path / "x.png"))
     assert proc.returncode == 2 and "brain" in proc.stderr and not (tmp_path / "x.png").exists()
+
+
+def test_view_without_a_display_is_a_clear_error(study_files, monkeypatch):
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "workstation.cli", "view", study_files["ct"]],
+        capture_output=True, text=True, timeout=300, env=env,
+    )
+    assert proc.returncode == 2 and "--screenshot" in proc.stderr and "Traceback" not in proc.stderr
+
+    from workstation.viewer import DisplayUnavailableError, headless_display
+
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.setattr("shutil.which", lambda name: None)
+    with pytest.raises(DisplayUnavailableError, match="Xvfb"), headless_display():
+        pass
