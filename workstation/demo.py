@@ -123,10 +123,12 @@ def run_demo(out_dir: str | os.PathLike[str], viewer: bool = True,
                       ["qa/qa.json", "qa/report.html", "qa/report.pdf"], ok_codes=(0, 3))
     qa = json.loads((out / "qa" / "qa.json").read_text(encoding="utf-8"))
     summary["qa_passed"] = qa["passed"]
-    spect_fwhm = next((p["fitted_fwhm_mm"] for p in qa["phantoms"] if "SPECT" in p["name"]), None)
-    summary["spect_fwhm_mm_from_qa"] = spect_fwhm
-    qa_step.notes.append(f"QA {'passed' if qa['passed'] else 'FAILED'}; SPECT resolution "
-                         f"{spect_fwhm:.1f} mm FWHM" if spect_fwhm else "")
+    # the system resolution of each modality, fitted on the phantom of the same reconstruction
+    fwhm = {m: next((p["fitted_fwhm_mm"] for p in qa["phantoms"] if m.upper() in p["name"]), None)
+            for m in ("spect", "pet")}
+    summary["fwhm_mm_from_qa"] = fwhm
+    qa_step.notes.append(f"QA {'passed' if qa['passed'] else 'FAILED'}; resolution "
+                         + ", ".join(f"{m.upper()} {v:.1f} mm FWHM" for m, v in fwhm.items() if v))
     # 5. segmentation of the SIRT CT
     ct_path = str(s / "sirt" / "ct")
     seg_notes = {}
@@ -155,14 +157,24 @@ def run_demo(out_dir: str | os.PathLike[str], viewer: bool = True,
                     "dvh.csv", "results.json", "report.html"]
     for label, image in (("spect", s / "sirt" / "spect"), ("pet", s / "sirt" / "pet")):
         d = out / f"sirt_{label}"
+        # partial-volume correction (RBV) with the resolution measured by the phantom QA
+        pvc = ["--pvc", "rbv", "--psf-fwhm-mm", f"{fwhm[label]:.2f}"] if fwhm[label] else []
         step = run.run(f"SIRT dosimetry on the {label.upper()}",
-                       ["sirt", "--activity", str(image), "--ct", ct_path, *rois, *admin,
+                       ["sirt", "--activity", str(image), "--ct", ct_path, *rois, *admin, *pvc,
                         "--method", "all", "-o", str(d)],
                        [f"sirt_{label}/{n}" for n in sirt_outputs])
         res = json.loads((d / "results.json").read_text(encoding="utf-8"))
         true_liver = truth_sirt["rois"]["liver"]["mean_ldm_gy"]
         liver = res["methods"]["ldm"]["rois"]["liver"]["mean_gy"]
         step.notes.append(f"liver mean LDM dose {liver:.1f} Gy (truth {true_liver:.1f} Gy)")
+        lesion_err = []
+        for key, entry in sorted(truth_sirt["rois"].items()):
+            roi = res["methods"]["ldm"]["rois"].get(key.replace("lesion_", "lesions_"))
+            if key.startswith("lesion_") and roi is not None and entry.get("mean_ldm_gy", 0) > 1:
+                lesion_err.append(100 * (roi["mean_gy"] / entry["mean_ldm_gy"] - 1))
+        if lesion_err:
+            step.notes.append("treated lesions, LDM mean vs truth: "
+                              + ", ".join(f"{e:+.1f} %" for e in lesion_err))
         summary[f"sirt_{label}"] = {"liver_mean_ldm_gy": liver, "truth_liver_mean_ldm_gy": true_liver,
                                     "tumor_to_normal_ratio": res.get("tumor_to_normal_ratio")}
     # 8. planning on the MAA study: the partition model

@@ -125,6 +125,19 @@ def build_sirt_report(
     sec = doc.add(Section("Activity and calibration"))
     sec.tables.append(Table(["Quantity", "Value"], [[k, format_number(v)] for k, v in act.items()
                                                      if not isinstance(v, dict | list)]))
+    pvc = act.get("partial_volume_correction")
+    if isinstance(pvc, Mapping):
+        refs = pvc.get("references") or []
+        if isinstance(refs, str):
+            refs = [refs]
+        sec.paragraphs.append(
+            f"Partial-volume correction: {str(pvc.get('method', '?')).upper()} with an isotropic Gaussian "
+            f"PSF of {format_number(pvc.get('psf_fwhm_mm'))} mm FWHM ({pvc.get('source', 'source not stated')}); "
+            f"{pvc.get('grid', '')}. References: " + "; ".join(str(r) for r in refs) + "."
+        )
+    else:
+        sec.paragraphs.append("No partial-volume correction: lesion doses are underestimated where "
+                              "lesions are small compared with the image resolution.")
 
     methods = results.get("methods", {})
     sec = doc.add(Section("Absorbed dose per region"))
