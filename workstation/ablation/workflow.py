@@ -103,6 +103,7 @@ def run_margin(
     post_series: str | None = None,
     subcapsular_mm: float = 5.0,
     progress: Progress = _no_progress,
+    registration_mode: str = "deformable",
     **options: Any,
 ) -> dict[str, Any]:
     """Margins of an ablation zone around tumour(s); writes results.json, margin_map, report.
@@ -116,6 +117,10 @@ def run_margin(
     from workstation.core.errors import InvalidInputError
     from workstation.io import ensure_not_input, read_image
 
+    if registration_mode not in ("rigid", "affine", "deformable"):
+        raise InvalidInputError(
+            f"--registration-mode must be rigid, affine or deformable, not {registration_mode!r}."
+        )
     if (pre_ct is None) != (post_ct is None):
         raise InvalidInputError("--pre-ct and --post-ct must be given together.")
     out = Path(out_dir)
@@ -141,8 +146,8 @@ def run_margin(
         # 3.3 mm with the liver dilated by 15 mm, 0.6 mm with the whole post-CT).
         tumor_bin = tumor.copy_with(array=(tumor.array != 0).astype(np.uint8))
         result = register(
-            fixed=post, moving=pre, mode="deformable", fixed_mask=None,
-            exclude=[ablation], rigid_masks=[tumor_bin],
+            fixed=post, moving=pre, mode=registration_mode, fixed_mask=None,
+            exclude=[ablation], rigid_masks=[tumor_bin] if registration_mode == "deformable" else None,
             progress=lambda f, text: progress(0.05 + 0.6 * f, text),
         )
         registration = result.report
