@@ -13,11 +13,15 @@ Method (see :func:`register`):
    ITK ``LandmarkBasedTransformInitializer``); identity when both images share a
    Frame of Reference (hybrid SPECT/CT, PET/CT); otherwise the better (lower
    metric) of identity and the alignment of the image centres.
-3. Rigid (Euler), then affine, then cubic B-spline stages; Mattes mutual
-   information (Mattes et al., IEEE TMI 22:120, 2003) on random samples,
-   multi-resolution (shrink 4, 2, 1 with Gaussian smoothing), regular-step
-   gradient descent for the linear stages and L-BFGS-B (Byrd et al. 1995) for
-   the B-spline stage with the control grid refined at each level.
+3. Rigid (Euler), then affine, then cubic B-spline stages. Metric: normalized
+   correlation when both images are CT, else Mattes mutual information (Mattes
+   et al., IEEE TMI 22:120, 2003), on random samples. The linear stages are
+   multi-resolution (shrink 4, 2, 1 with Gaussian smoothing) with regular-step
+   gradient descent; the B-spline stage (60 mm control points over the metric
+   region's box plus two spacings) starts from the affine result at full
+   working resolution with L-BFGS-B (Byrd et al., SIAM J Sci Comput 16:1190,
+   1995). ITK's L-BFGS-B cannot follow a control grid refined between levels,
+   and on the phantom a second, coarser level cost twice the time for 0.1 mm.
 4. The metric is restricted to the fixed mask (e.g. the liver dilated 1–2 cm),
    excluded regions (tumour, ablation zone) dilated by 5 mm are removed from it.
 5. Regions to keep rigid (tumour): the deformable transform is replaced, in the
@@ -86,8 +90,9 @@ MetricName = Literal["mattes", "correlation", "meansquares"]
 DEFAULT_SAME_FRAME_BOUND_MM: float = 15.0
 #: Images finer than this (mm) are smoothed and resampled to it before registering.
 DEFAULT_WORKING_SPACING_MM: float = 2.0
-#: B-spline control-point spacing at the finest level (mm).
-DEFAULT_GRID_SPACING_MM: float = 40.0
+#: B-spline control-point spacing (mm). 60 mm beat 40 mm on both the phantom (TRE 1.06 vs
+#: 1.36 mm) and the sample ablation pair (0.58 vs 2.26 mm): fewer coefficients per sample.
+DEFAULT_GRID_SPACING_MM: float = 60.0
 #: Excluded regions are dilated by this margin (mm) before removal from the metric mask.
 EXCLUDE_MARGIN_MM: float = 5.0
 #: Rigid regions are dilated by this margin (mm); inside it the transform is exactly rigid.
@@ -98,13 +103,13 @@ RIGID_BLEND_MM: float = 15.0
 HISTOGRAM_BINS: int = 32
 #: Random metric samples per resolution level (inside the metric mask).
 _SAMPLES_LINEAR = 50_000
-_SAMPLES_BSPLINE = 5_000
+_SAMPLES_BSPLINE = 15_000
 #: Points of the metric region used for error estimates.
 _ERROR_POINTS = 3000
-_DEFAULT_ITERATIONS = {"rigid": 200, "affine": 200, "deformable": 40}
+_DEFAULT_ITERATIONS = {"rigid": 200, "affine": 200, "deformable": 50}
 _SHRINK = [4, 2, 1]
-#: The B-spline stage starts from the affine result: two finer levels suffice.
-_SHRINK_BSPLINE = [2, 1]
+#: The B-spline stage starts from the affine result at full working resolution.
+_SHRINK_BSPLINE = [1]
 
 
 @dataclass
@@ -467,7 +472,7 @@ class _Engine:
             r.SetMovingInitialTransform(moving_initial)
         if bspline:
             # ITK's L-BFGS-B keeps its bound arrays from the first level, so the control
-            # grid is not refined between levels: the image pyramid gives coarse-to-fine.
+            # grid is never refined between levels.
             r.SetInitialTransform(transform, inPlace=True)
         else:
             r.SetInitialTransform(transform, inPlace=True)
@@ -609,12 +614,43 @@ class _Engine:
         info["stages"] = self.stages
         return final, info
 
+    def _bspline_domain(self) -> sitk.Image:
+        """The B-spline grid's domain: the metric region's box plus two control-point spacings.
+
+        Coefficients whose support holds no metric sample keep their zero start
+        value, so the displacement vanishes before the domain edge and the
+        transform is continuous there; fewer coefficients make the stage faster
+        (ITK evaluates dense parameter Jacobians per sample).
+        """
+        import SimpleITK as sitk
+
+        if self.fixed_region is None:
+            return self.f_img
+        d = self.fixed.direction
+        idx = np.argwhere(self.fixed_region)
+        corners = np.array([[a, b, c] for a in (idx[:, 0].min(), idx[:, 0].max())
+                            for b in (idx[:, 1].min(), idx[:, 1].max())
+                            for c in (idx[:, 2].min(), idx[:, 2].max())], dtype=float)
+        along = self.fixed.index_to_world(corners) @ d  # coordinates along the fixed axes (z, y, x)
+        img_along = self.fixed.corners_world() @ d
+        margin = 2.0 * self.s.grid_spacing_mm
+        lo = np.maximum(along.min(axis=0) - margin, img_along.min(axis=0))
+        hi = np.minimum(along.max(axis=0) + margin, img_along.max(axis=0))
+        spacing_zyx = np.array(self.f_img.GetSpacing())[::-1]
+        size_zyx = np.maximum(2, np.ceil((hi - lo) / spacing_zyx)).astype(int)
+        dom = sitk.Image([int(v) for v in size_zyx[::-1]], sitk.sitkUInt8)
+        dom.SetSpacing(tuple(float(v) for v in spacing_zyx[::-1]))
+        dom.SetDirection(tuple(float(v) for v in d[:, ::-1].ravel()))
+        dom.SetOrigin(tuple(float(v) for v in d @ (lo + spacing_zyx / 2.0)))
+        return dom
+
     def _deformable(self, affine: sitk.Transform, span: tuple[float, float]) -> sitk.Transform:
         import SimpleITK as sitk
 
-        extent = np.array(self.f_img.GetSize()) * np.array(self.f_img.GetSpacing())
+        domain = self._bspline_domain()
+        extent = np.array(domain.GetSize()) * np.array(domain.GetSpacing())
         mesh = [max(1, int(round(e / self.s.grid_spacing_mm))) for e in extent]
-        bspline = sitk.BSplineTransformInitializer(self.f_img, mesh, 3)
+        bspline = sitk.BSplineTransformInitializer(domain, mesh, 3)
         self._stage("bspline", bspline, span, moving_initial=affine, bspline=True)
         self.stages[-1]["control_grid_mesh_size"] = mesh
         self.stages[-1]["control_point_spacing_mm"] = [
@@ -693,7 +729,7 @@ class _Engine:
         # Correction D so that transform(x + D(x)) == target(x): invert the transform at the targets.
         solution = grid.copy()
         if active.any():
-            solution[active] = _solve_preimage(transform, target[active], grid[active])
+            solution[active] = _solve_preimage(transform, target[active], grid[active], box)
         disp = (solution - grid).reshape(tuple(box.shape) + (3,))
         disp[~active.reshape(box.shape)] = 0.0
         disp_img = sitk.GetImageFromArray(disp, isVector=True)
@@ -709,19 +745,45 @@ class _Engine:
 
 
 def _solve_preimage(
-    transform: sitk.Transform, targets: np.ndarray, start: np.ndarray, iterations: int = 30
+    transform: sitk.Transform, targets: np.ndarray, start: np.ndarray, box: Volume,
+    iterations: int = 30,
 ) -> np.ndarray:
-    """Points x with transform(x) = targets, starting from ``start`` (Newton-like, linear preconditioner)."""
+    """Points x with transform(x) = targets, starting from ``start``.
+
+    The transform is sampled on the box grid extended by 10 mm (ITK, C++) and
+    interpolated with cubic splines (scipy) inside a fixed-point iteration
+    preconditioned with the transform's linear part; convergence to 1e-3 mm.
+    """
+    import SimpleITK as sitk
+    from scipy import ndimage
+
+    step = float(box.spacing_mm[0])
+    pad = int(np.ceil(10.0 / step))
+    affine = box.affine.copy()
+    affine[:3, 3] = box.index_to_world([-pad, -pad, -pad])
+    shape = tuple(int(n + 2 * pad) for n in box.shape)
+    ext = Volume(np.zeros(shape, dtype=np.uint8), affine)
+    field = sitk.GetArrayFromImage(sitk.TransformToDisplacementField(
+        transform, sitk.sitkVectorFloat64, [int(n) for n in shape[::-1]],
+        tuple(float(v) for v in ext.origin_mm), (step, step, step),
+        tuple(float(v) for v in ext.direction[:, ::-1].ravel()),
+    ))
+    coeffs = [ndimage.spline_filter(field[..., c], order=3) for c in range(3)]
+
+    def forward(p: np.ndarray) -> np.ndarray:
+        idx = ext.world_to_index(p).T
+        disp = np.stack([ndimage.map_coordinates(cf, idx, order=3, mode="nearest", prefilter=False)
+                         for cf in coeffs], axis=1)
+        return p + disp
+
     a, _ = affine_parameters(transform)
     a_inv = np.linalg.inv(a)
     x = start.copy()
     todo = np.arange(len(x))
     for _ in range(iterations):
-        y = np.array([transform.TransformPoint(tuple(p)) for p in x[todo]]).reshape(-1, 3)
-        residual = targets[todo] - y
+        residual = targets[todo] - forward(x[todo])
         x[todo] += residual @ a_inv.T
-        keep = np.linalg.norm(residual, axis=1) > 1e-3
-        todo = todo[keep]
+        todo = todo[np.linalg.norm(residual, axis=1) > 1e-3]
         if todo.size == 0:
             break
     return x

@@ -229,25 +229,34 @@ def transform_volume(
         raise EmptyMaskError(f"The mask {_name(moving)} is empty; nothing to resample.")
     src = moving.copy_with(array=binary.astype(np.float32), units=Unit.FRACTION, label_names={})
     s = int(supersampling)
-    nz, ny, nx = reference.shape
     fraction = np.zeros(reference.shape, dtype=np.float32)
+    src_img = src.to_sitk()
+    # Support first: a linear resample at the reference resolution is non-zero wherever a
+    # reference voxel centre lies within one moving voxel of the mask; padded by one voxel,
+    # this box holds every voxel with a non-zero fraction, and only it is supersampled.
+    support = sitk.GetArrayFromImage(
+        sitk.Resample(src_img, _sitk_grid(reference.affine, reference.shape), tx, sitk.sitkLinear, 0.0)
+    ) > 0
+    if not support.any():
+        return reference.copy_with(array=fraction, units=Unit.FRACTION, label_names={},
+                                   modality=moving.modality, metadata=moving.copy_with().metadata,
+                                   **changes)
+    nzidx = np.argwhere(support)
+    lo = np.maximum(nzidx.min(axis=0) - 1, 0)
+    hi = np.minimum(nzidx.max(axis=0) + 2, reference.shape)
+    _, ny, nx = (hi - lo).tolist()
     # Slabs of reference slices keep the supersampled grid under ~16 M voxels.
     slab = max(1, int(16_000_000 // max(1, ny * nx * s**3)))
-    src_img = src.to_sitk()
-    for k0 in range(0, nz, slab):
-        k1 = min(nz, k0 + slab)
+    for k0 in range(int(lo[0]), int(hi[0]), slab):
+        k1 = min(int(hi[0]), k0 + slab)
         sub_affine = reference.affine.copy()
-        sub_affine[:3, 3] = reference.index_to_world([k0, 0, 0])
+        sub_affine[:3, 3] = reference.index_to_world([k0, lo[1], lo[2]])
         sub_ref = Volume(np.zeros((k1 - k0, ny, nx), dtype=np.uint8), sub_affine)
         ss_affine = _supersampled_affine(sub_ref, s)
-        ref_img = sitk.Image([nx * s, ny * s, (k1 - k0) * s], sitk.sitkUInt8)
-        spacing = np.linalg.norm(ss_affine[:3, :3], axis=0)
-        direction = ss_affine[:3, :3] / spacing
-        ref_img.SetSpacing(tuple(float(v) for v in spacing[::-1]))
-        ref_img.SetOrigin(tuple(float(v) for v in ss_affine[:3, 3]))
-        ref_img.SetDirection(tuple(float(d) for d in direction[:, ::-1].ravel()))
+        ref_img = _sitk_grid(ss_affine, ((k1 - k0) * s, ny * s, nx * s))
         fine = sitk.GetArrayFromImage(sitk.Resample(src_img, ref_img, tx, sitk.sitkLinear, 0.0))
-        fraction[k0:k1] = fine.reshape(k1 - k0, s, ny, s, nx, s).mean(axis=(1, 3, 5))
+        fraction[k0:k1, lo[1]:hi[1], lo[2]:hi[2]] = fine.reshape(k1 - k0, s, ny, s, nx, s).mean(
+            axis=(1, 3, 5))
     return reference.copy_with(
         array=np.clip(fraction, 0.0, 1.0),
         units=Unit.FRACTION,
@@ -256,6 +265,19 @@ def transform_volume(
         metadata=moving.copy_with().metadata,
         **changes,
     )
+
+
+def _sitk_grid(affine: np.ndarray, shape_zyx: tuple[int, ...]) -> sitk.Image:
+    """An empty SimpleITK image with the grid of an index->LPS affine and shape (z, y, x)."""
+    import SimpleITK as sitk
+
+    img = sitk.Image([int(v) for v in shape_zyx[::-1]], sitk.sitkUInt8)
+    spacing = np.linalg.norm(affine[:3, :3], axis=0)
+    direction = affine[:3, :3] / spacing
+    img.SetSpacing(tuple(float(v) for v in spacing[::-1]))
+    img.SetOrigin(tuple(float(v) for v in affine[:3, 3]))
+    img.SetDirection(tuple(float(d) for d in direction[:, ::-1].ravel()))
+    return img
 
 
 def _name(volume: Volume) -> str:
