@@ -1,12 +1,11 @@
 """Pre/post CT mode: the tumour drawn on the pre-CT is registered to the post-CT.
 
-Check on a synthetic pair with a known rigid shift: the margins after
-registration equal those computed with the true transform: within 1 mm with
-rigid registration; within 2 mm with deformable registration: the deformable
-registration of this phantom leaves 1.3-1.7 mm error at the tumour
-(measured), within the registration issue's acceptance (mean TRE <= 2 mm), so
-the 1 mm asked for cannot be met here; the sample study meets 1 mm
-(tests/ablation/test_sample_ablation.py).
+Check on a synthetic pair with a known rigid shift: the margins after (rigid)
+registration equal those computed with the true transform within 1 mm. The
+deformable registration of this phantom leaves 1.3-1.7 mm error at the tumour
+(measured, within the registration issue's mean TRE <= 2 mm), so with it the
+1 mm cannot be met on this pair; the sample study meets 1 mm with deformable
+registration (tests/ablation/test_sample_ablation.py).
 """
 
 from __future__ import annotations
@@ -24,7 +23,10 @@ pytest.importorskip("workstation.registration")
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("mode", "tolerance_mm"), [("rigid", 1.0), ("deformable", 2.0)])
+# Deformable mode is exercised by the sample-study acceptance test (30 s more here);
+# on this phantom it leaves 1.3-1.7 mm at the tumour (measured), within the
+# registration issue's 2 mm, so its margins agree within 2 mm only.
+@pytest.mark.parametrize(("mode", "tolerance_mm"), [("rigid", 1.0)])
 def test_margin_pre_post_synthetic_rigid_shift(tmp_path, capsys, mode, tolerance_mm):
     import SimpleITK as sitk
 
