@@ -9,7 +9,7 @@ import json
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast
 
 import numpy as np
 
@@ -146,12 +146,13 @@ def run_margin(
         # 3.3 mm with the liver dilated by 15 mm, 0.6 mm with the whole post-CT).
         tumor_bin = tumor.copy_with(array=(tumor.array != 0).astype(np.uint8))
         result = register(
-            fixed=post, moving=pre, mode=registration_mode, fixed_mask=None,
+            fixed=post, moving=pre,
+            mode=cast(Literal["rigid", "affine", "deformable"], registration_mode), fixed_mask=None,
             exclude=[ablation], rigid_masks=[tumor_bin] if registration_mode == "deformable" else None,
             progress=lambda f, text: progress(0.05 + 0.6 * f, text),
         )
         registration = result.report
-        interp = "nearest" if kind == "label" else "partial"
+        interp: Literal["nearest", "partial"] = "nearest" if kind == "label" else "partial"
         progress(0.66, "carrying the tumour to the post-ablation CT")
         moved = transform_volume(tumor, post, result.transform, interpolation=interp)
         moved.metadata.source_path = f"{tumor_spec} (registered to {post_ct})"
