@@ -98,3 +98,17 @@ def test_atomic_path_gives_normal_permissions_and_cleans_up(tmp_path) -> None:
         tmp.write_bytes(b"half")
         raise RuntimeError("interrupted")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.nii.gz"]
+
+
+def test_nifti_nan_voxels_survive_a_round_trip(tmp_path) -> None:
+    # ITK's NIfTI reader turns NaN into 0; NaN means "undefined" in our outputs.
+    from workstation.io import read_image, write_image
+
+    arr = np.full((4, 5, 6), np.nan, np.float32)
+    arr[1, 2, 3] = 2.5
+    arr[3, 0, 5] = 0.0
+    vol = Volume(arr, affine_from_geometry([1, 2, 3], [2.0, 1.0, 0.5]))
+    for name in ("m.nii.gz", "m.nii"):
+        back = read_image(write_image(vol, tmp_path / name))
+        np.testing.assert_array_equal(np.isnan(back.array), np.isnan(arr))
+        assert back.array[1, 2, 3] == 2.5 and back.array[3, 0, 5] == 0.0

@@ -147,3 +147,33 @@ def test_format_number() -> None:
     assert format_number(49.67) == "49.67"
     assert format_number(0.000012345) == "1.234e-5" or format_number(0.000012345) == "1.235e-5"
     assert format_number(3) == "3"
+
+
+def test_margin_command_writes_the_full_report(tmp_path) -> None:
+    # The margin workflow must use this package's report, not its minimal fallback.
+    import json
+
+    from workstation.cli import main
+    from workstation.io import write_image
+
+    aff = affine_from_geometry([0, 0, 0], [1.0, 1.0, 1.0])
+    z, y, x = np.meshgrid(np.arange(40), np.arange(40), np.arange(40), indexing="ij")
+    r2 = (z - 20) ** 2 + (y - 20) ** 2
+    tumor = Volume((r2 + (x - 20) ** 2 <= 36).astype(np.uint8), aff, units=Unit.LABEL)
+    zone = Volume((r2 + (x - 22) ** 2 <= 144).astype(np.uint8), aff, units=Unit.LABEL)
+    write_image(tumor, tmp_path / "t.nii.gz")
+    write_image(zone, tmp_path / "a.nii.gz")
+    out = tmp_path / "out"
+    assert main(["margin", "--tumor", str(tmp_path / "t.nii.gz"), "--ablation", str(tmp_path / "a.nii.gz"),
+                 "-o", str(out)]) == 0
+    res = json.loads((out / "results.json").read_text())
+    assert res["report"].startswith("full report")
+    html = (out / "report.html").read_text()
+    assert "Margin distribution" in html and "data:image/png;base64," in html
+    assert "|".join(tumor_table_rows(res)[0]) in "|".join(_cells(html))
+
+
+def _cells(html: str) -> list[str]:
+    p = _Collector()
+    p.feed(html)
+    return p.cells

@@ -70,9 +70,12 @@ def _write_outputs(
     extra_images: dict[str, Volume],
     title: str,
     transform: Any | None = None,
+    display: dict[str, Volume | None] | None = None,
 ) -> None:
     from workstation.io import atomic_directory, write_image
 
+    html, note = _report_html(analysis, title, display or {})
+    analysis.results["report"] = note
     with atomic_directory(out_dir) as tmp:
         if transform is not None:
             (tmp / "registration").mkdir()
@@ -89,7 +92,33 @@ def _write_outputs(
         write_image(analysis.margin_map, tmp / "margin_map.nii.gz")
         for name, vol in extra_images.items():
             write_image(vol, tmp / name)
-        (tmp / "report.html").write_text(margin_report_html(analysis.results, title), encoding="utf-8")
+        (tmp / "report.html").write_text(html, encoding="utf-8")
+
+
+def _report_html(
+    analysis: MarginAnalysis, title: str, display: dict[str, Volume | None]
+) -> tuple[str, str]:
+    """The report package's margin report, or the minimal table if that fails (noted)."""
+    try:
+        from workstation.report.document import render_html
+        from workstation.report.margin import build_margin_report
+
+        margins = [sf.margin_mm for sf in analysis.surfaces if len(sf.margin_mm)]
+        doc = build_margin_report(
+            analysis.results,
+            ct=display.get("ct"),
+            tumor=display.get("tumor"),
+            ablation=display.get("ablation"),
+            margin_map=analysis.margin_map,
+            surface_margins_mm=np.concatenate(margins) if margins else None,
+            title=title,
+        )
+        return render_html(doc), "full report (workstation.report.margin)"
+    except Exception as exc:  # noqa: BLE001 - the margin outputs must not depend on the report
+        return (
+            margin_report_html(analysis.results, title),
+            f"minimal summary: the full report failed ({type(exc).__name__}: {exc})",
+        )
 
 
 def run_margin(
@@ -170,7 +199,8 @@ def run_margin(
         "pre_ct": pre_ct, "post_ct": post_ct,
     }
     progress(0.95, "writing")
-    _write_outputs(out, analysis, extra, "Ablation margins", transform)
+    _write_outputs(out, analysis, extra, "Ablation margins", transform,
+                   display={"ct": post, "tumor": tumor, "ablation": ablation})
     return analysis.results
 
 

@@ -46,7 +46,46 @@ def read_sitk_image(path: str | os.PathLike[str], units: Unit | str | None = Non
             f"{image.GetNumberOfComponentsPerPixel()} components per voxel."
         )
     vol = Volume.from_sitk(image, units=Unit.parse(units), metadata=VolumeMetadata(source_path=str(p)))
+    if vol.array.dtype.kind == "f" and p.name.lower().endswith((".nii", ".nii.gz")):
+        _restore_nifti_nan(p, vol.array)
     return vol
+
+
+#: NIfTI-1 float datatypes (code -> numpy dtype). Source: nifti1.h (NIFTI_TYPE_FLOAT32/64).
+_NIFTI_FLOAT_TYPES = {16: np.float32, 64: np.float64}
+
+
+def _restore_nifti_nan(path: Path, array: np.ndarray) -> None:
+    """Put back the NaN voxels of a float NIfTI file, which ITK's reader turns into 0.
+
+    NaN marks "undefined" in our outputs (e.g. the margin map off the tumour
+    surface). The voxel data are read straight from the file (NIfTI-1 header:
+    dim at byte 40, datatype at 70, vox_offset at 108, scl_slope at 112) and
+    have the same (z, y, x) layout as SimpleITK's array.
+    """
+    import gzip
+
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    with opener(path, "rb") as fh:
+        raw = fh.read()
+    if len(raw) < 352:
+        return
+    for endian in ("<", ">"):
+        if int(np.frombuffer(raw[0:4], f"{endian}i4")[0]) == 348:
+            break
+    else:
+        return  # not NIfTI-1 (e.g. NIfTI-2): leave ITK's values
+    dims = np.frombuffer(raw[40:56], f"{endian}i2")
+    code = int(np.frombuffer(raw[70:72], f"{endian}i2")[0])
+    offset = int(np.frombuffer(raw[108:112], f"{endian}f4")[0])
+    dtype = _NIFTI_FLOAT_TYPES.get(code)
+    n = int(np.prod(dims[1 : 1 + max(int(dims[0]), 1)]))
+    if dtype is None or n != array.size:
+        return
+    data = np.frombuffer(raw, np.dtype(dtype).newbyteorder(endian), count=n, offset=offset)
+    nan = np.isnan(data)
+    if nan.any():
+        array.reshape(-1)[nan] = np.nan
 
 
 def write_image(volume: Volume, path: str | os.PathLike[str], compress: bool = True) -> Path:

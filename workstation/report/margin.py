@@ -110,10 +110,12 @@ def build_margin_report(
 
     if ct is not None and tumor is not None:
         sec = doc.add(Section("Slices at the thinnest margin"))
-        t_on = tumor.resample_to(ct, interpolation="nearest").array != 0
-        a_on = (ablation.resample_to(ct, interpolation="nearest").array != 0
+        t_on = _inside(tumor.resample_to(ct, interpolation="nearest").array)
+        a_on = (_inside(ablation.resample_to(ct, interpolation="nearest").array)
                 if ablation is not None else None)
-        m_on = margin_map.resample_to(ct, interpolation="nearest") if margin_map is not None else None
+        m_on = (margin_map.resample_to(ct, interpolation="nearest", fill_value=float("nan"),
+                                       dtype=np.float32)
+                if margin_map is not None else None)
         rois = [("tumour", t_on)] + ([("ablation zone", a_on)] if a_on is not None else [])
         for t in results.get("tumors", []):
             loc = t.get("minimal_margin_location_lps_mm")
@@ -126,6 +128,7 @@ def build_margin_report(
                 title=f"Tumour {t.get('label')}: minimal margin "
                 f"{format_number(t.get('minimal_margin_mm'))} mm (slice {k})",
                 window=(60.0, 400.0), diverging=m_on, diverging_label="margin (mm)",
+                zoom_half_mm=45.0,
             )
             sec.figures.append(Figure(figure_png(fig), f"Tumour {t.get('label')}: the cross marks the "
                                       "thinnest point; colours on the tumour edge give the margin."))
@@ -138,6 +141,13 @@ def build_margin_report(
     else:
         sec.paragraphs.append("Tumour and ablation zone were given on the same scan; no registration.")
     return doc
+
+
+def _inside(values: np.ndarray) -> np.ndarray:
+    """Inside of a mask: fractional (float) masks at their 0.5 level, others where non-zero."""
+    if values.dtype.kind == "f":
+        return values >= 0.5
+    return values != 0
 
 
 def _flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -79,6 +79,7 @@ def axial_overlay_figure(
     diverging: Volume | None = None,
     diverging_limit: float = 10.0,
     diverging_label: str = "",
+    zoom_half_mm: float | None = None,
 ) -> Figure:
     """One axial slice: CT in grey, dose colour wash, ROI outlines, optional marker.
 
@@ -121,6 +122,10 @@ def axial_overlay_figure(
                 label="thinnest margin")
     if rois or marker_ij is not None:
         ax.legend(fontsize=7, loc="lower right", framealpha=0.6)
+    if zoom_half_mm is not None and marker_ij is not None:
+        cy, cx = marker_ij[0] * dy, marker_ij[1] * dx
+        ax.set_xlim(cx - zoom_half_mm, cx + zoom_half_mm)
+        ax.set_ylim(cy + zoom_half_mm, cy - zoom_half_mm)
     ax.set_title(title, fontsize=9)
     ax.set_xlabel("column (mm)")
     ax.set_ylabel("row (mm)")
