@@ -179,7 +179,8 @@ def _read_mask_for_registration(spec: str, fixed: Any) -> Any:
     try:
         return read_mask(spec)
     except InvalidInputError as exc:
-        if "reference" not in str(exc).lower():
+        text = str(exc).lower()
+        if "reference" not in text and "rasterize" not in text:  # RTSTRUCT needs an image grid
             raise
         return read_mask(spec, reference=fixed)
 
