@@ -735,6 +735,7 @@ def margin(
     post_series: Annotated[str | None, typer.Option("--post-series", help="Series UID (prefix) in --post-ct.")] = None,
     subcapsular_mm: Annotated[float, typer.Option("--subcapsular-mm", help="Exclude tumour-surface points this close (mm) to the liver capsule from the minimum.")] = 5.0,
     registration_mode: Annotated[str, typer.Option("--registration-mode", help="Pre→post CT registration: deformable (tumour kept rigid), affine or rigid.")] = "deformable",
+    inverse_consistency: Annotated[bool, typer.Option(help="Estimate the registration error by registering back (doubles the time).")] = True,
 ) -> None:
     """Sub-voxel ablation margins per tumour; with both CTs the tumour is registered to the post-CT first."""
     from workstation.ablation.workflow import run_margin
@@ -743,7 +744,7 @@ def margin(
         results = run_margin(
             tumor, ablation, output, liver_spec=liver, pre_ct=pre_ct, post_ct=post_ct,
             pre_series=pre_series, post_series=post_series, subcapsular_mm=subcapsular_mm,
-            progress=advance, registration_mode=registration_mode,
+            progress=advance, registration_mode=registration_mode, inverse_consistency=inverse_consistency,
         )
     for t in results["tumors"]:
         say(f"tumour {t['label']}: minimal margin {t['minimal_margin_mm']} mm, "

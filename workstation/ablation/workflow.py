@@ -133,6 +133,7 @@ def run_margin(
     subcapsular_mm: float = 5.0,
     progress: Progress = _no_progress,
     registration_mode: str = "deformable",
+    inverse_consistency: bool = True,
     **options: Any,
 ) -> dict[str, Any]:
     """Margins of an ablation zone around tumour(s); writes results.json, margin_map, report.
@@ -178,6 +179,7 @@ def run_margin(
             fixed=post, moving=pre,
             mode=cast(Literal["rigid", "affine", "deformable"], registration_mode), fixed_mask=None,
             exclude=[ablation], rigid_masks=[tumor_bin] if registration_mode == "deformable" else None,
+            inverse_consistency=inverse_consistency,
             progress=lambda f, text: progress(0.05 + 0.6 * f, text),
         )
         registration = result.report
