@@ -13,6 +13,7 @@ import datetime as _dt
 import io
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ __all__ = [
     "ReportDocument",
     "figure_png",
     "format_number",
+    "lookup",
     "render_html",
     "render_pdf",
     "write_report",
@@ -57,6 +59,16 @@ def format_number(value: Any, digits: int = 4) -> str:
             return f"{mant}e{int(exp)}"
         return text
     return str(value)
+
+
+def lookup(mapping: Any, path: tuple[str, ...] | list[str]) -> Any:
+    """``mapping[path[0]][path[1]]…``, or None where a key is missing (tables of results.json)."""
+    cur = mapping
+    for key in path:
+        if not isinstance(cur, Mapping) or key not in cur:
+            return None
+        cur = cur[key]
+    return cur
 
 
 @dataclass

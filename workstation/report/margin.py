@@ -15,6 +15,7 @@ from workstation.report.document import (
     Table,
     figure_png,
     format_number,
+    lookup,
 )
 from workstation.report.plots import axial_overlay_figure, histogram_figure
 
@@ -37,19 +38,10 @@ TUMOR_TABLE_COLUMNS: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 
 
-def _get(d: Mapping[str, Any], path: Sequence[str]) -> Any:
-    cur: Any = d
-    for key in path:
-        if not isinstance(cur, Mapping) or key not in cur:
-            return None
-        cur = cur[key]
-    return cur
-
-
 def tumor_table_rows(results: Mapping[str, Any]) -> list[list[str]]:
     """Rows (tumour label first) of the per-tumour table, formatted as in the report."""
     return [
-        [format_number(t.get("label"))] + [format_number(_get(t, p)) for _, p in TUMOR_TABLE_COLUMNS]
+        [format_number(t.get("label"))] + [format_number(lookup(t, p)) for _, p in TUMOR_TABLE_COLUMNS]
         for t in results.get("tumors", [])
     ]
 

@@ -16,6 +16,7 @@ from workstation.report.document import (
     Table,
     figure_png,
     format_number,
+    lookup,
 )
 from workstation.report.plots import axial_overlay_figure, dvh_figure
 
@@ -43,20 +44,11 @@ ROI_TABLE_COLUMNS: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 
 
-def _get(d: Mapping[str, Any], path: Sequence[str]) -> Any:
-    cur: Any = d
-    for key in path:
-        if not isinstance(cur, Mapping) or key not in cur:
-            return None
-        cur = cur[key]
-    return cur
-
-
 def roi_table_rows(method_result: Mapping[str, Any]) -> list[list[str]]:
     """Rows (ROI name first) of the per-ROI table of one method, formatted as in the report."""
     rows = []
     for roi, entry in method_result.get("rois", {}).items():
-        rows.append([roi] + [format_number(_get(entry, path)) for _, path in ROI_TABLE_COLUMNS])
+        rows.append([roi] + [format_number(lookup(entry, path)) for _, path in ROI_TABLE_COLUMNS])
     return rows
 
 
