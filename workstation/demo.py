@@ -189,7 +189,8 @@ def run_demo(out_dir: str | os.PathLike[str], viewer: bool = True,
              "--liver", str(abl_gt / "liver_post.nii.gz"),
              "--pre-ct", str(s / "ablation" / "pre_ct"), "--post-ct", str(s / "ablation" / "post_ct"),
              "--no-inverse-consistency", "-o", str(out / "margins")],
-            ["margins/results.json", "margins/margin_map.nii.gz", "margins/report.html"])
+            ["margins/results.json", "margins/margin_map.nii.gz", "margins/report.html", "margins/report.pdf",
+         "margins/registration/transform.tfm", "margins/registration/registration.json"])
         # 4. physics and phantom QA (also measures the SPECT and PET resolution used below);
         #    it runs in its own process while the segmentation and registration steps run
         qa_handle = run.start("physics and NEMA phantom QA", ["qa", "-o", str(out / "qa")],

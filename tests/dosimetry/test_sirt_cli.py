@@ -43,10 +43,13 @@ def test_sirt_cli_outputs_and_values(tmp_path: Path, liver_phantom: dict[str, Vo
         "--administered-gbq", "2.5", "--lung-shunt", "0.06", "--method", "all", "-o", str(out),
     ])
     assert code == 0, capsys.readouterr().err
-    for name in ("dose_ldm.nii.gz", "dose_vsv.nii.gz", "dose_vsv-density.nii.gz", "dvh.csv", "results.json", "report.html"):
+    for name in ("dose_ldm.nii.gz", "dose_vsv.nii.gz", "dose_vsv-density.nii.gz", "dvh.csv", "results.json",
+                 "report.html", "report.pdf"):
         assert (out / name).is_file(), name
     assert not list(out.glob("rtdose_*.dcm"))  # NIfTI inputs: no DICOM reference
     r = json.loads((out / "results.json").read_text())
+    assert r["outputs"]["report"].startswith("full report")  # not the minimal fallback
+    assert (out / "report.pdf").read_bytes().startswith(b"%PDF")
     assert r["nuclide"] == "Y-90"
     assert r["constants"]["ldm_gy_kg_per_gbq"] == F_LDM and r["constants"]["sources"]
     assert r["activity"]["calibration"] == "administered"

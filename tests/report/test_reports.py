@@ -171,6 +171,9 @@ def test_margin_command_writes_the_full_report(tmp_path) -> None:
     html = (out / "report.html").read_text()
     assert "Margin distribution" in html and "data:image/png;base64," in html
     assert "|".join(tumor_table_rows(res)[0]) in "|".join(_cells(html))
+    # the PDF carries the same table
+    text = "\n".join(p.extract_text() for p in pypdf.PdfReader(str(out / "report.pdf")).pages)
+    assert format_number(res["tumors"][0]["minimal_margin_mm"]) in text
 
 
 def _cells(html: str) -> list[str]:

@@ -74,7 +74,7 @@ def _write_outputs(
 ) -> None:
     from workstation.io import atomic_directory, write_image
 
-    html, note = _report_html(analysis, title, display or {})
+    html, pdf, note = _report_html(analysis, title, display or {})
     analysis.results["report"] = note
     with atomic_directory(out_dir) as tmp:
         if transform is not None:
@@ -93,14 +93,16 @@ def _write_outputs(
         for name, vol in extra_images.items():
             write_image(vol, tmp / name)
         (tmp / "report.html").write_text(html, encoding="utf-8")
+        if pdf is not None:
+            (tmp / "report.pdf").write_bytes(pdf)
 
 
 def _report_html(
     analysis: MarginAnalysis, title: str, display: dict[str, Volume | None]
-) -> tuple[str, str]:
-    """The report package's margin report, or the minimal table if that fails (noted)."""
+) -> tuple[str, bytes | None, str]:
+    """The report package's margin report (HTML, PDF), or the minimal table if that fails (noted)."""
     try:
-        from workstation.report.document import render_html
+        from workstation.report.document import render_html, render_pdf
         from workstation.report.margin import build_margin_report
 
         margins = [sf.margin_mm for sf in analysis.surfaces if len(sf.margin_mm)]
@@ -113,10 +115,11 @@ def _report_html(
             surface_margins_mm=np.concatenate(margins) if margins else None,
             title=title,
         )
-        return render_html(doc), "full report (workstation.report.margin)"
+        return render_html(doc), render_pdf(doc), "full report (workstation.report.margin)"
     except Exception as exc:  # noqa: BLE001 - the margin outputs must not depend on the report
         return (
             margin_report_html(analysis.results, title),
+            None,
             f"minimal summary: the full report failed ({type(exc).__name__}: {exc})",
         )
 

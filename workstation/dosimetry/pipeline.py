@@ -696,10 +696,10 @@ def _minimal_html(result: SirtResult) -> str:
     )
 
 
-def _report_html(result: SirtResult, inputs: list[dict[str, Any]]) -> tuple[str, str]:
-    """The report (``workstation.report.sirt``) as HTML, or the minimal summary if it fails."""
+def _report_html(result: SirtResult, inputs: list[dict[str, Any]]) -> tuple[str, bytes | None, str]:
+    """The report (``workstation.report.sirt``) as HTML and PDF, or the minimal HTML summary if it fails."""
     try:
-        from workstation.report.document import render_html
+        from workstation.report.document import render_html, render_pdf
         from workstation.report.sirt import build_sirt_report
 
         grouped: dict[tuple[str, str], list[tuple[float, float]]] = {}
@@ -711,9 +711,10 @@ def _report_html(result: SirtResult, inputs: list[dict[str, Any]]) -> tuple[str,
             arrays.setdefault(m, {})[roi] = (pts[:, 0], pts[:, 1])
         doc = build_sirt_report(result.results, doses=result.doses, ct=result.ct, rois=result.rois,
                                 dvh_curves=arrays, inputs=inputs)
-        return render_html(doc), "full report (workstation.report.sirt)"
+        return render_html(doc), render_pdf(doc), "full report (workstation.report.sirt)"
     except Exception as exc:  # noqa: BLE001 - the dosimetry outputs must not depend on the report
-        return _minimal_html(result), f"minimal summary: the full report failed ({type(exc).__name__}: {exc})"
+        return (_minimal_html(result), None,
+                f"minimal summary: the full report failed ({type(exc).__name__}: {exc})")
 
 
 def write_outputs(
@@ -769,9 +770,12 @@ def write_outputs(
         written.append(Path(out_dir) / "dvh.csv")
         report_note = None
         if write_report:
-            html_text, report_note = _report_html(result, list(inputs or []))
+            html_text, pdf_bytes, report_note = _report_html(result, list(inputs or []))
             (tmp / "report.html").write_text(html_text, encoding="utf-8")
             written.append(Path(out_dir) / "report.html")
+            if pdf_bytes is not None:
+                (tmp / "report.pdf").write_bytes(pdf_bytes)
+                written.append(Path(out_dir) / "report.pdf")
         results = dict(result.results)
         results["outputs"] = {
             "dose_grid": dose_grid,
