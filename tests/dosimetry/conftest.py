@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -60,3 +61,16 @@ def liver_phantom() -> dict[str, Volume]:
         "lesions": make_volume(lesions, sp, units=Unit.LABEL),
         "lungs": make_volume(lungs, sp, units=Unit.LABEL),
     }
+
+
+@pytest.fixture(scope="session")
+def sirt_case(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample SIRT patient: the committed ``sample_data/sirt`` when complete, else generated (about 15 s)."""
+    repo = Path(__file__).resolve().parents[2] / "sample_data" / "sirt"
+    if (repo / "ground_truth" / "truth.json").is_file() and (repo / "spect").is_dir():
+        return repo
+    from workstation.samples import generate
+
+    out = tmp_path_factory.mktemp("samples")
+    generate(out, cases=["sirt"])
+    return out / "sirt"

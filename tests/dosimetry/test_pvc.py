@@ -225,18 +225,6 @@ def test_sirt_cli_pvc(tmp_path: Path, liver_phantom: dict[str, Volume]) -> None:
 
 # ----------------------------------------------------------------- the sample SIRT patient
 @pytest.fixture(scope="module")
-def sirt_case(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    repo = Path(__file__).resolve().parents[2] / "sample_data" / "sirt"
-    if (repo / "ground_truth" / "truth.json").is_file() and (repo / "spect").is_dir():
-        return repo
-    from workstation.samples import generate
-
-    out = tmp_path_factory.mktemp("samples")
-    generate(out, cases=["sirt"])
-    return out / "sirt"
-
-
-@pytest.fixture(scope="module")
 def sirt_inputs(sirt_case: Path) -> dict[str, Any]:
     from workstation.io import read_image, read_mask
 

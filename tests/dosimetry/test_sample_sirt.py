@@ -31,18 +31,6 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def sirt_case(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    repo = Path(__file__).resolve().parents[2] / "sample_data" / "sirt"
-    if (repo / "ground_truth" / "truth.json").is_file() and (repo / "spect").is_dir():
-        return repo
-    from workstation.samples import generate
-
-    out = tmp_path_factory.mktemp("samples")
-    generate(out, cases=["sirt"])
-    return out / "sirt"
-
-
-@pytest.fixture(scope="module")
 def truth(sirt_case: Path) -> dict[str, Any]:
     return json.loads((sirt_case / "ground_truth" / "truth.json").read_text())
 
