@@ -170,6 +170,27 @@ def _check_axial(affine: np.ndarray) -> tuple[np.ndarray, float, float, float]:
     return affine[:3, 3], float(m[2, 0]), float(m[1, 1]), float(m[0, 2])
 
 
+def _axial_plane(ds: Dataset, origin: np.ndarray, k: int, dz: float) -> None:
+    """Position, orientation and slice location of slice ``k`` of an axial grid (``origin`` in LPS mm)."""
+    pos = origin + k * np.array([0.0, 0.0, dz])
+    ds.ImagePositionPatient = [_ds(v) for v in pos]
+    ds.ImageOrientationPatient = ["1", "0", "0", "0", "1", "0"]
+    ds.SliceLocation = _ds(pos[2])
+
+
+def _pixel_format(ds: Dataset, rows: int, columns: int, dy: float, dx: float, signed: bool) -> None:
+    """16-bit MONOCHROME2 frames of ``rows`` x ``columns`` pixels spaced ``dy`` x ``dx`` mm."""
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.Rows = rows
+    ds.Columns = columns
+    ds.PixelSpacing = [_ds(dy), _ds(dx)]
+    ds.BitsAllocated = 16
+    ds.BitsStored = 16
+    ds.HighBit = 15
+    ds.PixelRepresentation = 1 if signed else 0
+
+
 def write_ct_series(
     hu: np.ndarray,
     affine: np.ndarray,
@@ -213,19 +234,8 @@ def write_ct_series(
         ds.PatientPosition = "HFS"
         ds.AcquisitionNumber = 1
         ds.InstanceNumber = n
-        pos = origin + k * np.array([0.0, 0.0, dz])
-        ds.ImagePositionPatient = [_ds(v) for v in pos]
-        ds.ImageOrientationPatient = ["1", "0", "0", "0", "1", "0"]
-        ds.SliceLocation = _ds(pos[2])
-        ds.SamplesPerPixel = 1
-        ds.PhotometricInterpretation = "MONOCHROME2"
-        ds.Rows = ny
-        ds.Columns = nx
-        ds.PixelSpacing = [_ds(dy), _ds(dx)]
-        ds.BitsAllocated = 16
-        ds.BitsStored = 16
-        ds.HighBit = 15
-        ds.PixelRepresentation = 1
+        _axial_plane(ds, origin, k, dz)
+        _pixel_format(ds, ny, nx, dy, dx, signed=True)
         ds.WindowCenter = "40"
         ds.WindowWidth = "400"
         ds.RescaleIntercept = "-1024"
@@ -274,17 +284,9 @@ def write_nm_tomo(
     ds.ImageType = ["ORIGINAL", "PRIMARY", "RECON TOMO", "EMISSION"]
     ds.InstanceNumber = 1
     ds.PatientOrientation = ""
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
     ds.NumberOfFrames = nz
     ds.FrameIncrementPointer = _SLICE_VECTOR_TAG
-    ds.Rows = ny
-    ds.Columns = nx
-    ds.PixelSpacing = [_ds(dy), _ds(dx)]
-    ds.BitsAllocated = 16
-    ds.BitsStored = 16
-    ds.HighBit = 15
-    ds.PixelRepresentation = 0
+    _pixel_format(ds, ny, nx, dy, dx, signed=False)
     ds.SliceThickness = _ds(dz)
     ds.SpacingBetweenSlices = _ds(dz)
     ds.CountsAccumulated = int(counts.sum())
@@ -375,19 +377,8 @@ def write_pet_series(
         ds.SliceThickness = _ds(dz)
         ds.InstanceNumber = n
         ds.ImageIndex = n
-        pos = origin + k * np.array([0.0, 0.0, dz])
-        ds.ImagePositionPatient = [_ds(v) for v in pos]
-        ds.ImageOrientationPatient = ["1", "0", "0", "0", "1", "0"]
-        ds.SliceLocation = _ds(pos[2])
-        ds.SamplesPerPixel = 1
-        ds.PhotometricInterpretation = "MONOCHROME2"
-        ds.Rows = ny
-        ds.Columns = nx
-        ds.PixelSpacing = [_ds(dy), _ds(dx)]
-        ds.BitsAllocated = 16
-        ds.BitsStored = 16
-        ds.HighBit = 15
-        ds.PixelRepresentation = 1
+        _axial_plane(ds, origin, k, dz)
+        _pixel_format(ds, ny, nx, dy, dx, signed=True)
         ds.RescaleIntercept = "0"
         ds.RescaleSlope = _ds(slope, 8)
         # PET Series module
