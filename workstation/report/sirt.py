@@ -160,9 +160,22 @@ def build_sirt_report(
         dose_on = doses[method].resample_to(display, interpolation="linear")
         roi_on = [(name, m.resample_to(display, interpolation="nearest").array != 0)
                   for name, m in rois.items()]
-        vmax = float(np.percentile(dose_on.array[dose_on.array > 0], 99.5)) if np.any(dose_on.array > 0) else 1.0
+        # colour scale: up to the hottest ROI voxels (99.9th percentile inside the ROIs),
+        # so lesion doses are not saturated by a scale set by the whole field of view
+        in_rois = np.zeros(display.shape, bool)
+        for _, m in roi_on:
+            in_rois |= m
+        pool = dose_on.array[in_rois] if in_rois.any() else dose_on.array[dose_on.array > 0]
+        vmax = float(np.percentile(pool, 99.9)) if pool.size and np.any(pool > 0) else 1.0
         sec = doc.add(Section(f"Axial slices ({method} dose over CT)"))
-        lesion_like = [(n, m) for n, m in roi_on if not n.lower().startswith(("liver", "lung", "body", "normal"))]
+        names = {n for n, _ in roi_on}
+        # a multi-label ROI arrives both as its union NAME and as NAME_1, NAME_2 …: show the parts
+        unions = {n.rsplit("_", 1)[0] for n in names
+                  if n.rsplit("_", 1)[-1].isdigit() and n.rsplit("_", 1)[0] in names}
+        lesion_like = [(n, m) for n, m in roi_on
+                       if not n.lower().startswith(("liver", "lung", "body", "normal")) and n not in unions]
+        parts = {n for n in names if n.rsplit("_", 1)[0] in unions and n.rsplit("_", 1)[-1].isdigit()}
+        outlines = [(n, m) for n, m in roi_on if n not in parts]
         targets: list[tuple[str, int]] = []
         for name, m in lesion_like:
             for comp, k in _lesion_slices(m):
@@ -172,7 +185,7 @@ def build_sirt_report(
             targets.append(("hottest slice", k))
         for name, k in targets[:12]:
             z_mm = float(display.index_to_world([k, 0, 0])[2])
-            fig = axial_overlay_figure(display, k, dose=dose_on, rois=roi_on, dose_max_gy=vmax,
+            fig = axial_overlay_figure(display, k, dose=dose_on, rois=outlines, dose_max_gy=vmax,
                                        title=f"{name}: slice {k} (z = {z_mm:.1f} mm)")
             sec.figures.append(Figure(figure_png(fig), f"Slice through {name}; dose wash "
                                       f"from {0.05 * vmax:.0f} Gy to {vmax:.0f} Gy."))
