@@ -34,6 +34,7 @@ import numpy as np
 from workstation.core.errors import DicomError, GeometryMismatchError, InvalidInputError
 from workstation.core.volume import Unit, Volume
 from workstation.io._atomic import atomic_path
+from workstation.io._dicom_attrs import TYPE2_PATIENT_STUDY_KEYWORDS
 
 __all__ = ["DOSE_SUMMATION_TYPE", "read_rtdose", "write_rtdose"]
 
@@ -66,18 +67,8 @@ _COPIED_KEYWORDS = (
     "StudyDescription",
     "PositionReferenceIndicator",
 )
-_TYPE2_EMPTY = (
-    "PatientName",
-    "PatientID",
-    "PatientBirthDate",
-    "PatientSex",
-    "StudyDate",
-    "StudyTime",
-    "ReferringPhysicianName",
-    "StudyID",
-    "AccessionNumber",
-    "PositionReferenceIndicator",
-)
+# Type 2 attributes written empty unless the reference header has them (Frame of Reference: C.7.4.1).
+_TYPE2_EMPTY = (*TYPE2_PATIENT_STUDY_KEYWORDS, "PositionReferenceIndicator")
 #: Tolerance (direction cosines) for the dose grid's axes being orthogonal:
 #: RT Dose frames share one orientation and are stacked along its normal.
 _ORTHOGONALITY_TOL = 1e-4

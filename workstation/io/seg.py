@@ -29,6 +29,7 @@ import numpy as np
 from workstation.core.errors import EmptyMaskError, InvalidInputError
 from workstation.core.volume import Volume
 from workstation.io._atomic import atomic_path
+from workstation.io._dicom_attrs import TYPE2_PATIENT_STUDY_KEYWORDS
 
 __all__ = ["segment_codes", "write_seg"]
 
@@ -97,24 +98,10 @@ def _version() -> str:
     return __version__
 
 
-#: Type 2 patient/study attributes that highdicom copies from the source images;
-#: some vendors omit them, and an empty value is what DICOM prescribes then.
-_TYPE2_SOURCE_KEYWORDS = (
-    "PatientName",
-    "PatientID",
-    "PatientBirthDate",
-    "PatientSex",
-    "StudyDate",
-    "StudyTime",
-    "ReferringPhysicianName",
-    "StudyID",
-    "AccessionNumber",
-)
-
-
 def _complete_headers(headers: list[Any]) -> list[Any]:
     """Copies of the headers with missing Type 2 patient/study attributes present and empty."""
-    missing = [k for k in _TYPE2_SOURCE_KEYWORDS if k not in headers[0]]
+    # highdicom copies these from the source images; some vendors omit them
+    missing = [k for k in TYPE2_PATIENT_STUDY_KEYWORDS if k not in headers[0]]
     if not missing:
         return headers
     out = []
