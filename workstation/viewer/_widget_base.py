@@ -18,7 +18,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from workstation.core.errors import WorkstationError
+from workstation.core.errors import InvalidInputError, WorkstationError
 
 
 class LayerChoice(QComboBox):
@@ -109,6 +109,17 @@ class StepWidget(QWidget):
             self.progress.setValue(round(100 * min(fraction, 1.0)))
         if text:
             self.status.setText(text)
+
+    def _guarded(self, action: Callable[[], Any]) -> None:
+        """Call ``action()``; an ``InvalidInputError`` shows its sentence in the status line."""
+        try:
+            action()
+        except InvalidInputError as exc:
+            self.fail(str(exc))
+
+    def _clicked(self) -> None:
+        """Run-button slot of the steps that define ``run()``."""
+        self._guarded(self.run)  # type: ignore[attr-defined]
 
     def fail(self, message: str) -> None:
         self.status.setText(f"⚠ {message}")

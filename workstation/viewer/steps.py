@@ -90,12 +90,6 @@ class RegisterWidget(StepWidget):
         self.run_button.clicked.connect(self._clicked)
         self.result: Any = None
 
-    def _clicked(self) -> None:
-        try:
-            self.run()
-        except InvalidInputError as exc:
-            self.fail(str(exc))
-
     def run(self) -> Any:
         from workstation.registration import register
 
@@ -190,12 +184,6 @@ class SirtWidget(StepWidget):
         for i in range(self.rois.count()):
             item = self.rois.item(i)
             item.setSelected(item.text() in names)
-
-    def _clicked(self) -> None:
-        try:
-            self.run()
-        except InvalidInputError as exc:
-            self.fail(str(exc))
 
     def run(self) -> Any:
         from workstation.dosimetry import run_sirt
@@ -324,12 +312,6 @@ class PlanningWidget(StepWidget):
         self.run_button.clicked.connect(self._clicked)
         self.result: dict[str, Any] | None = None
 
-    def _clicked(self) -> None:
-        try:
-            self.run()
-        except InvalidInputError as exc:
-            self.fail(str(exc))
-
     def run(self) -> dict[str, Any]:
         """Compute at once (the models are closed formulas) and fill the table."""
         from workstation import dosimetry
@@ -365,12 +347,6 @@ class MarginWidget(StepWidget):
         self.extra_layout.addWidget(self.jump_button)
         self.run_button.clicked.connect(self._clicked)
         self.result: Any = None
-
-    def _clicked(self) -> None:
-        try:
-            self.run()
-        except InvalidInputError as exc:
-            self.fail(str(exc))
 
     def run(self) -> Any:
         from workstation.ablation import analyse_margins
@@ -459,12 +435,6 @@ class SegmentWidget(StepWidget):
         self.form.addRow("Uptake threshold", self.percent)
         self.run_button.clicked.connect(self._clicked)
         self.result: Volume | None = None
-
-    def _clicked(self) -> None:
-        try:
-            self.run()
-        except InvalidInputError as exc:
-            self.fail(str(exc))
 
     def seed_points_lps(self) -> np.ndarray:
         """The seed layer's points in LPS millimetres, (n, 3)."""

@@ -129,16 +129,10 @@ class OverlayWidget(StepWidget):
         self.margin_button.clicked.connect(self._margin_clicked)
 
     def _apply_clicked(self) -> None:
-        try:
-            self.apply()
-        except InvalidInputError as exc:
-            self.fail(str(exc))
+        self._guarded(self.apply)
 
     def _margin_clicked(self) -> None:
-        try:
-            self.show_margin()
-        except InvalidInputError as exc:
-            self.fail(str(exc))
+        self._guarded(self.show_margin)
 
     def apply(self) -> None:
         """Restyle the chosen layer as a dose wash and (re)draw its isodose lines."""
