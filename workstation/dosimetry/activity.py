@@ -202,6 +202,17 @@ def calibrate_activity(
         conc = arr * (target_gbq * 1e9 / counts) / ml
         if normalisation_region is None:
             normalisation_region = "field of view"
+        # the whole image against the administered activity (the same +-20 % check as quantitative images)
+        # in the patient: administered x (1 - residual), lungs included
+        image_gbq = float(conc.sum() * ml * 1e-9)
+        in_patient = administered_gbq * (1 - residual_fraction)
+        if abs(image_gbq / in_patient - 1) > 0.2:
+            warnings.append(
+                f"After normalising {normalisation_region} to {target_gbq:.3g} GBq, {image_name} holds "
+                f"{image_gbq:.3g} GBq, {100 * (image_gbq / in_patient - 1):+.0f} % from the "
+                f"{in_patient:.3g} GBq administered x (1 - residual) (counts outside the normalisation region: "
+                "extrahepatic uptake, a wrong ROI or misregistration?)."
+            )
     total_gbq = float(conc.sum() * ml * 1e-9)
     vol = image.copy_with(array=conc.astype(np.float32), units=Unit.BQML)
     return ActivityCalibration(

@@ -1,8 +1,9 @@
 """Per-ROI dose metrics in the shape of results.json (``../shared/spec/CLI.md``).
 
 All metrics are weighted by the ROI voxel fractions of :func:`.dvh.roi_weights`.
-Mean dose is volume-weighted (``sum(w D) / sum(w)``); ``mass_g`` uses the
-density map when one is given (CT), else the uniform tissue density.
+Mean dose is volume-weighted (``sum(w D) / sum(w)``); ``mass_g`` and
+``energy_j`` use the density the engine divided the energy by (the caller passes
+it), so ``mass_weighted_mean_gy x mass_g / 1000 = energy_j`` for every engine.
 """
 
 from __future__ import annotations

@@ -11,6 +11,12 @@ Conventions
 * Doses are computed on the activity grid; ``dose_grid="ct"`` additionally
   resamples them (linearly) onto the CT grid for the written files. Metrics are
   always from the activity-grid doses with partial-voxel ROI weights.
+* ROI ``mass_g`` and ``energy_j`` of each method use the density that method's
+  dose used (``ldm``: uniform tissue density, lung ROI voxels at the CT or lung
+  density; ``vsv``: uniform tissue density, lungs included; ``vsv-density``: CT
+  density on the activity grid), stated in ``methods.<m>.roi_mass_density``. The
+  lung mass of the lung-dose formula is the lung ROI x CT density summed on the
+  CT grid (independent of the emission voxel size).
 * ROI roles come from their names: ``liver*`` (whole liver), ``lesion*`` /
   ``tumor*`` / ``tumour*`` (lesions; a label image with several labels also
   gives one ROI per label, named ``<NAME>_<label value>``), ``lung*`` (lungs), ``body``. With a liver and
@@ -286,6 +292,25 @@ def _gtm_roi_doses(
     return {"calibration": how, "bq_per_ml_per_image_unit": scale, "rois": rois}
 
 
+def _ct_grid_mass_g(mask: Volume, ct: Volume, name: str) -> float:
+    """Mass (g) of ``mask`` x CT density summed on the CT grid (mask resampled nearest if on another grid)."""
+    from workstation.dosimetry.density import hu_to_density
+
+    w = roi_weights(mask, ct, supersample=1, name=name)
+    rho = hu_to_density(ct.array)
+    return float(np.sum(w * rho, dtype=np.float64) * ct.voxel_volume_ml)
+
+
+def _roi_mass_density_note(method: str, tissue_rho: float, have_lungs: bool, have_ct: bool) -> str:
+    """Which density the ROI ``mass_g`` and ``energy_j`` of ``method`` use (the one its dose used)."""
+    if method == "vsv-density":
+        return "CT density (HU->density) sampled on the activity grid, as the vsv-density engine"
+    if method == "ldm" and have_lungs:
+        lung = "CT density" if have_ct else f"{LUNG_DENSITY_G_PER_ML} g/mL"
+        return f"uniform {tissue_rho:g} g/mL; voxels of the lung ROI at the {lung}, as the LDM engine"
+    return f"uniform {tissue_rho:g} g/mL (the engine's tissue density; lungs included)"
+
+
 def run_sirt(
     activity_image: Volume,
     ct: Volume | None = None,
@@ -329,8 +354,8 @@ def run_sirt(
     ldm_gy_kg_per_gbq:
         LDM factor (default 49.67); sets the energy per decay of every engine.
     tissue_density_g_per_ml:
-        Density of soft tissue for the LDM and VSV engines and for ROI masses without
-        CT (default 1.03 g/mL). In the LDM engine, voxels of a lung ROI take the CT
+        Density of soft tissue for the LDM and VSV engines and for their ROI masses
+        (default ``SOFT_TISSUE_DENSITY_G_PER_ML``, 1.03 g/mL). In the LDM engine, voxels of a lung ROI take the CT
         density (or 0.30 g/mL without CT).
     pvc:
         Region-based partial-volume correction (:mod:`.pvc`): ``None``/``"none"``,
@@ -483,7 +508,12 @@ def run_sirt(
         ldm_rho = np.where(lung_mask, np.maximum(lung_rho, AIR_DENSITY_G_PER_ML), tissue_density_g_per_ml).astype(
             np.float32
         )
-    rho_for_mass = density.array if density is not None else ldm_rho
+    # lung mass of the clinical formula: the lung ROI x CT density on the CT grid (independent of the
+    # emission voxel size, where linear sampling at coarse voxel centres mixes soft tissue into lung)
+    lung_names = [n for n, r in roles.items() if r == "lung"]
+    lung_mass_ct: float | None = None
+    if ct is not None and lung_names:
+        lung_mass_ct = _ct_grid_mass_g(rois[lung_names[0]], ct, lung_names[0])
     if pvc_block is not None:
         inv_rho_kg = 1.0 / (np.asarray(ldm_rho, dtype=np.float64) * 1e-3)
         inv_rho_roi = {
@@ -498,6 +528,12 @@ def run_sirt(
             doses[m] = absorbed_dose_ldm(activity, nuc, f, ldm_rho)
         elif m == "vsv":
             doses[m] = absorbed_dose_vsv(activity, nuc, f, tissue_density_g_per_ml=tissue_density_g_per_ml)
+            if lung_mask is not None:
+                warnings.append(
+                    f"vsv: the VSV engine treats the lungs as soft tissue ({tissue_density_g_per_ml:g} g/mL), so "
+                    "its lung doses are too low by about the lung-to-tissue density ratio; read lung doses from "
+                    "ldm or vsv-density (or the lung formula)."
+                )
         else:
             assert density is not None
             if lung_mask is None:
@@ -514,12 +550,13 @@ def run_sirt(
     dvh_rows: list[tuple[str, str, float, float]] = []
     for m, dose in doses.items():
         d = dose.array
+        # each method's ROI masses and energies use the density its dose was divided by
         rho_m: float | np.ndarray = {"ldm": ldm_rho, "vsv": tissue_density_g_per_ml}.get(
             m, density.array if density is not None else 1.0
         )
         roi_block = {}
         for name, w in weights.items():
-            met = roi_metrics(d, w, voxel_ml, rho_for_mass)
+            met = roi_metrics(d, w, voxel_ml, rho_m)
             roi_block[name] = met
             edges, cum = cumulative_dvh(d, w)
             dvh_rows.extend((m, name, float(e), float(c)) for e, c in zip(edges, cum, strict=True))
@@ -531,6 +568,8 @@ def run_sirt(
             "energy_emitted_j": emitted,
             "energy_deposited_in_image_j": deposited,
             "energy_deposited_fraction": deposited / emitted if emitted > 0 else None,
+            "roi_mass_density": _roi_mass_density_note(m, tissue_density_g_per_ml, lung_mask is not None,
+                                                       density is not None),
         }
         if any_roi is not None and deposited > 0:
             block["energy_outside_rois_fraction"] = float(np.sum(energy_map * (1 - any_roi)) / deposited)
@@ -560,19 +599,18 @@ def run_sirt(
         c_t = float(np.sum(conc * lesion_union) / lesion_union.sum())
         tnr = c_t / c_n if c_n > 0 else None
     # lungs
-    lung_names = [n for n, r in roles.items() if r == "lung"]
     lung_block: dict[str, Any] = {}
     if lung_names:
         lung_block["image_mean_gy"] = {m: method_block[m]["rois"][lung_names[0]]["mean_gy"] for m in doses}
     lm = lung_mass_g
     mass_source = "given"
     if lm is None:
-        if lung_names:
-            lm = float(method_block[methods[0]]["rois"][lung_names[0]]["mass_g"])
-            mass_source = (
-                "lung ROI x CT density" if density is not None
-                else f"lung ROI x {LUNG_DENSITY_G_PER_ML} g/mL (no CT)"
-            )
+        if lung_names and lung_mass_ct is not None:
+            lm = lung_mass_ct
+            mass_source = "lung ROI x CT density (HU->density) on the CT grid"
+        elif lung_names:
+            lm = float(np.sum(weights[lung_names[0]], dtype=np.float64) * voxel_ml * LUNG_DENSITY_G_PER_ML)
+            mass_source = f"lung ROI x {LUNG_DENSITY_G_PER_ML} g/mL (no CT)"
         else:
             lm = LUNG_MASS_DEFAULT_G
             mass_source = "default 1000 g (Ho et al. 1997 convention)"
