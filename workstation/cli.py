@@ -18,6 +18,7 @@ from typing import Annotated, Any
 import typer
 
 from workstation import __version__
+from workstation.core.constants import SOFT_TISSUE_DENSITY_G_PER_ML
 from workstation.core.errors import WorkstationError
 
 app = typer.Typer(
@@ -111,7 +112,10 @@ def demo(
 ) -> None:
     """The whole SIRT and ablation workflow on the bundled sample studies, with every output."""
     from workstation.demo import run_demo
+    from workstation.io import ensure_not_input
+    from workstation.samples import sample_data_dir
 
+    ensure_not_input(output, sample_data_dir())
     summary = run_demo(output, viewer=not no_viewer, echo=say)
     if not _STATE["quiet"]:
         from rich.console import Console
@@ -143,10 +147,10 @@ def qa(
 ) -> None:
     """Physics self-checks and NEMA IEC phantom QA: pass/fail table, qa.json and a report."""
     from workstation.io import ensure_not_input
-    from workstation.qa.run import parse_phantom_option, run_qa, write_qa
+    from workstation.qa.run import bundled_phantoms, parse_phantom_option, run_qa, write_qa
 
     phantoms = parse_phantom_option(phantom, sphere_concentration, background, series)
-    ensure_not_input(output, phantom)
+    ensure_not_input(output, *(p.path for p in (phantoms if phantoms is not None else bundled_phantoms())))
     with progress("QA") as tick:
         qa_dict, results = run_qa(phantoms, physics=not no_physics, progress=tick)
     write_qa(output, qa_dict, results)
@@ -485,7 +489,7 @@ def plan(
     residual: Annotated[float, typer.Option(help="Residual fraction in vial/catheter (0-1).")] = 0.0,
     lung_mass_g: Annotated[float, typer.Option(help="Lung mass, g.")] = 1000.0,
     lung_limit_gy: Annotated[float, typer.Option(help="Lung dose limit for --normal-limit-gy, Gy.")] = 30.0,
-    liver_density: Annotated[float, typer.Option(help="Liver density for volume-to-mass, g/mL.")] = 1.03,
+    liver_density: Annotated[float, typer.Option(help="Liver density for volume-to-mass, g/mL.")] = SOFT_TISSUE_DENSITY_G_PER_ML,
     ldm_factor: Annotated[float | None, typer.Option(help="LDM factor, Gy kg/GBq (default 49.67).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
     maa: Annotated[str | None, typer.Option(help="99mTc-MAA SPECT IMG: LSF, TNR and volumes not given as options are measured on it.")] = None,
@@ -636,7 +640,7 @@ def sirt(
     device: Annotated[str | None, typer.Option(help="glass or resin, for the safety thresholds.")] = None,
     prior_lung_dose_gy: Annotated[float, typer.Option(help="Lung dose of earlier treatments, Gy.")] = 0.0,
     lung_mass_g: Annotated[float | None, typer.Option(help="Lung mass for the lung-dose formula, g.")] = None,
-    tissue_density: Annotated[float, typer.Option(help="Soft-tissue density of the LDM and VSV engines, g/mL.")] = 1.03,
+    tissue_density: Annotated[float, typer.Option(help="Soft-tissue density of the LDM and VSV engines, g/mL.")] = SOFT_TISSUE_DENSITY_G_PER_ML,
     pvc: Annotated[str, typer.Option("--pvc", help="Partial-volume correction: rbv (corrected image feeds the engines), gtm (region means) or none.")] = "none",
     psf_fwhm_mm: Annotated[float | None, typer.Option("--psf-fwhm-mm", help="System resolution FWHM, mm, for --pvc (scanner spec or 'workstation qa' phantom fit).")] = None,
 ) -> None:

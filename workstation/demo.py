@@ -296,7 +296,10 @@ def run_demo(out_dir: str | os.PathLike[str], viewer: bool = True,
          "exit_code": st.exit_code, "outputs": st.outputs, "notes": [n for n in st.notes if n]}
         for st in run.steps
     ]
-    (out / "demo_summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    from workstation.io import atomic_path
+
+    with atomic_path(out / "demo_summary.json") as tmp:
+        tmp.write_text(json.dumps(summary, indent=2), encoding="utf-8")
     if viewer and display_available() and sys.stdin.isatty():
         echo("opening the viewer (close the window to finish)")
         from workstation.cli import main as cli_main

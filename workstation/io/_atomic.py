@@ -32,7 +32,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     choose the format by extension work. On an exception nothing is left behind.
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    _mkdir(target.parent)
     fd, tmp_name = tempfile.mkstemp(
         prefix=f".{target.name.split('.')[0]}.", suffix=_suffixes(target) or ".tmp", dir=target.parent
     )
@@ -57,7 +57,7 @@ def atomic_directory(path: str | os.PathLike[str]) -> Iterator[Path]:
     On an exception the temporary directory is removed and ``path`` is unchanged.
     """
     target = Path(path)
-    target.mkdir(parents=True, exist_ok=True)
+    _mkdir(target)
     tmp = Path(tempfile.mkdtemp(prefix=".partial-", dir=target))
     try:
         yield tmp
@@ -74,14 +74,62 @@ def atomic_directory(path: str | os.PathLike[str]) -> Iterator[Path]:
 
 
 def ensure_not_input(output: str | os.PathLike[str], *inputs: str | os.PathLike[str] | None) -> None:
-    """Refuse an output path that is, or lies inside, one of the inputs."""
+    """Refuse an output that overwrites or lies inside an input, or that cannot be written.
+
+    A DICOM file input protects its whole folder (the folder is the series: an
+    output written there would become part of it). Checked before any work, so
+    a bad output path costs nothing.
+    """
     out = Path(output).resolve()
     for item in inputs:
         if item is None:
             continue
         src = Path(str(item).split("#", 1)[0]).resolve()
-        if out == src or (src.is_dir() and src in out.parents):
+        protected = src if src.is_dir() else (src.parent if _is_dicom_image_file(src) else None)
+        if out == src or (protected is not None and (out == protected or protected in out.parents)):
             raise InvalidInputError(
                 f"The output {output} would overwrite or write into the input {item}; "
                 "choose another output path."
             )
+    _ensure_writable(out, output)
+
+
+def _is_dicom_image_file(path: Path) -> bool:
+    """A DICOM file (preamble 'DICM') holding an image, not a SEG/RTSTRUCT/RTDOSE of its own."""
+    if not path.is_file():
+        return False
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(132)
+    except OSError:
+        return False
+    if head[128:132] != b"DICM":
+        return False
+    try:
+        import pydicom
+
+        modality = str(pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["Modality"]).get("Modality", ""))
+    except Exception:  # noqa: BLE001 - unreadable here means: treat as an image file
+        return True
+    return modality.upper() not in ("SEG", "RTSTRUCT", "RTDOSE", "RTPLAN", "SR")
+
+
+def _ensure_writable(out: Path, given: str | os.PathLike[str]) -> None:
+    """The nearest existing ancestor of ``out`` must be a writable folder."""
+    probe = out
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if probe != out and not probe.is_dir():
+        raise InvalidInputError(f"The output {given} cannot be created: {probe} is a file, not a folder.")
+    folder = probe if probe.is_dir() else probe.parent
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise InvalidInputError(f"The output {given} cannot be written: no write permission in {folder}.")
+
+
+def _mkdir(path: Path) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InvalidInputError(f"The output folder {path} cannot be created ({exc.strerror or exc}).") from None
