@@ -186,7 +186,8 @@ def write_single_frame_series(
     return paths
 
 
-def _radiopharmaceutical_item(pet: dict[str, object]) -> Dataset:
+def _radiopharmaceutical_item(pet: dict[str, object], dose_unit_per_bq: float = 1.0) -> Dataset:
+    """RadiopharmaceuticalInformationSequence item; NM headers state the dose in MBq (1e-6 per Bq)."""
     item = Dataset()
     code = Dataset()
     code.CodeValue = str(pet.get("nuclide_code", "C-162A3"))
@@ -194,7 +195,7 @@ def _radiopharmaceutical_item(pet: dict[str, object]) -> Dataset:
     code.CodeMeaning = str(pet.get("nuclide_meaning", "^90^Yttrium"))
     item.RadionuclideCodeSequence = DicomSequence([code])
     item.Radiopharmaceutical = str(pet.get("radiopharmaceutical", "Y-90 microspheres"))
-    item.RadionuclideTotalDose = _ds(float(pet.get("total_dose_bq", 2.0e9)))  # type: ignore[arg-type]
+    item.RadionuclideTotalDose = _ds(float(pet.get("total_dose_bq", 2.0e9)) * dose_unit_per_bq)  # type: ignore[arg-type]
     item.RadionuclideHalfLife = _ds(float(pet.get("half_life_s", 230400.0)))  # type: ignore[arg-type]
     start = pet.get("start_datetime", dt.datetime(2026, 11, 27, 9, 0, 0))
     if "start_time" in pet:
@@ -298,7 +299,7 @@ def write_nm_multiframe(
     ds.PixelData = stored.tobytes()
     if radiopharmaceutical is not None:
         ds.RadiopharmaceuticalInformationSequence = DicomSequence(
-            [_radiopharmaceutical_item(radiopharmaceutical)]
+            [_radiopharmaceutical_item(radiopharmaceutical, dose_unit_per_bq=1e-6)]
         )
     ds.save_as(path, enforce_file_format=True)
     return path

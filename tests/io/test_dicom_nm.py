@@ -151,3 +151,15 @@ def test_nm_radiopharmaceutical(tmp_path, spect_values):
     )
     rp = read_dicom_image(path).metadata.radiopharmaceutical
     assert rp.nuclide == "Tc-99m" and rp.administered_activity_bq == pytest.approx(1.5e8)
+
+
+def test_nm_total_dose_is_in_mbq_in_the_header() -> None:
+    # PS3.3 C.8.4.10: the NM Isotope module states RadionuclideTotalDose in MBq (PET: Bq).
+    import json
+
+    from workstation.samples import sample_data_dir
+
+    root = sample_data_dir() / "sirt"
+    truth = json.loads((root / "ground_truth" / "truth.json").read_text())
+    rp = read_dicom_image(root / "spect").metadata.radiopharmaceutical
+    assert rp.administered_activity_bq == pytest.approx(truth["administered_gbq"] * 1e9)

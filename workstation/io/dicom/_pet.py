@@ -96,9 +96,14 @@ def radiopharmaceutical_from(ds: Dataset, warnings: list[str]) -> Radiopharmaceu
                 "RadiopharmaceuticalStartTime is later than the series time on the same day; "
                 "the injection was taken to be on the previous day."
             )
+    total = number(item.get("RadionuclideTotalDose"))
+    # RadionuclideTotalDose is in MBq in the NM Isotope module (PS3.3 C.8.4.10) but in Bq in
+    # the PET Isotope module (PS3.3 C.8.9.2)
+    if total is not None and str(ds.get("Modality", "")).upper() == "NM":
+        total *= 1e6
     return Radiopharmaceutical(
         nuclide=nuclide,
-        administered_activity_bq=number(item.get("RadionuclideTotalDose")),
+        administered_activity_bq=total,
         injection_datetime=injection,
         half_life_s=number(item.get("RadionuclideHalfLife")),
         name=name,
