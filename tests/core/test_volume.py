@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from workstation.core import GeometryMismatchError, NoOverlapError, Unit, Volume, affine_from_geometry
+from workstation.core import (
+    GeometryMismatchError,
+    NoOverlapError,
+    Unit,
+    Volume,
+    affine_from_geometry,
+)
 
 
 def test_affine_maps_index_to_lps(ct_volume: Volume) -> None:

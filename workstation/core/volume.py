@@ -17,7 +17,7 @@ from __future__ import annotations
 import copy
 import datetime as _dt
 from dataclasses import dataclass, field, replace
-from enum import Enum
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -36,7 +36,7 @@ __all__ = [
 ]
 
 
-class Unit(str, Enum):
+class Unit(StrEnum):
     """Physical unit of a volume's voxel values."""
 
     HU = "HU"

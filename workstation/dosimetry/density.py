@@ -25,13 +25,8 @@ __all__ = [
     "density_volume",
 ]
 
-#: Density of liver / soft tissue used for voxel and ROI masses without CT (g/mL):
-#: 1.03 g/mL, the 90Y device convention for liver mass (TheraSphere instructions
-#: for use, "1.03 g/cc"; AAPM Report 144, Dezarn et al., Med Phys 38:4824, 2011).
-SOFT_TISSUE_DENSITY_G_PER_ML: float = 1.03
-#: Density of lung parenchyma without CT (g/mL): inflated lung 0.26 g/cm3 (ICRU Report
-#: 46, 1992), about 0.3 g/mL with blood (rounded; the value of the sample studies).
-LUNG_DENSITY_G_PER_ML: float = 0.30
+# Soft-tissue and lung densities have one home, core/constants.py (with their sources).
+from workstation.core.constants import LUNG_DENSITY_G_PER_ML, SOFT_TISSUE_DENSITY_G_PER_ML  # noqa: E402
 
 #: CT numbers (HU) of the calibration points (Schneider et al. 2000, PMB 45:459).
 SCHNEIDER2000_HU: tuple[float, ...] = (-1000.0, -98.0, -97.0, 14.0, 23.0, 100.0, 101.0, 1600.0, 3000.0)

@@ -43,14 +43,15 @@ def _uniform_case(spacing_mm: tuple[float, float, float]) -> tuple[Volume, float
 def check_ldm_uniform() -> list[dict[str, Any]]:
     """LDM dose of a uniform concentration equals f × A/M (the definition, per voxel)."""
     from workstation.dosimetry import Y90, absorbed_dose_ldm
+    from workstation.dosimetry.density import SOFT_TISSUE_DENSITY_G_PER_ML
 
     vol, conc = _uniform_case((4.8, 4.8, 4.8))
-    rho = 1.03
+    rho = SOFT_TISSUE_DENSITY_G_PER_ML
     dose = absorbed_dose_ldm(vol, tissue_density_g_per_ml=rho)
     # A/M in GBq/kg for 1 mL: conc 1e-9 GBq / (rho 1e-3 kg)
     expected = Y90.ldm_gy_kg_per_gbq * conc * 1e-9 / (rho * 1e-3)
     value = float(dose.array[tuple(s // 2 for s in dose.shape)])
-    return [_row("LDM dose of 1 MBq/mL at 1.03 g/mL", value, expected, 0.005,
+    return [_row(f"LDM dose of 1 MBq/mL at {rho:g} g/mL", value, expected, 0.005,
                  "definition D = f A / M with f = 49.67 Gy kg/GBq", "Gy")]
 
 

@@ -6,16 +6,9 @@ their one home; only what that module does not hold is here.
 
 from __future__ import annotations
 
-#: Mass density (g/mL) of liver, tumour and all non-lung tissue for the LDM truth.
-#: The convention of the 90Y device labels for liver mass from CT volume
-#: (TheraSphere instructions for use: "liver mass = volume x 1.03 g/cc"), close to
-#: ICRP Publication 89 reference liver (1.05 g/cm3). Chosen, not measured.
-SOFT_TISSUE_DENSITY_G_PER_ML: float = 1.03
-
-#: Mass density (g/mL) of lung for the LDM truth: inflated adult lung, rounded
-#: from ICRU Report 46 (1992), 0.26 g/cm3 (lung parenchyma without blood) to 0.30
-#: g/cm3 (with blood, ICRP Publication 89). Chosen, not measured.
-LUNG_DENSITY_G_PER_ML: float = 0.30
+# The ground truth uses the project's densities (one home: core/constants.py):
+# 1.03 g/mL for liver, tumour and all non-lung tissue, 0.30 g/mL for lung.
+from workstation.core.constants import LUNG_DENSITY_G_PER_ML, SOFT_TISSUE_DENSITY_G_PER_ML  # noqa: E402, F401
 
 #: 99mTc half-life (h). Source: ENSDF via NNDC NuDat 3, T1/2 = 6.0067(10) h.
 TC99M_HALF_LIFE_H: float = 6.0067
