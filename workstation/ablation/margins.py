@@ -469,6 +469,18 @@ def analyse_margins(
         _paint_margin_map(margin_map, map_lo, tumor, raw, c_lo, verts, margin)
 
     mins = [r["minimal_margin_mm"] for r in records if r["minimal_margin_mm"] is not None]
+    warnings.extend(
+        f"Tumour {r['label']}: some margins reach the {margin_limit_mm:g} mm limit and are "
+        f"reported as ±{margin_limit_mm:g} mm (the surfaces are farther apart than that)."
+        for r in records
+        if r.get("margin_clipped")
+    )
+    for what, vol in (("tumour", tumor), ("ablation-zone", ablation)):
+        if vol.modality in ("CT", "MR", "PT", "NM") or vol.units.value in ("HU", "Bq/mL", "counts"):
+            warnings.append(
+                f"The {what} mask is a {vol.modality or vol.units.value} image: every non-zero voxel "
+                "counts as inside; check that the right file was given."
+            )
     results: dict[str, Any] = {
         "workstation_version": __version__,
         "minimal_margin_mm": min(mins) if mins else None,

@@ -258,6 +258,15 @@ def _read_image_mask(path: Path, name: str | None) -> Volume:
 
     image = read_image(path)
     values = image.array
+    # The contract reads any image as a mask (non-zero = inside); say so when it looks like a
+    # measurement rather than a segmentation, since that is usually a wrong argument.
+    if image.modality in ("CT", "MR", "PT", "NM", "RTDOSE") or image.units in (
+        Unit.HU, Unit.BQML, Unit.COUNTS, Unit.GY
+    ):
+        image.metadata.warnings.append(
+            f"{path} is a {image.modality or image.units.value} image used as a mask: every non-zero "
+            "voxel counts as inside."
+        )
     if values.dtype == bool:
         values = values.astype(np.uint8)
     elif values.dtype.kind == "f":
@@ -276,7 +285,8 @@ def _read_image_mask(path: Path, name: str | None) -> Volume:
             present = [1] if values.any() else []
         names = {v: f"label {v}" for v in present}
     mask = _label_volume(
-        values, image.affine, names, path, image.modality, image.frame_of_reference_uid
+        values, image.affine, names, path, image.modality, image.frame_of_reference_uid,
+        warnings=image.metadata.warnings,
     )
     if name is not None and name not in names.values() and name.isdigit():
         value = int(name)
