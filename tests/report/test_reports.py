@@ -180,3 +180,30 @@ def _cells(html: str) -> list[str]:
     p = _Collector()
     p.feed(html)
     return p.cells
+
+
+def test_axial_slice_is_shown_in_radiological_convention() -> None:
+    # A bright block on the patient's left (+x in LPS) must appear on the right of the
+    # picture whichever way the array columns run.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from workstation.report.plots import axial_overlay_figure
+
+    arr = np.zeros((1, 20, 20), np.float32)
+    arr[0, :, 15:] = 1000.0  # columns 15..19
+    for flip in (False, True):
+        direction = np.diag([-1.0 if flip else 1.0, 1.0, 1.0])[:, ::-1]  # columns: z, y, x axes
+        data = arr[:, :, ::-1] if flip else arr
+        origin = [19.0 if flip else 0.0, 0.0, 0.0]  # same patient extent, columns reversed
+        vol = Volume(data, affine_from_geometry(origin, [1, 1, 1], direction), units=Unit.HU)
+        left = vol.index_to_world([0, 10, 17 if not flip else 2])[0]
+        assert left > 10  # the block is on the patient's left in both cases
+        fig = axial_overlay_figure(vol, 0, window=(0, 100))
+        FigureCanvasAgg(fig).draw()
+        img = np.asarray(fig.canvas.buffer_rgba())[..., :3].mean(axis=2)
+        ax_box = fig.axes[0].get_window_extent()
+        h = img.shape[0]
+        row = img[int(h - (ax_box.y0 + ax_box.y1) / 2)]
+        x0, x1 = int(ax_box.x0), int(ax_box.x1)
+        third = (x1 - x0) // 3
+        assert row[x1 - third:x1 - 5].mean() > row[x0 + 5:x0 + third].mean() + 50

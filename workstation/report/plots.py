@@ -126,6 +126,17 @@ def axial_overlay_figure(
         cy, cx = marker_ij[0] * dy, marker_ij[1] * dx
         ax.set_xlim(cx - zoom_half_mm, cx + zoom_half_mm)
         ax.set_ylim(cy + zoom_half_mm, cy - zoom_half_mm)
+    # Radiological convention: the patient's right on the left of the picture, anterior at
+    # the top. Array columns/rows are flipped when they run towards the patient's right (-x)
+    # or anterior (-y); the side letters say where the patient is.
+    direction = ct.direction
+    if direction[0, 2] < 0:
+        ax.invert_xaxis()
+    if direction[1, 1] < 0:
+        ax.invert_yaxis()
+    for text, xy in (("R", (0.02, 0.5)), ("L", (0.98, 0.5)), ("A", (0.5, 0.98)), ("P", (0.5, 0.02))):
+        ax.text(*xy, text, transform=ax.transAxes, color="yellow", fontsize=9, ha="center",
+                va="center", fontweight="bold")
     ax.set_title(title, fontsize=9)
     ax.set_xlabel("column (mm)")
     ax.set_ylabel("row (mm)")
