@@ -715,7 +715,10 @@ def sirt(
             for role, path, vol in (("activity", activity, act_img), ("ct", ct, ct_img))
             if vol is not None
         ] + [{"role": f"ROI {name}", "path": spec} for name, spec in roi_specs.items()]
-        files = write_outputs(result, output, dose_grid=dose_grid, inputs=inputs)
+        from workstation.report.sirt import render_sirt_report
+
+        files = write_outputs(result, output, dose_grid=dose_grid, inputs=inputs,
+                              report_renderer=render_sirt_report)
     for m, block in result.results["methods"].items():
         for name, met in block["rois"].items():
             say(f"{m:12s} {name:16s} mean {met['mean_gy']:8.1f} Gy  D90 {met['d90_gy']:8.1f} Gy  V100 {met['v_gy_percent']['100']:5.1f} %")
@@ -743,12 +746,14 @@ def margin(
 ) -> None:
     """Sub-voxel ablation margins per tumour; with both CTs the tumour is registered to the post-CT first."""
     from workstation.ablation.workflow import run_margin
+    from workstation.report.margin import render_margin_report
 
     with progress("margins") as advance:
         results = run_margin(
             tumor, ablation, output, liver_spec=liver, pre_ct=pre_ct, post_ct=post_ct,
             pre_series=pre_series, post_series=post_series, subcapsular_mm=subcapsular_mm,
             progress=advance, registration_mode=registration_mode, inverse_consistency=inverse_consistency,
+            report_renderer=render_margin_report,
         )
     for t in results["tumors"]:
         say(f"tumour {t['label']}: minimal margin {t['minimal_margin_mm']} mm, "
@@ -767,10 +772,12 @@ def plan_ablation(
 ) -> None:
     """Predict the ellipsoidal zone of planned applicators (union) and its margins around the tumour."""
     from workstation.ablation.workflow import run_plan
+    from workstation.report.margin import render_margin_report
 
     with progress("plan") as advance:
         results = run_plan(tumor, device_table, applicator, output, liver_spec=liver,
-                           subcapsular_mm=subcapsular_mm, progress=advance)
+                           subcapsular_mm=subcapsular_mm, progress=advance,
+                           report_renderer=render_margin_report)
     covers = results["plan_covers_margin_mm"]
     say(f"minimal margin {results['minimal_margin_mm']} mm; covers with 5 mm: "
         f"{'yes' if covers['5'] else 'no'}, with 10 mm: {'yes' if covers['10'] else 'no'}")

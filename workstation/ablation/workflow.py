@@ -71,10 +71,11 @@ def _write_outputs(
     title: str,
     transform: Any | None = None,
     display: dict[str, Volume | None] | None = None,
+    report_renderer: ReportRenderer | None = None,
 ) -> None:
     from workstation.io import atomic_directory, write_image
 
-    html, pdf, note = _report_html(analysis, title, display or {})
+    html, pdf, note = _report_files(analysis, title, display or {}, report_renderer)
     analysis.results["report"] = note
     with atomic_directory(out_dir) as tmp:
         if transform is not None:
@@ -97,25 +98,23 @@ def _write_outputs(
             (tmp / "report.pdf").write_bytes(pdf)
 
 
-def _report_html(
-    analysis: MarginAnalysis, title: str, display: dict[str, Volume | None]
-) -> tuple[str, bytes | None, str]:
-    """The report package's margin report (HTML, PDF), or the minimal table if that fails (noted)."""
-    try:
-        from workstation.report.document import render_html, render_pdf
-        from workstation.report.margin import build_margin_report
+#: Renders the margin report: ``(analysis, title, display) -> (html, pdf bytes or None)``;
+#: ``display`` holds the CT, tumour and ablation volumes for the slices. The report
+#: package provides one (:func:`workstation.report.margin.render_margin_report`); the
+#: command line passes it in, so the measurement never imports the presentation layer.
+ReportRenderer = Callable[[MarginAnalysis, str, dict[str, Volume | None]], tuple[str, bytes | None]]
 
-        margins = [sf.margin_mm for sf in analysis.surfaces if len(sf.margin_mm)]
-        doc = build_margin_report(
-            analysis.results,
-            ct=display.get("ct"),
-            tumor=display.get("tumor"),
-            ablation=display.get("ablation"),
-            margin_map=analysis.margin_map,
-            surface_margins_mm=np.concatenate(margins) if margins else None,
-            title=title,
-        )
-        return render_html(doc), render_pdf(doc), "full report (workstation.report.margin)"
+
+def _report_files(
+    analysis: MarginAnalysis, title: str, display: dict[str, Volume | None],
+    renderer: ReportRenderer | None,
+) -> tuple[str, bytes | None, str]:
+    """The rendered report, or the minimal table (the reason noted) without a renderer or on failure."""
+    if renderer is None:
+        return margin_report_html(analysis.results, title), None, "minimal summary (no report renderer given)"
+    try:
+        html, pdf = renderer(analysis, title, display)
+        return html, pdf, "full report"
     except Exception as exc:  # noqa: BLE001 - the margin outputs must not depend on the report
         return (
             margin_report_html(analysis.results, title),
@@ -137,6 +136,7 @@ def run_margin(
     progress: Progress = _no_progress,
     registration_mode: str = "deformable",
     inverse_consistency: bool = True,
+    report_renderer: ReportRenderer | None = None,
     **options: Any,
 ) -> dict[str, Any]:
     """Margins of an ablation zone around tumour(s); writes results.json, margin_map, report.
@@ -205,7 +205,8 @@ def run_margin(
     }
     progress(0.95, "writing")
     _write_outputs(out, analysis, extra, "Ablation margins", transform,
-                   display={"ct": post, "tumor": tumor, "ablation": ablation})
+                   display={"ct": post, "tumor": tumor, "ablation": ablation},
+                   report_renderer=report_renderer)
     return analysis.results
 
 
@@ -217,6 +218,7 @@ def run_plan(
     liver_spec: str | None = None,
     subcapsular_mm: float = 5.0,
     progress: Progress = _no_progress,
+    report_renderer: ReportRenderer | None = None,
     **options: Any,
 ) -> dict[str, Any]:
     """Predicted zone of planned applicators and its margins around the tumour(s)."""
@@ -240,5 +242,6 @@ def run_plan(
     analysis.results["inputs"] = {"tumor": str(tumor_spec), "liver": liver_spec,
                                   "device_table": str(device_table_path)}
     progress(0.95, "writing")
-    _write_outputs(out, analysis, {"predicted_zone.nii.gz": zone}, "Ablation plan")
+    _write_outputs(out, analysis, {"predicted_zone.nii.gz": zone}, "Ablation plan",
+                   display={"ct": None, "tumor": tumor, "ablation": zone}, report_renderer=report_renderer)
     return analysis.results

@@ -734,22 +734,21 @@ def _minimal_html(result: SirtResult) -> str:
     )
 
 
-def _report_html(result: SirtResult, inputs: list[dict[str, Any]]) -> tuple[str, bytes | None, str]:
-    """The report (``workstation.report.sirt``) as HTML and PDF, or the minimal HTML summary if it fails."""
-    try:
-        from workstation.report.document import render_html, render_pdf
-        from workstation.report.sirt import build_sirt_report
+#: Renders the report of a SIRT result: ``(result, inputs) -> (html, pdf bytes or None)``.
+#: The report package provides one (:func:`workstation.report.sirt.render_sirt_report`); the
+#: command line passes it in, so the physics never imports the presentation layer.
+ReportRenderer = Callable[["SirtResult", list[dict[str, Any]]], tuple[str, bytes | None]]
 
-        grouped: dict[tuple[str, str], list[tuple[float, float]]] = {}
-        for m, roi, d, v in result.dvh_rows:
-            grouped.setdefault((m, roi), []).append((d, v))
-        arrays: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
-        for (m, roi), points in grouped.items():
-            pts = np.asarray(points)
-            arrays.setdefault(m, {})[roi] = (pts[:, 0], pts[:, 1])
-        doc = build_sirt_report(result.results, doses=result.doses, ct=result.ct, rois=result.rois,
-                                dvh_curves=arrays, inputs=inputs)
-        return render_html(doc), render_pdf(doc), "full report (workstation.report.sirt)"
+
+def _report_files(
+    result: SirtResult, inputs: list[dict[str, Any]], renderer: ReportRenderer | None
+) -> tuple[str, bytes | None, str]:
+    """The rendered report, or the minimal HTML summary (the reason noted) without a renderer or on failure."""
+    if renderer is None:
+        return _minimal_html(result), None, "minimal summary (no report renderer given)"
+    try:
+        html_text, pdf_bytes = renderer(result, inputs)
+        return html_text, pdf_bytes, "full report"
     except Exception as exc:  # noqa: BLE001 - the dosimetry outputs must not depend on the report
         return (_minimal_html(result), None,
                 f"minimal summary: the full report failed ({type(exc).__name__}: {exc})")
@@ -761,6 +760,7 @@ def write_outputs(
     dose_grid: str = "activity",
     write_report: bool = True,
     inputs: list[dict[str, Any]] | None = None,
+    report_renderer: ReportRenderer | None = None,
 ) -> list[Path]:
     """Write the outputs of :func:`run_sirt` into ``out_dir`` atomically.
 
@@ -769,8 +769,9 @@ def write_outputs(
     dose_grid:
         ``"activity"`` (default) or ``"ct"`` (doses resampled linearly onto the CT grid).
     write_report:
-        Also write ``report.html`` (the report package's document; a minimal
-        summary if that fails, noted in ``results.json["outputs"]["report"]``).
+        Also write ``report.html`` (and ``report.pdf``) with ``report_renderer``;
+        a minimal HTML summary without one or if it fails, noted in
+        ``results.json["outputs"]["report"]``.
     inputs:
         Input descriptions for the report (role, path, modality, series_uid, description).
     """
@@ -808,7 +809,7 @@ def write_outputs(
         written.append(Path(out_dir) / "dvh.csv")
         report_note = None
         if write_report:
-            html_text, pdf_bytes, report_note = _report_html(result, list(inputs or []))
+            html_text, pdf_bytes, report_note = _report_files(result, list(inputs or []), report_renderer)
             (tmp / "report.html").write_text(html_text, encoding="utf-8")
             written.append(Path(out_dir) / "report.html")
             if pdf_bytes is not None:

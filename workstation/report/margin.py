@@ -19,7 +19,7 @@ from workstation.report.document import (
 )
 from workstation.report.plots import axial_overlay_figure, histogram_figure
 
-__all__ = ["TUMOR_TABLE_COLUMNS", "build_margin_report", "tumor_table_rows"]
+__all__ = ["TUMOR_TABLE_COLUMNS", "build_margin_report", "render_margin_report", "tumor_table_rows"]
 
 TUMOR_TABLE_COLUMNS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Volume (mL)", ("volume_ml",)),
@@ -154,3 +154,24 @@ def _flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             out[key] = v
     return out
+
+
+def render_margin_report(analysis: Any, title: str, display: Mapping[str, Volume | None]) -> tuple[str, bytes]:
+    """HTML and PDF of the margin report of a :class:`workstation.ablation.MarginAnalysis`.
+
+    The renderer ``workstation margin`` and ``plan-ablation`` pass to the ablation
+    workflow; ``display`` holds the CT (may be None: no slices), tumour and zone.
+    """
+    from workstation.report.document import render_html, render_pdf
+
+    margins = [sf.margin_mm for sf in analysis.surfaces if len(sf.margin_mm)]
+    doc = build_margin_report(
+        analysis.results,
+        ct=display.get("ct"),
+        tumor=display.get("tumor"),
+        ablation=display.get("ablation"),
+        margin_map=analysis.margin_map,
+        surface_margins_mm=np.concatenate(margins) if margins else None,
+        title=title,
+    )
+    return render_html(doc), render_pdf(doc)

@@ -20,7 +20,7 @@ from workstation.report.document import (
 )
 from workstation.report.plots import axial_overlay_figure, dvh_figure
 
-__all__ = ["ROI_TABLE_COLUMNS", "build_sirt_report", "roi_table_rows"]
+__all__ = ["ROI_TABLE_COLUMNS", "build_sirt_report", "render_sirt_report", "roi_table_rows"]
 
 #: Columns of the per-ROI table: (header, results.json key path inside an ROI entry).
 ROI_TABLE_COLUMNS: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -198,3 +198,24 @@ def build_sirt_report(
     else:
         sec.paragraphs.append("No warning was raised.")
     return doc
+
+
+def render_sirt_report(result: Any, inputs: Sequence[Mapping[str, Any]] = ()) -> tuple[str, bytes]:
+    """HTML and PDF of the report of a :class:`workstation.dosimetry.SirtResult`.
+
+    The renderer ``workstation sirt`` passes to
+    :func:`workstation.dosimetry.pipeline.write_outputs`; the cumulative DVHs
+    come from the result's ``dvh_rows`` (method, roi, dose_gy, volume_percent).
+    """
+    from workstation.report.document import render_html, render_pdf
+
+    grouped: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    for method, roi, dose_gy, volume_percent in result.dvh_rows:
+        grouped.setdefault((method, roi), []).append((dose_gy, volume_percent))
+    curves: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
+    for (method, roi), points in grouped.items():
+        pts = np.asarray(points)
+        curves.setdefault(method, {})[roi] = (pts[:, 0], pts[:, 1])
+    doc = build_sirt_report(result.results, doses=result.doses, ct=result.ct, rois=result.rois,
+                            dvh_curves=curves, inputs=inputs)
+    return render_html(doc), render_pdf(doc)

@@ -1,0 +1,35 @@
+"""The physics runs headless: lower packages never import the viewer, Qt, napari or the reports."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1] / "workstation"
+LOWER = ("core", "io", "dosimetry", "ablation", "registration", "segmentation")
+FORBIDDEN = ("napari", "PyQt6", "PyQt5", "PySide6", "qtpy", "magicgui", "vispy",
+             "workstation.viewer", "workstation.report", "workstation.cli", "workstation.demo")
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names: set[str] = set()
+    for node in ast.walk(tree):  # includes imports inside functions (lazy imports count too)
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+@pytest.mark.parametrize("package", LOWER)
+def test_lower_packages_do_not_import_upward(package: str) -> None:
+    offenders = [
+        f"{path.relative_to(ROOT)} imports {name}"
+        for path in sorted((ROOT / package).rglob("*.py"))
+        for name in _imports(path)
+        if any(name == f or name.startswith(f + ".") for f in FORBIDDEN)
+    ]
+    assert offenders == []
