@@ -45,7 +45,8 @@ def test_mird_glass() -> None:
 
 
 def test_partition_model() -> None:
-    # Ho et al. 1996: M_T 206 g, M_N 1339 g, TNR 3, D_N 40 Gy, LSF 8 %
+    # Illustrative inputs (not taken from a publication): M_T 206 g, M_N 1339 g, TNR 3,
+    # D_N 40 Gy, LSF 8 %; the partition model of Ho et al. (Eur J Nucl Med 1996) by hand.
     plan = P.plan_partition(206.0, 1339.0, 3.0, lung_shunt_fraction=0.08, target_normal_gy=40.0)
     a_liver = 40.0 * (1.339 + 3 * 0.206) / 49.67
     assert plan["prescribed_activity_gbq"] == pytest.approx(a_liver / 0.92, rel=1e-9)
