@@ -23,9 +23,10 @@ The analysis is automatic:
    position tolerance away from the template is reported as misplaced;
 6. recovery coefficients (mean over the exact sphere volume with partial-voxel
    weights, and maximum) are compared with a model of a uniform sphere blurred
-   by an isotropic Gaussian whose width (and a global calibration factor) is
-   fitted to all spheres: a sphere whose recovery departs from the model by
-   more than the tolerance is reported as mis-scaled.
+   by an isotropic Gaussian whose width is fitted to the spheres ≥ 17 mm (the
+   calibration factor is measured on the background, not fitted): a sphere
+   whose recovery departs from the model by more than the tolerance is
+   reported as mis-scaled.
 
 The image is assumed to be acquired axially (phantom axis along array axis 0).
 """
@@ -121,6 +122,8 @@ class PhantomQAResult:
     lung_insert_found: bool
     lung_insert_residual_percent: float | None
     fitted_fwhm_mm: float
+    #: Calibration of the image measured on the background (measured / stated); the name is kept
+    #: from qa.json's first version.
     fitted_scale: float
     spheres: list[SphereResult]
     checks: list[dict[str, Any]] = field(default_factory=list)
@@ -411,42 +414,33 @@ def analyse_nema_phantom(
             )
         )
 
-    # --- fit the blurred-sphere model (FWHM and a global scale)
+    # --- fit the blurred-sphere model: one parameter, the FWHM
     # A sphere on a warm background: measured = C_B + (C_S - C_B) * rc_model(d)
-    # (linearity of the blur), so RC_mean = (C_B + (C_S - C_B) * m) / C_S.
+    # (linearity of the blur), so RC_mean = scale * (C_B + (C_S - C_B) * m) / C_S. The
+    # calibration scale is measured on the large background (measured / stated), not fitted:
+    # fitting it with the FWHM on four spheres lets noise trade one against the other.
     ratio_b = background_concentration / sphere_concentration
     big = [s for s in sphere_results if s.diameter_mm >= _LOCALISED_MIN_DIAMETER_MM]
+    scale = float(background_measured * to_bqml / background_concentration)
 
     def model_rc(dm: float, fwhm: float, scale: float) -> float:
         m, _ = sphere_recovery_model(dm, fwhm)
         return scale * (ratio_b + (1 - ratio_b) * m)
 
-    def loss(x: np.ndarray) -> float:
-        fwhm, scale = x
-        if fwhm <= 0.5 or scale <= 0:
-            return 1e9
-        return float(sum((s.rc_mean - model_rc(s.diameter_mm, fwhm, scale)) ** 2 for s in big))
+    def fit_fwhm(spheres: list[SphereResult]) -> float:
+        def loss(f: float) -> float:
+            return float(sum((s.rc_mean - model_rc(s.diameter_mm, f, scale)) ** 2 for s in spheres))
 
-    fits = [
-        optimize.minimize(loss, np.array([f0, 1.0]), method="Nelder-Mead")
-        for f0 in (4.0, 8.0, 15.0, 25.0)
-    ]
-    fit = min(fits, key=lambda r: r.fun)
-    fwhm, scale = (float(fit.x[0]), float(fit.x[1]))
+        res = optimize.minimize_scalar(loss, bounds=(0.5, 60.0), method="bounded",
+                                       options={"xatol": 1e-3})
+        return float(res.x)
+
+    fwhm = fit_fwhm(big)
     # A robust refit without the worst sphere, so one bad sphere cannot drag the model.
     if len(big) >= 4:
         resid = [abs(s.rc_mean - model_rc(s.diameter_mm, fwhm, scale)) for s in big]
         worst = int(np.argmax(resid))
-        keep = [s for i, s in enumerate(big) if i != worst]
-
-        def loss2(x: np.ndarray) -> float:
-            f, sc = x
-            if f <= 0.5 or sc <= 0:
-                return 1e9
-            return float(sum((s.rc_mean - model_rc(s.diameter_mm, f, sc)) ** 2 for s in keep))
-
-        fit2 = optimize.minimize(loss2, np.array([fwhm, scale]), method="Nelder-Mead")
-        fwhm, scale = float(fit2.x[0]), float(fit2.x[1])
+        fwhm = fit_fwhm([s for i, s in enumerate(big) if i != worst])
     for s in sphere_results:
         s.rc_model = model_rc(s.diameter_mm, fwhm, scale)
 
