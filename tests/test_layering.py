@@ -33,3 +33,27 @@ def test_lower_packages_do_not_import_upward(package: str) -> None:
         if any(name == f or name.startswith(f + ".") for f in FORBIDDEN)
     ]
     assert offenders == []
+
+
+def test_nothing_imports_the_cli() -> None:
+    """The CLI is the top: the demo and every package call the commands, never CLI state."""
+    offenders = [
+        f"{path.relative_to(ROOT)} imports {name}"
+        for path in sorted(ROOT.rglob("*.py"))
+        if path.relative_to(ROOT).parts[0] not in ("cli", "__main__.py")
+        for name in _imports(path)
+        if name == "workstation.cli" or name.startswith("workstation.cli.")
+    ]
+    assert offenders == []
+
+
+def test_cli_command_modules_are_independent() -> None:
+    """A command group is one module: it imports only the CLI's shared helpers, not another group."""
+    offenders = [
+        f"cli/{path.name} imports {name}"
+        for path in sorted((ROOT / "cli").glob("*.py"))
+        if path.name not in ("_main.py", "__init__.py", "__main__.py")
+        for name in _imports(path)
+        if name.startswith("workstation.cli") and name != "workstation.cli._common"
+    ]
+    assert offenders == []

@@ -46,9 +46,11 @@ def _screenshot_possible() -> bool:
 
 
 class _Runner:
-    def __init__(self, out: Path, echo: Callable[[str], None]) -> None:
+    def __init__(self, out: Path, echo: Callable[[str], None],
+                 run_command: Callable[[list[str]], int]) -> None:
         self.out = out
         self.echo = echo
+        self.run_command = run_command
         self.steps: list[DemoStep] = []
         self.running: list[Any] = []
 
@@ -64,20 +66,12 @@ class _Runner:
 
     def run(self, name: str, args: list[str], outputs: list[str], capture: Path | None = None,
             ok_codes: tuple[int, ...] = (0,)) -> DemoStep:
-        from workstation.cli import main as cli_main
-
         step = DemoStep(name, args, outputs)
         self.echo(f"[{len(self.steps) + 1}] {name}: workstation {' '.join(args)}")
         buf = io.StringIO()
         t0 = time.perf_counter()
-        from workstation import cli
-
-        saved = dict(cli._STATE)
-        try:
-            with contextlib.redirect_stdout(buf):
-                code = cli_main(["--quiet", *args])
-        finally:
-            cli._STATE.update(saved)
+        with contextlib.redirect_stdout(buf):
+            code = self.run_command(["--quiet", *args])
         step.seconds = time.perf_counter() - t0
         step.exit_code = code
         if capture is not None:
@@ -107,7 +101,7 @@ class _Runner:
         self.echo(f"[{len(self.steps) + 1}] {name} (in the background): workstation {' '.join(args)}")
         self.steps.append(step)
         proc = subprocess.Popen(
-            [sys.executable, "-m", "workstation.cli", "--quiet", *args],
+            [sys.executable, "-m", "workstation", "--quiet", *args],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         )
         self.running.append(proc)
@@ -150,9 +144,23 @@ def _registration_error_mm(tfm: Path, liver_mask: Path, truth_maa: dict[str, Any
     return {"mean": float(err.mean()), "max": float(err.max())}
 
 
-def run_demo(out_dir: str | os.PathLike[str], viewer: bool = True,
-             echo: Callable[[str], None] = print) -> dict[str, Any]:
-    """Run every step; returns the summary written to ``DIR/demo_summary.json``."""
+def run_demo(out_dir: str | os.PathLike[str], run_command: Callable[[list[str]], int],
+             viewer: bool = True, echo: Callable[[str], None] = print) -> dict[str, Any]:
+    """Run every step; returns the summary written to ``DIR/demo_summary.json``.
+
+    Parameters
+    ----------
+    out_dir
+        Output folder.
+    run_command
+        Runs one ``workstation`` command line in this process and returns its exit
+        status (the CLI passes its own runner; the demo never imports the CLI).
+        Steps that run beside the others start ``python -m workstation`` instead.
+    viewer
+        Open the viewer at the end when there is a display and a terminal.
+    echo
+        Where progress lines go.
+    """
     from workstation.io import read_image
     from workstation.samples import sample_data_dir
 
@@ -160,7 +168,7 @@ def run_demo(out_dir: str | os.PathLike[str], viewer: bool = True,
     s = sample_data_dir()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    with _Runner(out, echo) as run:
+    with _Runner(out, echo, run_command) as run:
         sirt_gt = s / "sirt" / "ground_truth"
         abl_gt = s / "ablation" / "ground_truth"
         maa_gt = s / "maa" / "ground_truth"
@@ -302,8 +310,6 @@ def run_demo(out_dir: str | os.PathLike[str], viewer: bool = True,
         tmp.write_text(json.dumps(summary, indent=2), encoding="utf-8")
     if viewer and display_available() and sys.stdin.isatty():
         echo("opening the viewer (close the window to finish)")
-        from workstation.cli import main as cli_main
-
-        cli_main(["view", ct_path, "--dose", str(out / "sirt_spect" / "dose_vsv.nii.gz"),
+        run_command(["view", ct_path, "--dose", str(out / "sirt_spect" / "dose_vsv.nii.gz"),
                   "--labels", str(sirt_gt / "lesions.nii.gz")])
     return summary

@@ -1,0 +1,7 @@
+"""``python -m workstation.cli``."""
+
+import sys
+
+from workstation.cli import main
+
+sys.exit(main())

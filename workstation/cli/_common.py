@@ -1,0 +1,128 @@
+"""What every command module of the CLI shares: chatter, progress bars, option parsing.
+
+The command modules import only this module (never each other, never
+:mod:`workstation.cli._main`), so a command group is one module that can be added
+or removed without touching the others.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import traceback
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
+
+import click
+import typer
+
+from workstation.core.errors import InvalidInputError, WorkstationError
+
+__all__ = ["Progress", "STATE", "is_quiet", "parse_named_specs", "progress", "run_command", "say"]
+
+#: ``advance(fraction, text=None)``: the progress callback the CLI hands to the packages.
+Progress = Callable[..., None]
+
+
+@dataclass
+class _State:
+    """The root options of one invocation (``--debug``, ``--quiet``)."""
+
+    debug: bool = False
+    quiet: bool = False
+
+
+#: The options of the invocation being run; :func:`workstation.cli.main` saves and
+#: restores it, so a command may run another (the demo does) without side effects.
+STATE = _State()
+
+
+def is_quiet() -> bool:
+    """True with ``--quiet`` or when stdout is not a terminal."""
+    return STATE.quiet or not sys.stdout.isatty()
+
+
+def say(message: str) -> None:
+    """Print a line of chatter unless ``--quiet``."""
+    if not STATE.quiet:
+        typer.echo(message)
+
+
+@contextlib.contextmanager
+def progress(description: str) -> Iterator[Progress]:
+    """A rich progress bar on a terminal; a no-op otherwise.
+
+    Yields a callable ``advance(fraction: float, text: str | None = None)``.
+    """
+    if is_quiet():
+        yield lambda fraction, text=None: None
+        return
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), transient=True
+    ) as bar:
+        task = bar.add_task(description, total=1.0)
+
+        def advance(fraction: float, text: str | None = None) -> None:
+            bar.update(task, completed=min(max(fraction, 0.0), 1.0), description=text or description)
+
+        yield advance
+
+
+def parse_named_specs(items: Sequence[str] | None, option: str = "--roi") -> dict[str, str]:
+    """``NAME=SPEC`` options (``--roi liver=liver.nii.gz``) as an ordered ``{name: spec}``.
+
+    Raises
+    ------
+    InvalidInputError
+        When an item has no ``=``, an empty name or spec, or repeats a name.
+    """
+    specs: dict[str, str] = {}
+    for item in items or []:
+        name, sep, spec = item.partition("=")
+        name = name.strip()
+        if not sep or not spec.strip() or not name or name in specs:
+            raise InvalidInputError(
+                f"{option} {item!r} must be NAME=MASK, with a non-empty NAME used only once."
+            )
+        specs[name] = spec
+    return specs
+
+
+def run_command(command: click.Command, argv: Sequence[str]) -> int:
+    """Run the command line *argv* on *command* and map the outcome to an exit status.
+
+    0 success; 2 bad input (a :class:`WorkstationError`: one sentence on stderr) or
+    usage error (reported by click); 1 internal error (a traceback only with
+    ``--debug``); 130 interrupted. The root options of the caller (``STATE``) are
+    restored afterwards, so a command may run others in-process.
+    """
+    args = list(argv)
+    debug = "--debug" in args
+    saved = replace(STATE)
+    try:
+        command.main(args=args, prog_name="workstation", standalone_mode=True)
+    except SystemExit as exc:
+        code = exc.code
+        return code if isinstance(code, int) else (0 if code is None else 1)
+    except WorkstationError as exc:
+        if debug:
+            traceback.print_exc()
+        typer.echo(f"error: {exc}", err=True)
+        return 2
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the one place internal errors are reported
+        if debug:
+            traceback.print_exc()
+        else:
+            typer.echo(
+                f"internal error: {type(exc).__name__}: {exc} (run with --debug for a traceback)",
+                err=True,
+            )
+        return 1
+    finally:
+        STATE.debug, STATE.quiet = saved.debug, saved.quiet
+    return 0

@@ -1,0 +1,51 @@
+"""``workstation view``: the napari viewer, or a screenshot of it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from workstation.cli._common import say
+
+app = typer.Typer()
+
+
+@app.command()
+def view(
+    images: Annotated[list[str] | None, typer.Argument(help="IMGs to show (CT, SPECT, PET…).")] = None,
+    dose: Annotated[str | None, typer.Option(help="Absorbed-dose IMG (Gy), shown as a colour wash.")] = None,
+    labels: Annotated[list[str] | None, typer.Option("--labels", help="MASK to outline (repeatable).")] = None,
+    screenshot: Annotated[
+        Path | None, typer.Option(help="Render to this PNG without a window and exit.")
+    ] = None,
+    isodose: Annotated[
+        list[float] | None, typer.Option(help="Isodose line level in Gy (repeatable).")
+    ] = None,
+    series: Annotated[str | None, typer.Option(help="Series Instance UID (or unique prefix).")] = None,
+    window: Annotated[
+        str, typer.Option(help="CT window preset: 'soft tissue', liver, lung or bone.")
+    ] = "soft tissue",
+    dose_threshold: Annotated[
+        float | None, typer.Option(help="Dose (Gy) below which the wash is transparent [5 % of max].")
+    ] = None,
+) -> None:
+    """Open the napari viewer with overlays; --screenshot renders a PNG and exits."""
+    from workstation.io import ensure_not_input
+    from workstation.viewer._cli import open_window, read_view_inputs
+
+    inputs = [*(images or []), dose, *(labels or [])]
+    if screenshot is not None:
+        ensure_not_input(screenshot, *inputs)
+    vols, dose_vol, masks = read_view_inputs(images or [], dose=dose, labels=labels or [], series=series)
+    if screenshot is None:
+        open_window(vols, dose_vol, masks, isodose_levels_gy=isodose, window=window,
+                    dose_threshold_gy=dose_threshold)
+        return
+    from workstation.viewer import screenshot as render
+
+    render(screenshot, vols, dose=dose_vol, labels=masks, isodose_levels_gy=isodose, window=window,
+           dose_threshold_gy=dose_threshold)
+    say(f"wrote {screenshot}")
+
