@@ -45,6 +45,7 @@ def test_rigid_ct_to_ct_recovers_known_transform(rigid_pair, tmp_path):
     assert loaded["transform_file"] == "transform.tfm"
 
 
+@pytest.mark.slow
 def test_spect_to_ct_rigid_recovers_10mm_5deg(spect_pair):
     result = register(spect_pair.fixed, spect_pair.moving, mode="rigid", number_of_threads=2)
     # no inverse-consistency estimate between CT and emission (unreliable reverse run): said so
@@ -61,6 +62,7 @@ def test_spect_to_ct_rigid_recovers_10mm_5deg(spect_pair):
     assert np.linalg.norm(spect_pair.truth(pts) - pts, axis=1).mean() > 8.0
 
 
+@pytest.mark.slow
 def test_hybrid_same_frame_refines_within_bound_and_rejects_beyond(spect_pair):
     ct, spect = spect_pair.fixed, spect_pair.moving
     hybrid = spect.copy_with(frame_of_reference_uid=ct.frame_of_reference_uid)
