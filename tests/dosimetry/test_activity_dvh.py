@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from workstation.core import Radiopharmaceutical, Unit, VolumeMetadata
+from workstation.core import Radiopharmaceutical, Unit, Volume, VolumeMetadata, affine_from_geometry
 from workstation.core.errors import EmptyMaskError, InvalidInputError, UnitError
 from workstation.dosimetry.activity import calibrate_activity
 from workstation.dosimetry.dvh import (
@@ -135,3 +135,36 @@ def test_lung_dose_formula() -> None:
         49.67 * 3.0 * 0.9 * 0.1 / 0.8
     )
     assert math.isclose(Y90.decay_factor(Y90.half_life_s), 0.5)
+
+
+def _full_grid_weights(mask, reference, n):  # noqa: ANN001, ANN202 - the reference implementation
+    """Partial-voxel weights the direct way: supersample the whole reference grid, sample, average."""
+    fine = reference.grid.supersampled(n)
+    sampled = mask.copy_with(array=(mask.array != 0).astype(np.uint8)).resample_to(fine, "nearest").array
+    nz, ny, nx = reference.shape
+    return sampled.reshape(nz, n, ny, n, nx, n).mean(axis=(1, 3, 5))
+
+
+@pytest.mark.parametrize("oblique", [False, True])
+def test_roi_weights_in_the_roi_box_equal_the_full_grid_computation(oblique: bool) -> None:
+    """The box-restricted weights (issue 16) are the full-grid ones, for a ROI on a finer,
+    rotated, anisotropic grid that runs off the edge of the dose grid."""
+    a = np.radians(12.0 if oblique else 0.0)
+    rot = np.array([[np.cos(a), -np.sin(a), 0], [np.sin(a), np.cos(a), 0], [0, 0, 1.0]])
+    axial = np.array([[0.0, 0.0, 1.0], [0.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
+    # spacings and origins without common multiples: no sub-voxel centre ties with a mask voxel
+    # boundary, where nearest-neighbour rounding could go either way
+    fine_aff = affine_from_geometry((-40.13, -35.27, -30.41), (2.03, 0.913, 0.717), rot @ axial)
+    zz, yy, xx = np.indices((40, 90, 110))
+    pts = np.stack([zz, yy, xx], -1) @ fine_aff[:3, :3].T + fine_aff[:3, 3]
+    ellipsoid = (((pts[..., 0] - 2.0) / 22.0) ** 2 + ((pts[..., 1] + 1.0) / 15.0) ** 2
+                 + ((pts[..., 2] - 8.0) / 18.0) ** 2) <= 1.0
+    mask = Volume(ellipsoid.astype(np.uint8), fine_aff, units=Unit.LABEL)
+    # the dose grid stops inside the ROI along z (the ROI runs off its edge)
+    ref = Volume(np.zeros((14, 16, 9), np.float32),
+                 affine_from_geometry((-25.07, -40.19, -45.31), (4.79, 4.83, 4.77)))
+    fast = roi_weights(mask, ref, supersample=3)
+    slow = _full_grid_weights(mask, ref, 3)
+    assert fast.dtype == np.float32
+    np.testing.assert_allclose(fast, slow, atol=1e-6)  # identical sub-voxel samples; float32 rounding only
+    assert 0 < fast.sum() < ellipsoid.sum()  # partial voxels and a truncated ROI

@@ -1,4 +1,4 @@
-"""Core types: the Volume (array + affine + frame of reference + units), errors, constants."""
+"""Core types: the Grid (shape + affine + frame of reference), the Volume (array + affine + frame of reference + units), errors, constants."""
 
 from workstation.core.errors import (
     DicomError,
@@ -9,6 +9,7 @@ from workstation.core.errors import (
     UnitError,
     WorkstationError,
 )
+from workstation.core.grid import Grid
 from workstation.core.volume import (
     Radiopharmaceutical,
     Unit,
@@ -21,6 +22,7 @@ __all__ = [
     "DicomError",
     "EmptyMaskError",
     "GeometryMismatchError",
+    "Grid",
     "InvalidInputError",
     "NoOverlapError",
     "Radiopharmaceutical",

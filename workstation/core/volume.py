@@ -23,11 +23,13 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from workstation.core.errors import EmptyMaskError, GeometryMismatchError, NoOverlapError
+from workstation.core.grid import Grid, _box_bounds, _check_affine, affine_from_geometry
 
 if TYPE_CHECKING:
     import SimpleITK as sitk
 
 __all__ = [
+    "Grid",
     "Unit",
     "Radiopharmaceutical",
     "VolumeMetadata",
@@ -126,34 +128,6 @@ class VolumeMetadata:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def affine_from_geometry(
-    origin_lps_mm: Any,
-    spacing_zyx_mm: Any,
-    direction_zyx: Any | None = None,
-) -> np.ndarray:
-    """Build an index→LPS affine.
-
-    Parameters
-    ----------
-    origin_lps_mm:
-        Patient position (mm, LPS) of the centre of voxel ``(0, 0, 0)``.
-    spacing_zyx_mm:
-        Voxel spacing along array axes (z, y, x) in millimetres.
-    direction_zyx:
-        3×3 matrix whose *columns* are the unit vectors (LPS) of array axes
-        0, 1, 2. ``None`` means axis 0→+z, axis 1→+y, axis 2→+x (an axial
-        image in the usual DICOM orientation).
-    """
-    if direction_zyx is None:
-        direction_zyx = np.array([[0.0, 0.0, 1.0], [0.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
-    direction = np.asarray(direction_zyx, dtype=float).reshape(3, 3)
-    spacing = np.asarray(spacing_zyx_mm, dtype=float).reshape(3)
-    affine = np.eye(4)
-    affine[:3, :3] = direction * spacing[np.newaxis, :]
-    affine[:3, 3] = np.asarray(origin_lps_mm, dtype=float).reshape(3)
-    return affine
-
-
 @dataclass
 class Volume:
     """A 3D image or mask with exact geometry.
@@ -190,18 +164,15 @@ class Volume:
             raise GeometryMismatchError(
                 f"A volume must be 3D (z, y, x), but the array is {self.array.ndim}D."
             )
-        self.affine = np.asarray(self.affine, dtype=float)
-        if self.affine.shape != (4, 4):
-            raise GeometryMismatchError(
-                f"The affine must be 4x4, but it has shape {self.affine.shape}."
-            )
-        if not np.all(np.isfinite(self.affine)):
-            raise GeometryMismatchError("The affine contains non-finite values.")
-        if abs(np.linalg.det(self.affine[:3, :3])) < 1e-12:
-            raise GeometryMismatchError("The affine is singular (zero spacing or degenerate axes).")
+        self.affine = _check_affine(self.affine)
         self.units = Unit.parse(self.units)
 
     # ------------------------------------------------------------------ geometry
+    @property
+    def grid(self) -> Grid:
+        """The voxel grid (shape, affine, frame of reference) without the values."""
+        return Grid(self.shape, self.affine, self.frame_of_reference_uid)
+
     @property
     def shape(self) -> tuple[int, int, int]:
         """Array shape (nz, ny, nx)."""
@@ -229,44 +200,50 @@ class Volume:
 
     def index_to_world(self, index_zyx: Any) -> np.ndarray:
         """Map array indices (…, 3) in (k, j, i) order to LPS millimetres (…, 3)."""
-        idx = np.asarray(index_zyx, dtype=float)
-        return idx @ self.affine[:3, :3].T + self.affine[:3, 3]
+        return self.grid.index_to_world(index_zyx)
 
     def world_to_index(self, points_lps_mm: Any) -> np.ndarray:
         """Map LPS millimetres (…, 3) to continuous array indices (k, j, i)."""
-        pts = np.asarray(points_lps_mm, dtype=float)
-        inv = np.linalg.inv(self.affine)
-        return pts @ inv[:3, :3].T + inv[:3, 3]
+        return self.grid.world_to_index(points_lps_mm)
 
     def corners_world(self) -> np.ndarray:
         """The 8 outer corners (voxel edges, not centres) of the volume in LPS mm."""
-        nz, ny, nx = self.shape
-        corners = np.array(
-            [[k, j, i] for k in (-0.5, nz - 0.5) for j in (-0.5, ny - 0.5) for i in (-0.5, nx - 0.5)]
-        )
-        return self.index_to_world(corners)
+        return self.grid.corners_world()
 
     def bounding_box_world(self) -> tuple[np.ndarray, np.ndarray]:
         """Axis-aligned LPS bounding box (min, max) of the voxel extent in mm."""
-        c = self.corners_world()
-        return c.min(axis=0), c.max(axis=0)
+        return self.grid.bounding_box_world()
 
-    def same_grid(self, other: Volume, atol_mm: float = 1e-3) -> bool:
+    def same_grid(self, other: Volume | Grid, atol_mm: float = 1e-3) -> bool:
         """True when both volumes have the same shape and (within ``atol_mm``) affine."""
-        return self.shape == other.shape and bool(
-            np.allclose(self.affine, other.affine, atol=atol_mm, rtol=0)
-        )
+        return self.grid.same_grid(other, atol_mm=atol_mm)
 
-    def overlaps(self, other: Volume) -> bool:
+    def overlaps(self, other: Volume | Grid) -> bool:
         """True when the voxel extents intersect in patient space.
 
         The test samples ``other``'s extent in this volume's index space, so it
         is exact for parallel grids and conservative for oblique ones.
         """
-        idx = self.world_to_index(other.corners_world())
-        lo, hi = idx.min(axis=0), idx.max(axis=0)
-        upper = np.array(self.shape) - 0.5
-        return bool(np.all(hi > -0.5) and np.all(lo < upper))
+        return self.grid.overlaps(other)
+
+    def crop(self, index_box: tuple[slice, slice, slice]) -> Volume:
+        """The volume inside an index box (slices with step 1), with its geometry.
+
+        The array is a copy; metadata and label names are kept.
+        """
+        starts, stops = _box_bounds(index_box, self.shape)
+        box = tuple(slice(a, b) for a, b in zip(starts, stops, strict=True))
+        return self.copy_with(array=self.array[box].copy(), affine=self.grid.crop(box).affine)
+
+    def nonzero_box(self, margin_voxels: int = 0) -> tuple[slice, slice, slice] | None:
+        """The index box of the non-zero voxels plus a margin (clipped), or ``None`` when all are zero."""
+        nz = [np.flatnonzero(np.any(self.array, axis=axes)) for axes in ((1, 2), (0, 2), (0, 1))]
+        if any(len(i) == 0 for i in nz):
+            return None
+        return tuple(  # type: ignore[return-value]
+            slice(max(int(i[0]) - margin_voxels, 0), min(int(i[-1]) + 1 + margin_voxels, n))
+            for i, n in zip(nz, self.shape, strict=True)
+        )
 
     # ----------------------------------------------------------- constructors
     def copy_with(self, array: np.ndarray | None = None, **changes: Any) -> Volume:
@@ -324,8 +301,8 @@ class Volume:
     # ------------------------------------------------------------ resampling
     def resample_to(
         self,
-        reference: Volume,
-        interpolation: Literal["linear", "nearest", "bspline"] = "linear",
+        reference: Volume | Grid,
+        interpolation: Literal["linear", "nearest", "bspline"] | None = None,
         fill_value: float = 0.0,
         transform: Any | None = None,
         dtype: Any | None = None,
@@ -335,9 +312,12 @@ class Volume:
         Parameters
         ----------
         reference:
-            Volume whose grid (shape, affine) the result takes.
+            Volume or grid whose geometry (shape, affine) the result takes.
         interpolation:
-            ``"linear"`` for images, ``"nearest"`` for masks and labels.
+            ``"linear"`` for images, ``"nearest"`` for masks and labels. By default
+            it follows what the volume is: ``"nearest"`` for a label image
+            (``units == Unit.LABEL``) or a boolean array, ``"linear"`` otherwise, so
+            labels are never blended by accident.
         fill_value:
             Value of reference voxels that fall outside this volume.
         transform:
@@ -348,14 +328,17 @@ class Volume:
         """
         import SimpleITK as sitk
 
-        if transform is None and self.same_grid(reference):
+        if interpolation is None:
+            interpolation = "nearest" if self.is_label() or self.array.dtype == bool else "linear"
+        target = reference.grid if isinstance(reference, Volume) else reference
+        if transform is None and self.same_grid(target):
             out = self.array if dtype is None else self.array.astype(dtype)
-            return self.copy_with(array=out.copy(), affine=reference.affine.copy())
-        if transform is None and not self.overlaps(reference):
+            return self.copy_with(array=out.copy(), affine=target.affine.copy())
+        if transform is None and not self.overlaps(target):
             raise NoOverlapError(
                 "The volumes do not overlap in patient space "
                 f"(source bounds {np.round(self.bounding_box_world(), 1).tolist()} mm, "
-                f"target bounds {np.round(reference.bounding_box_world(), 1).tolist()} mm)."
+                f"target bounds {np.round(target.bounding_box_world(), 1).tolist()} mm)."
             )
         interp = {
             "linear": sitk.sitkLinear,
@@ -365,18 +348,14 @@ class Volume:
         src = self
         if interpolation != "nearest" and self.array.dtype.kind in "biu":
             src = self.copy_with(array=self.array.astype(np.float32))
-        ref_img = sitk.Image([int(s) for s in reference.shape[::-1]], sitk.sitkUInt8)
-        ref_img.SetSpacing(tuple(float(s) for s in reference.spacing_mm[::-1]))
-        ref_img.SetOrigin(tuple(float(o) for o in reference.origin_mm))
-        ref_img.SetDirection(tuple(float(d) for d in reference.direction[:, ::-1].ravel()))
         tx = transform if transform is not None else sitk.Transform()
-        out_img = sitk.Resample(src.to_sitk(), ref_img, tx, interp, float(fill_value))
+        out_img = sitk.Resample(src.to_sitk(), target.to_sitk_reference(), tx, interp, float(fill_value))
         out = sitk.GetArrayFromImage(out_img)
         if dtype is not None:
             out = out.astype(dtype)
         elif interpolation == "nearest":
             out = out.astype(self.array.dtype)
-        return self.copy_with(array=out, affine=reference.affine.copy())
+        return self.copy_with(array=out, affine=target.affine.copy())
 
     # ------------------------------------------------------------- masks
     def is_label(self) -> bool:

@@ -28,37 +28,54 @@ from __future__ import annotations
 import numpy as np
 
 from workstation.core.errors import EmptyMaskError
-from workstation.core.volume import Volume, affine_from_geometry
+from workstation.core.grid import Grid
+from workstation.core.volume import Unit, Volume
 
 __all__ = ["roi_weights", "cumulative_dvh", "differential_dvh", "dose_at_volume", "volume_at_dose"]
 
 
-def roi_weights(mask: Volume, reference: Volume, supersample: int = 3, name: str = "ROI") -> np.ndarray:
+def _block_fraction(sampled: np.ndarray, n: int) -> np.ndarray:
+    """Fraction of non-zero sub-voxels in each ``n``³ block of a (nz·n, ny·n, nx·n) uint8 array."""
+    fz, fy, fx = sampled.shape
+    nz, ny, nx = fz // n, fy // n, fx // n
+    # one axis at a time, the contiguous one first: far faster than a 6-D mean
+    counts = (sampled != 0).view(np.uint8).reshape(fz, fy, nx, n).sum(axis=3, dtype=np.uint16)
+    counts = counts.reshape(fz, ny, n, nx).sum(axis=2, dtype=np.uint16)
+    counts = counts.reshape(nz, n, ny, nx).sum(axis=1, dtype=np.uint16)
+    return counts.astype(np.float32) / np.float32(n**3)
+
+
+def roi_weights(mask: Volume, reference: Volume | Grid, supersample: int = 3, name: str = "ROI") -> np.ndarray:
     """Fraction (float32, 0..1) of each ``reference`` voxel inside ``mask`` (non-zero).
+
+    The work is done inside the box of reference voxels that the mask's non-zero
+    voxels can reach (with a one-voxel margin), so its cost follows the ROI, not
+    the image: the mask is cropped to its own non-zero box, the reference box is
+    supersampled ``supersample`` times per axis and the mask sampled by nearest
+    neighbour at every sub-voxel centre.
 
     Raises
     ------
     EmptyMaskError
         When no voxel of the reference is (partly) inside the mask.
     """
-    if mask.same_grid(reference):
+    target = reference.grid if isinstance(reference, Volume) else reference
+    if mask.same_grid(target):
         w = (np.asarray(mask.array) != 0).astype(np.float32)
     else:
         n = int(supersample)
-        sp = reference.spacing_mm
-        direction = reference.direction
-        # centre of the first sub-voxel of voxel (0,0,0): -(n-1)/(2n) voxel along each axis
-        shift = direction @ (-(n - 1) / (2.0 * n) * sp)
-        fine_affine = affine_from_geometry(reference.origin_mm + shift, sp / n, direction)
-        fine_shape = tuple(s * n for s in reference.shape)
-        fine = Volume(np.zeros(fine_shape, dtype=np.uint8), fine_affine)
-        src = mask.copy_with(array=(np.asarray(mask.array) != 0).astype(np.uint8))
-        sampled = src.resample_to(fine, "nearest", fill_value=0).array
-        nz, ny, nx = reference.shape
-        w = sampled.reshape(nz, n, ny, n, nx, n).mean(axis=(1, 3, 5), dtype=np.float32)
+        w = np.zeros(target.shape, dtype=np.float32)
+        src_box = mask.nonzero_box(margin_voxels=1)
+        box = target.box_of(mask, src_box, margin_voxels=1) if src_box is not None else None
+        if box is not None:
+            fine = target.crop(box).supersampled(n)
+            inside = (np.asarray(mask.array[src_box]) != 0).astype(np.uint8)
+            src = Volume(inside, mask.grid.crop(src_box).affine, units=Unit.LABEL)
+            if src.overlaps(fine):
+                w[box] = _block_fraction(src.resample_to(fine, "nearest", fill_value=0).array, n)
     if not np.any(w > 0):
         raise EmptyMaskError(f"The ROI {name!r} is empty on the dose grid (no voxel inside after resampling).")
-    return w.astype(np.float32)
+    return w
 
 
 def _sorted(dose: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

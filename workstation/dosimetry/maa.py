@@ -52,7 +52,7 @@ import math
 import numpy as np
 
 from workstation.core.errors import EmptyMaskError, InvalidInputError, UnitError
-from workstation.core.volume import Unit, Volume, affine_from_geometry
+from workstation.core.volume import Unit, Volume
 from workstation.dosimetry.dvh import roi_weights
 from workstation.dosimetry.planning import LIVER_DENSITY_G_PER_ML
 
@@ -132,38 +132,15 @@ def _lesion_components(lesions: np.ndarray, source: Volume) -> tuple[np.ndarray,
 
 
 def _weights(mask: np.ndarray, grid: Volume, image: Volume, name: str, supersample: int) -> np.ndarray:
-    """Partial-voxel weights of a boolean ``mask`` on ``grid`` over the voxels of ``image``.
-
-    :func:`roi_weights` is evaluated on the sub-grid of ``image`` that covers
-    the mask's bounding box (exactly the same weights, much less supersampling).
-    """
+    """Partial-voxel weights of a boolean ``mask`` on ``grid`` over the voxels of ``image``
+    (:func:`roi_weights`, which works in the box of the mask)."""
     if not mask.any():
         raise EmptyMaskError(f"The MAA ROI {name!r} is empty.")
-    if grid.same_grid(image):
-        return mask.astype(np.float32)
-    idx = np.argwhere(mask)
-    lo, hi = idx.min(axis=0), idx.max(axis=0)
-    box = np.array([[a, b, c] for a in (lo[0] - 0.5, hi[0] + 0.5)
-                    for b in (lo[1] - 0.5, hi[1] + 0.5) for c in (lo[2] - 0.5, hi[2] + 0.5)])
-    target = image.world_to_index(grid.index_to_world(box))
-    start = np.maximum(np.floor(target.min(axis=0)).astype(int) - 1, 0)
-    stop = np.minimum(np.ceil(target.max(axis=0)).astype(int) + 2, np.array(image.shape))
-    if np.any(stop <= start):
-        raise EmptyMaskError(f"The MAA ROI {name!r} lies outside the MAA image.")
-    sub_affine = affine_from_geometry(image.index_to_world(start), image.spacing_mm, image.direction)
-    sub = Volume(np.zeros(tuple(stop - start), np.uint8), sub_affine)
-    m0, m1 = np.maximum(lo - 1, 0), np.minimum(hi + 2, np.array(mask.shape))
-    cropped = Volume(
-        mask[m0[0]:m1[0], m0[1]:m1[1], m0[2]:m1[2]].astype(np.uint8),
-        affine_from_geometry(grid.index_to_world(m0), grid.spacing_mm, grid.direction),
-    )
     try:
-        w_sub = roi_weights(cropped, sub, supersample=supersample, name=name)
+        return roi_weights(Volume(mask.astype(np.uint8), grid.affine, units=Unit.LABEL), image,
+                           supersample=supersample, name=name)
     except EmptyMaskError:
         raise EmptyMaskError(f"The MAA ROI {name!r} lies outside the MAA image.") from None
-    w = np.zeros(image.shape, np.float32)
-    w[start[0]:stop[0], start[1]:stop[1], start[2]:stop[2]] = w_sub
-    return w
 
 
 def maa_uptake(

@@ -49,6 +49,7 @@ from typing import Any
 import numpy as np
 
 from workstation.core.errors import InvalidInputError, NoOverlapError
+from workstation.core.grid import Grid
 from workstation.core.volume import Unit, Volume
 from workstation.dosimetry.activity import ActivityCalibration, calibrate_activity
 from workstation.dosimetry.density import (
@@ -129,23 +130,40 @@ def _split_rois(rois: dict[str, Volume]) -> dict[str, Volume]:
     out: dict[str, Volume] = {}
     for name, vol in rois.items():
         out[name] = vol
-        values = [int(v) for v in np.unique(vol.array) if v != 0]
-        if len(values) > 1 and roi_role(name) == "lesion":
+        if roi_role(name) != "lesion":
+            continue
+        box = vol.nonzero_box()
+        inside = vol.array[box] if box is not None else vol.array[:0]
+        values = [int(v) for v in np.unique(inside) if v != 0]
+        if len(values) > 1:
             for v in values:
                 out[f"{name}_{v}"] = vol.copy_with(array=(vol.array == v).astype(np.uint8))
     return out
 
 
 def _far_from_liver_fraction(activity: Volume, liver_w: np.ndarray) -> float:
+    """Fraction of the image activity farther than ``FAR_FROM_LIVER_MM`` from the liver.
+
+    The distance map is computed only in the liver's box widened by that distance:
+    every voxel outside it is farther than that from the liver.
+    """
     from scipy import ndimage
 
     inside = liver_w >= 0.5
     if not inside.any():
         return 0.0
-    dist = ndimage.distance_transform_edt(~inside, sampling=activity.spacing_mm)
-    a = activity.array.astype(np.float64)
-    total = a.sum()
-    return float(a[dist > FAR_FROM_LIVER_MM].sum() / total) if total > 0 else 0.0
+    a = activity.array
+    total = float(a.sum(dtype=np.float64))
+    if total <= 0:
+        return 0.0
+    reach = np.ceil(FAR_FROM_LIVER_MM / activity.spacing_mm).astype(int) + 1
+    box = activity.copy_with(array=inside).nonzero_box()
+    assert box is not None
+    box = tuple(slice(max(s.start - r, 0), min(s.stop + r, n))
+                for s, r, n in zip(box, reach, activity.shape, strict=True))
+    dist = ndimage.distance_transform_edt(~inside[box], sampling=activity.spacing_mm)
+    near = float(a[box][dist <= FAR_FROM_LIVER_MM].sum(dtype=np.float64))
+    return (total - near) / total
 
 
 #: Largest grid (voxels) on which the RBV-corrected activity and the doses are computed; a larger CT
@@ -153,21 +171,12 @@ def _far_from_liver_fraction(activity: Volume, liver_w: np.ndarray) -> float:
 MAX_PVC_GRID_VOXELS: int = 24_000_000
 
 
-def _pvc_grid(ct: Volume) -> Volume:
+def _pvc_grid(ct: Volume) -> Grid:
     """The CT grid, or the CT's field of view with an integer multiple of its spacing when too large."""
-    from workstation.core.volume import affine_from_geometry
-
-    n = int(np.prod(ct.shape))
     factor = 1
-    while n / factor**3 > MAX_PVC_GRID_VOXELS:
+    while ct.grid.size / factor**3 > MAX_PVC_GRID_VOXELS:
         factor += 1
-    if factor == 1:
-        return ct
-    shape = tuple(-(-s // factor) for s in ct.shape)
-    spacing = ct.spacing_mm * factor
-    origin = ct.origin_mm + ct.direction @ ((factor - 1) / 2.0 * ct.spacing_mm)
-    return Volume(np.zeros(shape, np.uint8), affine_from_geometry(origin, spacing, ct.direction),
-                  frame_of_reference_uid=ct.frame_of_reference_uid)
+    return ct.grid.coarsened(factor)
 
 
 def _check_pvc(pvc: str | None, psf_fwhm_mm: float | None) -> str | None:

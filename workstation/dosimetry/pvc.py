@@ -70,6 +70,7 @@ from scipy import ndimage
 from scipy.optimize import nnls
 
 from workstation.core.errors import EmptyMaskError, InvalidInputError
+from workstation.core.grid import Grid
 from workstation.core.volume import Volume
 
 __all__ = [
@@ -309,7 +310,7 @@ def rbv_correct(
     supersample: int = 3,
     guard_fraction: float = 0.01,
     conserve_total: bool = True,
-    grid: Volume | None = None,
+    grid: Volume | Grid | None = None,
     gtm: GtmResult | None = None,
     min_unclaimed_fraction: float = 0.5,
 ) -> Volume:

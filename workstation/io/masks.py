@@ -33,6 +33,7 @@ segment with no voxel an :class:`~workstation.core.errors.EmptyMaskError`.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections import defaultdict
@@ -319,11 +320,19 @@ def _nrrd_has_segments(path: Path) -> bool:
     return b"Segment0_" in head
 
 
-def _read_seg_nrrd(path: Path, name: str | None) -> Volume:
+@functools.lru_cache(maxsize=1)
+def _load_seg_nrrd(path_text: str, mtime_ns: int, size: int) -> tuple[np.ndarray, np.ndarray, dict[str, str], int]:
+    """The layers (z, y, x, layers; read-only), affine, header fields and layer count of a NRRD.
+
+    Cached for the last file (keyed by path, modification time and size): a command
+    that takes several segments of one ``.seg.nrrd`` (``--roi liver=S#Liver --roi
+    tumor=S#Tumor``) decompresses it once.
+    """
     import SimpleITK as sitk
 
+    path = Path(path_text)
     try:
-        image = sitk.ReadImage(str(path))
+        image = sitk.ReadImage(path_text)
     except RuntimeError as exc:
         last = str(exc).strip().splitlines()[-1] if str(exc).strip() else "unreadable"
         raise InvalidInputError(
@@ -339,9 +348,17 @@ def _read_seg_nrrd(path: Path, name: str | None) -> Volume:
     array = sitk.GetArrayFromImage(image)  # (z, y, x) or (z, y, x, layers)
     if array.ndim == 3:
         array = array[..., np.newaxis]
+    array.flags.writeable = False
     spacing = np.array(image.GetSpacing())
     direction = np.array(image.GetDirection()).reshape(3, 3)
     affine = affine_from_geometry(image.GetOrigin(), spacing[::-1], direction[:, ::-1])
+    return array, affine, keys, layers
+
+
+def _read_seg_nrrd(path: Path, name: str | None) -> Volume:
+    stat = path.stat()
+    array, affine, keys, layers = _load_seg_nrrd(str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+    affine = affine.copy()
 
     numbers = sorted(int(m.group(1)) for k in keys if (m := re.fullmatch(r"Segment(\d+)_Name", k)))
     if not numbers:
