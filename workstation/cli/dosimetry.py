@@ -82,7 +82,8 @@ def plan(
     maa: Annotated[str | None, typer.Option(help="99mTc-MAA SPECT IMG: LSF, TNR and volumes not given as options are measured on it.")] = None,
     maa_series: Annotated[str | None, typer.Option(help="Series of --maa (UID or unique prefix).")] = None,
     maa_ct: Annotated[str | None, typer.Option(help="CT IMG of the MAA SPECT/CT: the --roi masks are put on its grid.")] = None,
-    roi: Annotated[list[str] | None, typer.Option(help="With --maa: NAME=MASK (repeat); names liver, lungs, lesions (label image), perfused (optional territory).")] = None,
+    roi: Annotated[list[str] | None, typer.Option(help="With --maa: NAME=MASK (repeat); names liver, lungs (optional with --lung-shunt or --planar-counts), lesions (label image), perfused (optional territory).")] = None,
+    planar_counts: Annotated[str | None, typer.Option("--planar-counts", help="Planar MAA counts LUNG_ANT,LUNG_POST,LIVER_ANT,LIVER_POST: the lung shunt by the geometric mean (AAPM Report 144).")] = None,
 ) -> None:
     """Prescribed 90Y activity from a planning model (BSA, MIRD, partition / multi-compartment)."""
     import json
@@ -96,39 +97,44 @@ def plan(
         return value
 
     m = model.lower()
+    if lung_shunt is not None and planar_counts is not None:
+        raise InvalidInputError("Give the lung shunt once: --lung-shunt or --planar-counts, not both.")
+    lung_shunt_source = "given (--lung-shunt)" if lung_shunt is not None else None
+    if planar_counts is not None:
+        from workstation.dosimetry.maa import PLANAR_LSF_SOURCE, planar_lung_shunt_fraction
+
+        try:
+            counts = [float(v) for v in planar_counts.split(",")]
+        except ValueError:
+            counts = []
+        if len(counts) != 4:
+            raise InvalidInputError(
+                f"--planar-counts {planar_counts!r} must be four numbers LUNG_ANT,LUNG_POST,LIVER_ANT,LIVER_POST."
+            )
+        lung_shunt = planar_lung_shunt_fraction(*counts)
+        lung_shunt_source = f"planar geometric mean of --planar-counts ({PLANAR_LSF_SOURCE})"
     maa_result: dict[str, Any] | None = None
     if maa is not None:
-        from workstation.dosimetry.maa import maa_uptake
+        from workstation.dosimetry.maa import maa_uptake, plan_inputs_from_maa
         from workstation.io import read_image, read_mask
 
         specs = parse_named_specs(roi)
         maa_img = read_image(maa, series=maa_series)
         reference = read_image(maa_ct) if maa_ct is not None else maa_img
         maa_result = maa_uptake(
-            maa_img, {n: read_mask(s, reference=reference) for n, s in specs.items()}, density_g_per_ml=liver_density
+            maa_img, {n: read_mask(s, reference=reference) for n, s in specs.items()},
+            density_g_per_ml=liver_density, lung_shunt_fraction=lung_shunt, lung_shunt_source=lung_shunt_source,
         )
-        measured = {
-            "lung_shunt": maa_result["lung_shunt_fraction"],
-            "tnr": maa_result["tumor_to_normal_ratio"],
-            "tumor_ml": maa_result["all_lesions_volume_ml"] if m == "bsa" else maa_result["tumor_volume_ml"],
-            "normal_ml": maa_result["normal_liver_volume_ml"],
-            "liver_ml": maa_result["liver_volume_ml"] if m == "bsa" else maa_result["perfused_volume_ml"],
-            "treated_fraction": maa_result["perfused_volume_ml"] / maa_result["liver_volume_ml"]  # type: ignore[operator]
-            if maa_result["perfused_territory"] == "given" else None,
-        }
-        used = {"bsa": ("lung_shunt", "liver_ml", "tumor_ml", "treated_fraction"), "mird": ("lung_shunt", "liver_ml")}
         given = {"lung_shunt": lung_shunt, "tnr": tnr, "tumor_ml": tumor_ml, "normal_ml": normal_ml,
                  "liver_ml": liver_ml, "treated_fraction": treated_fraction}
-        relevant = used.get(m, ("lung_shunt",) if territory else ("lung_shunt", "tnr", "tumor_ml", "normal_ml"))
-        measured = {k: (v if k in relevant else None) for k, v in measured.items()}
-        from_image = [k for k, v in given.items() if v is None and measured[k] is not None]
-        lung_shunt = measured["lung_shunt"] if lung_shunt is None else lung_shunt
-        tnr = measured["tnr"] if tnr is None else tnr
-        tumor_ml = measured["tumor_ml"] if tumor_ml is None else tumor_ml
-        normal_ml = measured["normal_ml"] if normal_ml is None else normal_ml
-        liver_ml = measured["liver_ml"] if liver_ml is None else liver_ml
-        treated_fraction = measured["treated_fraction"] if treated_fraction is None else treated_fraction
-        maa_result["used_for_plan"] = [f"--{k.replace('_', '-')}" for k in from_image]
+        merged, taken = plan_inputs_from_maa("multi-compartment" if territory else m, maa_result, given)
+        lung_shunt, tnr, tumor_ml, normal_ml, liver_ml, treated_fraction = (
+            merged["lung_shunt"], merged["tnr"], merged["tumor_ml"], merged["normal_ml"], merged["liver_ml"],
+            merged["treated_fraction"],
+        )
+        maa_result["used_for_plan"] = [f"--{k.replace('_', '-')}" for k in taken]
+        if "lung_shunt" in taken:
+            lung_shunt_source = "measured on the MAA SPECT/CT (lungs and liver volumes of interest)"
     elif roi or maa_ct is not None:
         raise InvalidInputError("--roi and --maa-ct need --maa IMG (the MAA SPECT).")
     lung_shunt = 0.0 if lung_shunt is None else lung_shunt
@@ -150,18 +156,7 @@ def plan(
             lung_mass_g=lung_mass_g, ldm_gy_kg_per_gbq=ldm_factor,
         )
         if territory:
-            terrs = []
-            for spec in territory:
-                parts = spec.split(":")
-                try:
-                    name, t_ml, n_ml, ratio = parts[0], *map(float, parts[1:])
-                except ValueError:
-                    raise InvalidInputError(
-                        f"--territory {spec!r} must be NAME:TUMOR_ML:NORMAL_ML:TNR with numbers."
-                    ) from None
-                if len(parts) != 4:
-                    raise InvalidInputError(f"--territory {spec!r} must be NAME:TUMOR_ML:NORMAL_ML:TNR.")
-                terrs.append(planning.Territory(name, t_ml * liver_density, n_ml * liver_density, ratio))
+            terrs = [planning.parse_territory(spec, liver_density) for spec in territory]
             result = planning.plan_multi_compartment(terrs, **kwargs)  # type: ignore[arg-type]
         else:
             result = planning.plan_partition(
@@ -171,6 +166,7 @@ def plan(
     else:
         raise InvalidInputError(f"Unknown --model {model!r}; choose bsa, mird or partition.")
     result["liver_density_g_per_ml"] = liver_density
+    result["lung_shunt_source"] = lung_shunt_source or "none given: 0 assumed"
     if maa_result is not None:
         result["maa"] = maa_result
         result["warnings"] = [*result.get("warnings", []), *(f"MAA: {w}" for w in maa_result["warnings"])]
@@ -181,7 +177,8 @@ def plan(
     if maa_result is not None:
         ratio = maa_result["tumor_to_normal_ratio"]
         typer.echo(
-            f"MAA: lung shunt {100 * maa_result['lung_shunt_fraction']:.2f} % (SPECT/CT), "
+            f"MAA: lung shunt {100 * maa_result['lung_shunt_fraction']:.2f} % "
+            f"({'given' if maa_result['lungs_volume_ml'] is None else 'SPECT/CT'}), "
             f"TNR {'n/a' if ratio is None else f'{ratio:.2f}'}, tumour {maa_result['tumor_volume_ml']:.1f} mL, "
             f"normal perfused liver {maa_result['normal_liver_volume_ml']:.1f} mL; "
             f"from the image: {', '.join(maa_result['used_for_plan']) or 'nothing'}"
@@ -197,6 +194,8 @@ def plan(
         )
     if "lung_gy" in result and "lung_gy" not in (result.get("doses") or {}):
         typer.echo(f"  lung: {result['lung_gy']:.1f} Gy")
+    typer.echo(f"lung shunt {100 * lung_shunt:.2f} %: {result['lung_shunt_source']}; "
+               f"lung dose with a lung mass of {lung_mass_g:g} g")
     for w in result.get("warnings", []):
         typer.echo(f"warning: {w}")
     typer.echo(f"source: {result['source']}")

@@ -35,6 +35,16 @@ Lung shunt fraction (SPECT/CT convention)
     with planar LSF. With ~10 mm SPECT resolution, counts of the liver dome
     spill into the lung base and bias the SPECT LSF upwards for small shunts
     (quantified on the sample MAA study in ``tests/dosimetry/test_maa.py``).
+Lung shunt without lungs in the field of view
+    The SPECT field of view often misses the lungs, and the shunt is then
+    measured on planar images. Given a lung shunt fraction (from the planar
+    geometric mean, :func:`planar_lung_shunt_fraction`, or any other measurement)
+    the lungs ROI is optional: the given fraction is used and reported as such,
+    and the uptake outside the liver includes whatever lung the image holds.
+Planar lung shunt fraction (AAPM Report 144)
+    ``LSF = GM(lungs) / (GM(lungs) + GM(liver))`` with the geometric mean of
+    the anterior and posterior counts of each region, ``GM = sqrt(ant x post)``
+    (Dezarn et al., Med Phys 38:4824, 2011, section on the lung shunt fraction).
 Tumour-to-normal ratio
     ``TNR = (U(tumour) / V(tumour)) / (U(normal) / V(normal))``, mean uptake per
     mL of the tumour compartment over that of the normal perfused liver (the
@@ -62,7 +72,49 @@ __all__ = [
     "OUTSIDE_WARNING_FRACTION",
     "maa_roi_role",
     "maa_uptake",
+    "planar_lung_shunt_fraction",
+    "plan_inputs_from_maa",
 ]
+
+#: Where the planar geometric-mean lung shunt formula comes from.
+PLANAR_LSF_SOURCE = (
+    "AAPM Report 144: Dezarn WA et al., Med Phys 38:4824 (2011): LSF = GM(lungs) / (GM(lungs) + GM(liver)), "
+    "GM = sqrt(anterior x posterior counts)"
+)
+
+
+def planar_lung_shunt_fraction(
+    lung_anterior: float, lung_posterior: float, liver_anterior: float, liver_posterior: float
+) -> float:
+    """Lung shunt fraction from planar 99mTc-MAA counts by the geometric mean (AAPM Report 144).
+
+    Parameters
+    ----------
+    lung_anterior, lung_posterior:
+        Counts in the lung regions (both lungs) of the anterior and posterior views.
+    liver_anterior, liver_posterior:
+        Counts in the liver region of the anterior and posterior views.
+
+    Returns
+    -------
+    float
+        ``GM(lungs) / (GM(lungs) + GM(liver))`` with ``GM = sqrt(anterior x posterior)``.
+
+    Raises
+    ------
+    InvalidInputError
+        When a count is not a finite number >= 0, or the liver counts are zero.
+    """
+    counts = {"lung anterior": lung_anterior, "lung posterior": lung_posterior,
+              "liver anterior": liver_anterior, "liver posterior": liver_posterior}
+    for name, value in counts.items():
+        if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
+            raise InvalidInputError(f"The planar {name} counts must be a number >= 0, got {value!r}.")
+    gm_lung = math.sqrt(lung_anterior * lung_posterior)
+    gm_liver = math.sqrt(liver_anterior * liver_posterior)
+    if gm_liver <= 0:
+        raise InvalidInputError("The planar liver counts (anterior and posterior) must both be positive.")
+    return gm_lung / (gm_lung + gm_liver)
 
 #: ROI roles of :func:`maa_uptake` and the names accepted for each (case-insensitive).
 MAA_ROI_ROLES: dict[str, tuple[str, ...]] = {
@@ -150,6 +202,8 @@ def maa_uptake(
     supersample: int = 3,
     lsf_warning_fraction: float = LSF_WARNING_FRACTION,
     outside_warning_fraction: float = OUTSIDE_WARNING_FRACTION,
+    lung_shunt_fraction: float | None = None,
+    lung_shunt_source: str | None = None,
 ) -> dict[str, object]:
     """Lung shunt fraction, tumour-to-normal ratio, volumes and masses from an MAA image.
 
@@ -158,8 +212,8 @@ def maa_uptake(
     maa:
         99mTc-MAA SPECT (counts, or Bq/mL when quantitative).
     rois:
-        Masks by name (see :data:`MAA_ROI_ROLES`): ``liver`` and ``lungs``
-        (required), ``lesions`` (a label image, one value per lesion, or a
+        Masks by name (see :data:`MAA_ROI_ROLES`): ``liver`` (required),
+        ``lungs`` (required unless ``lung_shunt_fraction`` is given), ``lesions`` (a label image, one value per lesion, or a
         binary mask split into connected components; needed for the TNR) and
         ``perfused`` (optional perfused territory; the whole liver otherwise).
         Masks may be on any grid overlapping the image (e.g. the CT of the
@@ -171,6 +225,13 @@ def maa_uptake(
     lsf_warning_fraction, outside_warning_fraction:
         Warning thresholds (fractions) for the shunt and for uptake outside
         liver and lungs.
+    lung_shunt_fraction:
+        A lung shunt fraction measured elsewhere (planar geometric mean, another
+        SPECT): with it the lungs ROI is optional. Without a lungs ROI it is the
+        reported ``lung_shunt_fraction``; with one, the image's value is reported
+        and the given one is kept in ``lung_shunt_given``.
+    lung_shunt_source:
+        How the given fraction was measured (reported).
 
     Returns
     -------
@@ -202,13 +263,22 @@ def maa_uptake(
         if role in by_role:
             raise InvalidInputError(f"Two MAA ROIs have the role {role!r} (the second is {name!r}).")
         by_role[role] = vol
-    for role in ("liver", "lungs"):
-        if role not in by_role:
-            raise InvalidInputError(f"The MAA analysis needs a {role!r} ROI (--roi {role}=MASK).")
+    if "liver" not in by_role:
+        raise InvalidInputError("The MAA analysis needs a 'liver' ROI (--roi liver=MASK).")
+    if lung_shunt_fraction is not None and not (
+        math.isfinite(lung_shunt_fraction) and 0.0 <= lung_shunt_fraction < 1.0
+    ):
+        raise InvalidInputError(f"The lung shunt fraction must be between 0 and 1, got {lung_shunt_fraction}.")
+    if "lungs" not in by_role and lung_shunt_fraction is None:
+        raise InvalidInputError(
+            "The MAA analysis needs a 'lungs' ROI (--roi lungs=MASK) to measure the lung shunt, or the shunt "
+            "itself when the lungs are not in the SPECT field of view: --lung-shunt F, or the planar counts "
+            "--planar-counts LUNG_ANT,LUNG_POST,LIVER_ANT,LIVER_POST (AAPM Report 144 geometric mean)."
+        )
 
     grid = by_role["liver"]
     liver = _on_grid(grid, grid, labels=False)
-    lungs = _on_grid(by_role["lungs"], grid, labels=False)
+    lungs = _on_grid(by_role["lungs"], grid, labels=False) if "lungs" in by_role else np.zeros(grid.shape, bool)
     territory = _on_grid(by_role["perfused"], grid, labels=False) if "perfused" in by_role else None
     if "lesions" in by_role:
         lesion_labels, lesion_names = _lesion_components(_on_grid(by_role["lesions"], grid, labels=True),
@@ -257,7 +327,7 @@ def maa_uptake(
             "uptake_per_ml": uptake / weighted_ml,
         }
 
-    lung_r = region(lungs, "lungs")
+    lung_r = region(lungs, "lungs") if "lungs" in by_role else None
     liver_r = region(liver_all, "liver")
     normal_r = region(normal, "normal perfused liver")
     tumour_r = region(tumour, "tumour in the perfused territory") if tumour.any() else None
@@ -268,13 +338,25 @@ def maa_uptake(
         "normal_liver": normal_r,
         "tumor": tumour_r,
     }
-    u_lung, u_liver = lung_r["uptake"], liver_r["uptake"]
+    u_lung = lung_r["uptake"] if lung_r is not None else 0.0
+    u_liver = liver_r["uptake"]
     if u_liver <= 0 or u_lung < 0:
         raise InvalidInputError(
             "The MAA image has no positive uptake in the liver ROI (or negative uptake in the lungs); "
             "check that the masks belong to this image."
         )
-    lsf = u_lung / (u_lung + u_liver)
+    given_note = lung_shunt_source or "given by the user"
+    if lung_r is not None:
+        lsf = u_lung / (u_lung + u_liver)
+        lsf_method = "SPECT/CT volumes of interest: lungs / (lungs + liver) uptake"
+    else:
+        assert lung_shunt_fraction is not None
+        lsf = float(lung_shunt_fraction)
+        lsf_method = f"given ({given_note}); no lungs ROI, the SPECT lung uptake was not measured"
+        warnings.append(
+            f"No lungs ROI: the lung shunt fraction {100 * lsf:.1f} % is the given one ({given_note}); "
+            "the lung dose uses it with the stated lung mass."
+        )
     total = float(image.sum()) * scale
     outside = 1.0 - (u_lung + u_liver) / total if total > 0 else 0.0
     normal_per_ml = normal_r["uptake_per_ml"]
@@ -310,8 +392,9 @@ def maa_uptake(
         )
     if outside > outside_warning_fraction:
         warnings.append(
-            f"{100 * outside:.1f} % of the MAA uptake in the image lies outside the liver and lungs "
-            f"(> {100 * outside_warning_fraction:.0f} %): look for extrahepatic deposition or free pertechnetate."
+            f"{100 * outside:.1f} % of the MAA uptake in the image lies outside the liver"
+            + (" and lungs" if lung_r is not None else " (no lungs ROI: lung uptake counts as outside)")
+            + f" (> {100 * outside_warning_fraction:.0f} %): look for extrahepatic deposition or free pertechnetate."
         )
     if lesion_names and tnr is None:
         warnings.append("No lesion lies in the perfused territory: the tumour-to-normal ratio is undefined.")
@@ -324,7 +407,9 @@ def maa_uptake(
         "image_units": maa.units.value,
         "uptake_unit": "Bq" if quantitative else "counts",
         "lung_shunt_fraction": lsf,
-        "lung_shunt_method": "SPECT/CT volumes of interest: lungs / (lungs + liver) uptake",
+        "lung_shunt_method": lsf_method,
+        "lung_shunt_given": None if lung_shunt_fraction is None else {
+            "fraction": float(lung_shunt_fraction), "source": given_note},
         "tumor_to_normal_ratio": tnr,
         "tumor_volume_ml": tumour_ml,
         "tumor_mass_g": tumour_ml * density_g_per_ml,
@@ -333,7 +418,7 @@ def maa_uptake(
         "perfused_volume_ml": float(perfused.sum()) * mask_voxel_ml,
         "perfused_territory": "given" if territory is not None else "whole liver (no territory given)",
         "liver_volume_ml": float(liver_all.sum()) * mask_voxel_ml,
-        "lungs_volume_ml": float(lungs.sum()) * mask_voxel_ml,
+        "lungs_volume_ml": float(lungs.sum()) * mask_voxel_ml if lung_r is not None else None,
         "all_lesions_volume_ml": float(lesion_any.sum()) * mask_voxel_ml,
         "density_g_per_ml": density_g_per_ml,
         "regions": regions,
@@ -344,3 +429,61 @@ def maa_uptake(
         "sources": list(_SOURCES),
         "warnings": warnings,
     }
+
+
+#: Plan inputs, by model, that an MAA analysis supplies when they are not given.
+_MAA_INPUTS_BY_MODEL: dict[str, tuple[str, ...]] = {
+    "bsa": ("lung_shunt", "liver_ml", "tumor_ml", "treated_fraction"),
+    "mird": ("lung_shunt", "liver_ml"),
+    "partition": ("lung_shunt", "tnr", "tumor_ml", "normal_ml"),
+    "multi-compartment": ("lung_shunt",),
+}
+
+
+def plan_inputs_from_maa(
+    model: str, maa: dict[str, object], given: dict[str, float | None]
+) -> tuple[dict[str, float | None], list[str]]:
+    """Merge the plan inputs measured on an MAA image with those given explicitly.
+
+    Parameters
+    ----------
+    model:
+        ``bsa``, ``mird``, ``partition`` or ``multi-compartment`` (the partition model
+        with territories given one by one: only the lung shunt comes from the image).
+    maa:
+        The result of :func:`maa_uptake`.
+    given:
+        ``lung_shunt``, ``tnr``, ``tumor_ml``, ``normal_ml``, ``liver_ml``,
+        ``treated_fraction``: a value, or ``None`` to take the image's.
+
+    Returns
+    -------
+    (values, taken)
+        The merged inputs (a given value always wins) and the names of those
+        taken from the image, in the order of ``given``.
+    """
+    m = model.lower()
+    if m not in _MAA_INPUTS_BY_MODEL:
+        raise InvalidInputError(f"Unknown planning model {model!r}; choose bsa, mird or partition.")
+    perfused = maa["perfused_volume_ml"]
+    liver = maa["liver_volume_ml"]
+    measured: dict[str, object] = {
+        "lung_shunt": maa["lung_shunt_fraction"],
+        "tnr": maa["tumor_to_normal_ratio"],
+        "tumor_ml": maa["all_lesions_volume_ml"] if m == "bsa" else maa["tumor_volume_ml"],
+        "normal_ml": maa["normal_liver_volume_ml"],
+        "liver_ml": liver if m == "bsa" else perfused,
+        "treated_fraction": (float(perfused) / float(liver)  # type: ignore[arg-type]
+                             if maa["perfused_territory"] == "given" and liver else None),
+    }
+    relevant = _MAA_INPUTS_BY_MODEL[m]
+    values: dict[str, float | None] = {}
+    taken: list[str] = []
+    for key, value in given.items():
+        image_value = measured.get(key) if key in relevant else None
+        if value is None and image_value is not None:
+            values[key] = float(image_value)  # type: ignore[arg-type]
+            taken.append(key)
+        else:
+            values[key] = value
+    return values, taken

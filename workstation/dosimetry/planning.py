@@ -44,6 +44,7 @@ from workstation.dosimetry.metrics import LUNG_MASS_DEFAULT_G
 from workstation.dosimetry.nuclides import Y90
 
 __all__ = [
+    "parse_territory",
     "LIVER_DENSITY_G_PER_ML",
     "body_surface_area_dubois",
     "body_surface_area_mosteller",
@@ -202,6 +203,24 @@ class Territory:
     tumor_mass_g: float
     normal_mass_g: float
     tnr: float
+
+
+def parse_territory(spec: str, density_g_per_ml: float = LIVER_DENSITY_G_PER_ML) -> Territory:
+    """A territory from ``NAME:TUMOR_ML:NORMAL_ML:TNR`` (volumes in mL, masses by ``density_g_per_ml``).
+
+    Raises
+    ------
+    InvalidInputError
+        When the text is not four fields with numbers in the last three.
+    """
+    parts = spec.split(":")
+    if len(parts) != 4 or not parts[0].strip():
+        raise InvalidInputError(f"--territory {spec!r} must be NAME:TUMOR_ML:NORMAL_ML:TNR.")
+    try:
+        tumor_ml, normal_ml, tnr = (float(v) for v in parts[1:])
+    except ValueError:
+        raise InvalidInputError(f"--territory {spec!r} must be NAME:TUMOR_ML:NORMAL_ML:TNR with numbers.") from None
+    return Territory(parts[0].strip(), tumor_ml * density_g_per_ml, normal_ml * density_g_per_ml, tnr)
 
 
 def _partition_doses(t: Territory, liver_activity_gbq: float, f: float) -> dict[str, float]:
