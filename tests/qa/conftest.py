@@ -26,20 +26,25 @@ def make_phantom(
     noise: float = 0.03,
     units: Unit = Unit.BQML,
     seed: int = 7,
+    sphere_bqml: float = SPHERE_BQML,
+    voxel_mm: tuple[float, float, float] = (VOXEL_MM, VOXEL_MM, VOXEL_MM),
+    shape: tuple[int, int, int] = (50, 70, 70),
+    sub: tuple[int, int, int] = (4, 4, 4),
 ) -> tuple[Volume, list[np.ndarray]]:
-    """Phantom on a 4 mm grid (built on a 1 mm sub-grid, blurred, then averaged).
+    """Phantom on a grid of ``voxel_mm`` (z, y, x), built on a sub-grid ``sub`` times finer,
+    blurred, then averaged (default: 4 mm voxels from a 1 mm sub-grid).
 
     Body: cylinder of 110 mm radius, 180 mm long; lung insert: cylinder of 25 mm
     radius with no activity; spheres on the NEMA ring in the plane z = 0.
     Returns the image and the true sphere centres (LPS mm).
     """
-    sub = 4  # 1 mm sub-grid
-    n_xy, n_z = 70, 50  # 280 x 280 x 200 mm
-    fine_mm = VOXEL_MM / sub
-    origin = np.array([-(n_xy * VOXEL_MM) / 2 + VOXEL_MM / 2] * 2 + [-(n_z * VOXEL_MM) / 2 + VOXEL_MM / 2])
-    fz = (np.arange(n_z * sub) + 0.5) * fine_mm - n_z * VOXEL_MM / 2
-    fy = (np.arange(n_xy * sub) + 0.5) * fine_mm - n_xy * VOXEL_MM / 2
-    fx = fy
+    n_z, n_y, n_x = shape
+    fine = np.asarray(voxel_mm, dtype=float) / np.asarray(sub)
+    fz = (np.arange(n_z * sub[0]) + 0.5) * fine[0] - n_z * voxel_mm[0] / 2
+    fy = (np.arange(n_y * sub[1]) + 0.5) * fine[1] - n_y * voxel_mm[1] / 2
+    fx = (np.arange(n_x * sub[2]) + 0.5) * fine[2] - n_x * voxel_mm[2] / 2
+    origin = [-(n_x * voxel_mm[2]) / 2 + voxel_mm[2] / 2, -(n_y * voxel_mm[1]) / 2 + voxel_mm[1] / 2,
+              -(n_z * voxel_mm[0]) / 2 + voxel_mm[0] / 2]
     act = np.zeros((len(fz), len(fy), len(fx)), np.float32)
     yy, xx = np.meshgrid(fy, fx, indexing="ij")
     r2 = xx**2 + yy**2
@@ -58,15 +63,15 @@ def make_phantom(
         kz = np.nonzero(np.abs(fz - c[2]) <= r)[0]
         for k in kz:
             m = (xx - c[0]) ** 2 + (yy - c[1]) ** 2 + (fz[k] - c[2]) ** 2 <= r**2
-            act[k][m] = SPHERE_BQML * scales.get(d, 1.0)
-    sigma = fwhm_mm / (2 * math.sqrt(2 * math.log(2))) / fine_mm
+            act[k][m] = sphere_bqml * scales.get(d, 1.0)
+    sigma = fwhm_mm / (2 * math.sqrt(2 * math.log(2))) / fine
     act = ndimage.gaussian_filter(act, sigma)
-    coarse = act.reshape(n_z, sub, n_xy, sub, n_xy, sub).mean(axis=(1, 3, 5))
+    coarse = act.reshape(n_z, sub[0], n_y, sub[1], n_x, sub[2]).mean(axis=(1, 3, 5))
     rng = np.random.default_rng(seed)
     coarse = coarse * (1 + noise * rng.standard_normal(coarse.shape)).astype(np.float32)
     if units == Unit.COUNTS:
         coarse = coarse * 1e-3
-    affine = affine_from_geometry([origin[0], origin[1], origin[2]], [VOXEL_MM] * 3)
+    affine = affine_from_geometry(origin, list(voxel_mm))
     vol = Volume(coarse.astype(np.float32), affine, modality="PT", units=units)
     return vol, centres
 

@@ -23,13 +23,14 @@ def qa(
         float | None, typer.Option(help="Stated background concentration, Bq/mL at the image reference time.")
     ] = None,
     series: Annotated[str | None, typer.Option(help="Series of --phantom (UID or unique prefix).")] = None,
+    units: Annotated[str | None, typer.Option("--units", help="Bq/mL or counts: what --phantom holds when the file does not say (no Units tag, NIfTI, NRRD). With Bq/mL the stated background is checked, with counts it calibrates the image.")] = None,
     no_physics: Annotated[bool, typer.Option("--no-physics", help="Skip the physics self-checks.")] = False,
 ) -> None:
     """Physics self-checks and NEMA IEC phantom QA: pass/fail table, qa.json and a report."""
     from workstation.io import ensure_not_input
     from workstation.qa.run import bundled_phantoms, parse_phantom_option, run_qa, write_qa
 
-    phantoms = parse_phantom_option(phantom, sphere_concentration, background, series)
+    phantoms = parse_phantom_option(phantom, sphere_concentration, background, series, units)
     ensure_not_input(output, *(p.path for p in (phantoms if phantoms is not None else bundled_phantoms())))
     with progress("QA") as tick:
         qa_dict, results = run_qa(phantoms, physics=not no_physics, progress=tick)

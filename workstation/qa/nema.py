@@ -19,8 +19,13 @@ The analysis is automatic:
 4. the ring angle and handedness are found by exhaustive search of a template
    (mean value inside the six spheres), then refined with the ring centre and
    the plane position by Nelder–Mead;
-5. each sphere ≥ 17 mm is then searched locally; a sphere more than the
-   position tolerance away from the template is reported as misplaced;
+5. each sphere is then searched locally around its template position; a
+   sphere ≥ 17 mm more than the position tolerance away from the template is
+   reported as misplaced. A smaller sphere is reported where it was found when
+   it is visible: its mean excess over the background, in a ball of its size,
+   is at least ``SPHERE_VISIBILITY_SNR`` times the standard deviation of the
+   same ball's mean over the background ROI positions (Rose criterion);
+   otherwise it is reported as not visible, with that signal-to-noise ratio;
 6. recovery coefficients (mean over the exact sphere volume with partial-voxel
    weights, and maximum) are compared with a model of a uniform sphere blurred
    by an isotropic Gaussian whose width is fitted to the spheres ≥ 17 mm (the
@@ -93,6 +98,13 @@ QA_TOLERANCES: dict[str, dict[str, Any]] = {
 
 _LOCALISED_MIN_DIAMETER_MM = 17.0
 
+#: Signal-to-noise ratio above which a sphere counts as visible: the Rose criterion, an object is
+#: detected with certainty when its signal exceeds about 5 standard deviations of the noise of an
+#: area of its size (Rose A., J Opt Soc Am 38:196, 1948; Burgess A.E., J Opt Soc Am A 16:633,
+#: 1999). The local search maximises over about 200 positions, which lifts pure noise by ~3 SD,
+#: so 5 keeps a search in the noise from being called a sphere.
+SPHERE_VISIBILITY_SNR: float = 5.0
+
 
 @dataclass
 class SphereResult:
@@ -106,6 +118,12 @@ class SphereResult:
     rc_max: float
     rc_model: float
     dose_recovery: float | None = None
+    #: Excess of the ball mean over the background at the found position / SD of the same ball's
+    #: mean over the background ROI positions.
+    visibility_snr: float | None = None
+    visible: bool | None = None
+    #: Why the sphere has no found position (not visible above the noise), else None.
+    note: str | None = None
 
 
 @dataclass
@@ -375,9 +393,10 @@ def analyse_nema_phantom(
 
     # --- calibration
     is_quant = image.units == Unit.BQML
-    background_measured, bv = _background(
+    background_measured, bv, roi_centres = _background(
         image, data, filled, ring_c, axis, u, v, template, diameters_mm, ring_radius_mm
     )
+    background_smooth = np.array([float(sampler(c[None, :])[0]) for c in roi_centres])
     if background_measured <= 0:
         raise InvalidInputError("The measured phantom background is not positive.")
     if is_quant:
@@ -390,10 +409,24 @@ def analyse_nema_phantom(
     # --- spheres
     sphere_results: list[SphereResult] = []
     for d, c, b in zip(diameters_mm, template, balls, strict=True):
-        found, err = None, None
+        found, err, snr, visible, note = None, None, None, None, None
         if d >= _LOCALISED_MIN_DIAMETER_MM:
             found = _local_search(sampler, c, b, search_mm=max(14.0, 0.6 * d))
             err = float(np.linalg.norm(found - c))
+        else:
+            # a small sphere: search near the template (fitted on all six), and keep the position
+            # only when the sphere stands out of the noise of a ball of its size
+            candidate = _local_search(sampler, c, b, search_mm=6.0)
+            excess = float(sampler(candidate + b).mean()) - float(np.median(background_smooth))
+            noise = float(np.std([sampler(rc + b).mean() for rc in roi_centres], ddof=1))
+            snr = excess / noise if noise > 0 else float("inf")
+            visible = bool(snr >= SPHERE_VISIBILITY_SNR)
+            if visible:
+                found, err = candidate, float(np.linalg.norm(candidate - c))
+            else:
+                note = (f"the {d:g} mm sphere is not visible above the background noise: its excess in a "
+                        f"{d:g} mm ball is {snr:.1f} times the noise of such a ball in the background "
+                        f"(at least {SPHERE_VISIBILITY_SNR:g} needed, Rose criterion)")
         sl, w = _voxel_weights_ball(image, c, 0.5 * d)
         if sl is None or w.sum() == 0:
             raise InvalidInputError(f"The {d:g} mm sphere lies outside the image.")
@@ -411,6 +444,9 @@ def analyse_nema_phantom(
                 rc_mean=mean_v / sphere_concentration,
                 rc_max=max_v / sphere_concentration,
                 rc_model=float("nan"),
+                visibility_snr=snr,
+                visible=True if d >= _LOCALISED_MIN_DIAMETER_MM else visible,
+                note=note,
             )
         )
 
@@ -505,8 +541,9 @@ def _background(
     template: np.ndarray,
     diameters_mm: tuple[float, ...],
     ring_radius_mm: float,
-) -> tuple[float, float]:
-    """Mean background (image units) and background variability (%) from 37 mm ROIs.
+) -> tuple[float, float, list[np.ndarray]]:
+    """Mean background (image units), background variability (%) and the ROI centres (LPS mm),
+    from 37 mm ROIs.
 
     Twelve ROI centres per plane are chosen automatically, spread by
     farthest-point sampling over the in-plane positions that keep the ROI
@@ -538,6 +575,7 @@ def _background(
         chosen.append(nxt)
         dist = np.minimum(dist, np.linalg.norm(cand - cand[nxt], axis=1))
     means = []
+    centres = []
     for off in NEMA_BACKGROUND_PLANE_OFFSETS_MM:
         for idx in chosen:
             centre = ring_c + cand[idx] + off * axis
@@ -545,8 +583,9 @@ def _background(
             if sl is None:
                 continue
             means.append(float((data[sl] * w).sum() / w.sum()))
+            centres.append(centre)
     arr = np.array(means)
-    return float(arr.mean()), float(arr.std(ddof=1) / arr.mean() * 100.0)
+    return float(arr.mean()), float(arr.std(ddof=1) / arr.mean() * 100.0), centres
 
 
 def _voxel_weights_disc(image: Volume, centre: np.ndarray, axis: np.ndarray, radius: float):

@@ -33,6 +33,8 @@ class PhantomInput:
     sphere_concentration: float
     background_concentration: float
     series: str | None = None
+    #: ``"Bq/mL"`` or ``"counts"`` when the file does not say (no Units tag, NIfTI, NRRD).
+    units: str | None = None
 
 
 def bundled_phantoms() -> list[PhantomInput]:
@@ -70,7 +72,7 @@ def run_qa(
     results: list[tuple[PhantomInput, PhantomQAResult]] = []
     for n, ph in enumerate(phantoms):
         tick(0.2 + 0.7 * n / max(len(phantoms), 1), f"phantom {ph.name}")
-        image = read_image(ph.path, series=ph.series)
+        image = read_image(ph.path, series=ph.series, units=ph.units)
         res = analyse_nema_phantom(image, ph.sphere_concentration, ph.background_concentration,
                                    dose_engine=_vsv_engine)
         results.append((ph, res))
@@ -182,15 +184,17 @@ def _clean(obj: Any) -> Any:
 
 
 def parse_phantom_option(path: str | None, sphere: float | None, background: float | None,
-                         series: str | None = None) -> list[PhantomInput] | None:
-    """``--phantom IMG --sphere-concentration C --background B`` → inputs (None: the bundled ones)."""
+                         series: str | None = None, units: str | None = None) -> list[PhantomInput] | None:
+    """``--phantom IMG --sphere-concentration C --background B [--units U]`` → inputs (None: the bundled ones)."""
     if path is None:
-        if sphere is not None or background is not None:
-            raise InvalidInputError("--sphere-concentration and --background need --phantom IMG.")
+        if sphere is not None or background is not None or units is not None:
+            raise InvalidInputError("--sphere-concentration, --background and --units need --phantom IMG.")
         return None
+    if units is not None and units.strip().lower() not in ("bq/ml", "counts"):
+        raise InvalidInputError(f"--units must be Bq/mL or counts, got {units!r}.")
     if sphere is None or background is None:
         raise InvalidInputError(
             f"--phantom {path} needs --sphere-concentration and --background (Bq/mL at the image's "
             "reference time)."
         )
-    return [PhantomInput(f"phantom {Path(path).name}", path, sphere, background, series)]
+    return [PhantomInput(f"phantom {Path(path).name}", path, sphere, background, series, units)]
