@@ -727,7 +727,7 @@ def _minimal_html(result: SirtResult) -> str:
     c = r["constants"]
     return (
         "<!DOCTYPE html><html><head><meta charset='utf-8'><title>SIRT dosimetry</title></head><body>"
-        "<h1>SIRT (Y-90) voxel dosimetry</h1>"
+        f"<h1>SIRT ({html.escape(str(r.get('nuclide', 'Y-90')))}) voxel dosimetry</h1>"
         f"<p>Activity calibration: {html.escape(str(r['activity']['calibration']))}, "
         f"{r['activity']['total_in_image_gbq']:.3f} GBq in the image. "
         f"LDM factor {c['ldm_gy_kg_per_gbq']} Gy kg/GBq; T1/2 {c['half_life_h']} h.</p>"
@@ -808,7 +808,7 @@ def write_outputs(
                 from workstation.io.rtdose import write_rtdose
 
                 write_rtdose(out, tmp / f"rtdose_{m}.dcm", reference=reference,
-                             series_description=f"Y-90 dose ({m})")
+                             series_description=f"{result.results.get('nuclide', 'Y-90')} dose ({m})")
                 written.append(Path(out_dir) / f"rtdose_{m}.dcm")
         with open(tmp / "dvh.csv", "w", newline="", encoding="utf-8") as fh:
             w = csv.writer(fh)

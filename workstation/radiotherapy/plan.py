@@ -124,7 +124,7 @@ def _datetime(date: Any, time: Any) -> _dt.datetime | None:
 
 
 def _sources(ds: Any) -> list[BrachySource]:
-    out = []
+    out: list[BrachySource] = []
     for item in ds.get("SourceSequence", []):
         out.append(BrachySource(
             number=int(item.get("SourceNumber", len(out) + 1) or len(out) + 1),
@@ -195,9 +195,9 @@ def _brachy(ds: Any, plan_date: _dt.datetime | None, warnings: list[str]) -> Bra
 
 
 def _prescription(ds: Any, fractions: int | None, brachy: bool) -> tuple[float | None, str]:
-    targets = [_num(item.get("TargetPrescriptionDose")) for item in ds.get("DoseReferenceSequence", [])
-               if str(item.get("DoseReferenceType", "")).upper() == "TARGET"]
-    targets = [t for t in targets if t is not None and t > 0]
+    values = [_num(item.get("TargetPrescriptionDose")) for item in ds.get("DoseReferenceSequence", [])
+              if str(item.get("DoseReferenceType", "")).upper() == "TARGET"]
+    targets = [t for t in values if t is not None and t > 0]
     if targets:
         return max(targets), "TargetPrescriptionDose of the TARGET dose reference (total, Gy)"
     per_fraction = 0.0

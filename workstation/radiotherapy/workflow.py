@@ -272,12 +272,12 @@ def run_rt_dose(
         on_grid = physical
     structs: list[Structure] = []
     if structures is not None:
-        s, w = read_structures(structures, reference)
-        structs += s
-        warnings += w
+        found, found_warnings = read_structures(structures, reference)
+        structs += found
+        warnings += found_warnings
     for name, spec in (rois or {}).items():
-        m = read_mask(spec, reference=reference)
-        structs.append(Structure(name, (np.asarray(m.array) != 0).astype(np.float32), _classify(name, None)))
+        mask = read_mask(spec, reference=reference)
+        structs.append(Structure(name, (np.asarray(mask.array) != 0).astype(np.float32), _classify(name, None)))
     names = [s.name for s in structs]
     if len(set(names)) != len(names):
         raise InvalidInputError(f"Two structures share a name ({', '.join(sorted(names))}); rename one with --roi.")
@@ -322,14 +322,14 @@ def run_rt_dose(
             warnings.append(f"{s.name} is empty: not evaluated.")
             continue
         is_target = s.kind in ("target", "gtv")
-        m = structure_metrics(dose_arr, s.weights, voxel_ml, rx if (is_target or s.kind != "body") else None,
-                              brachy=is_brachy and is_target,
-                              eqd2_gy=None if eqd2_map is None else eqd2_map.array, name=s.name)
-        m["kind"] = s.kind
-        m["interpreted_type"] = s.interpreted_type
+        met = structure_metrics(dose_arr, s.weights, voxel_ml, rx if s.kind != "body" else None,
+                                brachy=is_brachy and is_target,
+                                eqd2_gy=None if eqd2_map is None else eqd2_map.array, name=s.name)
+        met["kind"] = s.kind
+        met["interpreted_type"] = s.interpreted_type
         if s.name in ab_used:
-            m["alpha_beta_gy"] = ab_used[s.name]
-        rois_out[s.name] = m
+            met["alpha_beta_gy"] = ab_used[s.name]
+        rois_out[s.name] = met
         dvh_rows += _dvh_rows("physical", s.name, dose_arr, s.weights)
         if eqd2_map is not None:
             dvh_rows += _dvh_rows("eqd2", s.name, np.asarray(eqd2_map.array), s.weights)
@@ -568,12 +568,12 @@ def run_combine(
     structs: list[Structure] = []
     warnings: list[str] = []
     if structures is not None:
-        s, w = read_structures(structures, ct)
-        structs += s
-        warnings += w
+        found, found_warnings = read_structures(structures, ct)
+        structs += found
+        warnings += found_warnings
     for name, spec in (rois or {}).items():
-        m = read_mask(spec, reference=ct)
-        structs.append(Structure(name, (np.asarray(m.array) != 0).astype(np.float32), _classify(name, None)))
+        mask = read_mask(spec, reference=ct)
+        structs.append(Structure(name, (np.asarray(mask.array) != 0).astype(np.float32), _classify(name, None)))
     ordered = sorted((s for s in structs if s.kind != "body"), key=lambda s: s.kind in ("target", "gtv"))
     ab = {s.name: float((alpha_beta_gy or {}).get(s.name, tissue(_tissue_of(s.kind)).alpha_beta_gy)) for s in ordered}
     trep = {s.name: float((repair_half_time_h or {}).get(s.name, tissue(_tissue_of(s.kind)).repair_half_time_h))
