@@ -143,7 +143,7 @@ def _channel_dwells(channel: Any) -> tuple[int, float, int | None]:
     total_time = _num(channel.get("ChannelTotalTime")) or 0.0
     final = _num(channel.get("FinalCumulativeTimeWeight"))
     points = list(channel.get("BrachyControlPointSequence", []))
-    source = channel.get("SourceNumber") if "SourceNumber" in channel else None
+    source = channel.get("ReferencedSourceNumber") if "ReferencedSourceNumber" in channel else None
     src = int(source) if source is not None else None
     if not points or final is None or final <= 0:
         return 0, total_time, src
