@@ -130,3 +130,26 @@ def test_voxel_s_values_against_independent_integration(edge_mm: float) -> None:
     assert kernel.centre_mgy_per_mbq_s == pytest.approx(
         float(kernel.values_mev_per_g[tuple(c)]) * MEV_PER_G_TO_MGY_PER_MBQ_S)
     assert kernel.summary()["nuclide"] == "Ho-166"
+
+
+def test_engines_use_the_166ho_constants() -> None:
+    """LDM: D = 15.87 Gy kg/GBq x A / M; VSV deposits the same energy per decay (0.7116 MeV)."""
+    from workstation.core import Unit, Volume, affine_from_geometry
+    from workstation.dosimetry import (
+        absorbed_dose_ldm,
+        absorbed_dose_vsv,
+        deposited_energy_j,
+        emitted_energy_j,
+    )
+
+    conc = np.zeros((20, 20, 20), np.float32)
+    conc[6:14, 6:14, 6:14] = 2.0e6  # Bq/mL
+    act = Volume(conc, affine_from_geometry((0, 0, 0), (4.0, 4.0, 4.0)), units=Unit.BQML)
+    ldm = absorbed_dose_ldm(act, nuclide="Ho-166", tissue_density_g_per_ml=1.0)
+    # 2 MBq/mL = 2e-3 GBq per g = 2 GBq/kg -> 15.87 x 2 = 31.74 Gy
+    assert float(ldm.array[10, 10, 10]) == pytest.approx(15.87 * 2.0, rel=1e-5)
+    assert "Ho-166" in (ldm.metadata.series_description or "")
+    vsv = absorbed_dose_vsv(act, nuclide="Ho-166", tissue_density_g_per_ml=1.0)
+    emitted = emitted_energy_j(act, nuclide="Ho-166")
+    assert deposited_energy_j(vsv, 1.0) == pytest.approx(emitted, rel=0.01)  # a little leaves the grid
+    assert deposited_energy_j(ldm, 1.0) == pytest.approx(emitted, rel=1e-5)

@@ -389,8 +389,12 @@ def run_sirt(
     """
     nuc = get_nuclide(nuclide)
     f = nuc.ldm_gy_kg_per_gbq if ldm_gy_kg_per_gbq is None else float(ldm_gy_kg_per_gbq)
-    if not (np.isfinite(f) and 40.0 <= f <= 60.0):
-        raise InvalidInputError(f"--ldm-factor must be between 40 and 60 Gy kg/GBq, got {f}.")
+    # a plausibility window around the nuclide's factor (90Y: 40-60 Gy kg/GBq)
+    lo, hi = 0.8 * nuc.ldm_gy_kg_per_gbq, 1.2 * nuc.ldm_gy_kg_per_gbq
+    if not (np.isfinite(f) and lo <= f <= hi):
+        raise InvalidInputError(
+            f"--ldm-factor for {nuc.name} must be between {lo:.0f} and {hi:.0f} Gy kg/GBq, got {f}."
+        )
     if not (np.isfinite(tissue_density_g_per_ml) and 0.5 <= tissue_density_g_per_ml <= 2.0):
         raise InvalidInputError(
             f"--tissue-density must be between 0.5 and 2.0 g/mL, got {tissue_density_g_per_ml}."
