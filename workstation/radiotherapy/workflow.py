@@ -288,7 +288,9 @@ def run_rt_dose(
     voxel_ml = reference.voxel_volume_ml
     dose_arr = np.asarray(on_grid.array, dtype=np.float32)
     for s in structs:
-        frac = _outside_fraction(s.weights, physical, reference) if ct is not None and transform is None else 0.0
+        if s.kind == "body" or ct is None or transform is not None:
+            continue  # a body outline always reaches beyond a dose grid cropped to the treated region
+        frac = _outside_fraction(s.weights, physical, reference)
         if frac > _OUTSIDE_GRID_FRACTION:
             warnings.append(f"{100 * frac:.1f} % of {s.name} lies outside the dose grid; its dose there is taken as 0 Gy.")
     # Radiobiology: per-voxel alpha/beta from the structures (targets last, so they win).
