@@ -22,7 +22,7 @@ from tests.io.test_writers_dciodvfy import pytestmark as needs_dciodvfy
 from workstation.cli import main
 from workstation.core import Unit, Volume
 from workstation.io import read_image, read_mask, read_rtdose, write_rtdose, write_seg
-from workstation.samples import CASE_FOLDERS, sample_data_dir
+from workstation.samples import CASE_FOLDERS, RT_FOLDERS, sample_data_dir
 
 pytestmark = pytest.mark.slow
 
@@ -250,15 +250,24 @@ def _expected_series(samples: Path) -> dict[str, dict[str, Any]]:
                 uid, frame = grid["series_instance_uid"], grid["frame_of_reference_uid"]
             expected[uid] = {"case": case, "folder": folder, "modality": MODALITY[folder],
                              "frame_of_reference_uid": frame, "size": grid["size_xyz"]}
+    for case, folders in RT_FOLDERS.items():  # the RT Dose grids of the sbrt and hdr studies
+        truth = _truth(samples, case)
+        expected[truth["series"]["rtdose"]] = {"case": case, "folder": folders[0], "modality": "RTDOSE",
+                                               "frame_of_reference_uid": truth["frame_of_reference_uid"],
+                                               "size": truth["rtdose"]["size_xyz"]}
     return expected
 
 
 def test_info_json_lists_every_sample_series(samples, capsys):
     expected = _expected_series(samples)
-    assert len(expected) == 9  # sirt 3 + maa 2 + ablation 2 + nema 2
+    assert len(expected) == 13  # sirt 3 + maa 2 + ablation 2 + nema 2 + sbrt 2 + hdr 2 (CT, RT Dose)
     capsys.readouterr()
     assert main(["info", str(samples), "--json"]) == 0
     entries = json.loads(capsys.readouterr().out)
+    # RT Structure Sets and RT Plans are listed, as objects that are not images
+    rt_objects = [e for e in entries if e["modality"] in ("RTSTRUCT", "RTPLAN")]
+    assert len(rt_objects) == 2 * len(RT_FOLDERS) and not any(e["readable"] for e in rt_objects)
+    entries = [e for e in entries if e["modality"] not in ("RTSTRUCT", "RTPLAN")]
     assert all(e["readable"] and e["problem"] is None for e in entries), entries
     found = {e["series_instance_uid"]: e for e in entries}
     assert len(found) == len(entries)  # one entry (one stack) per series

@@ -14,7 +14,7 @@ REPO_SAMPLE_DATA = Path(__file__).resolve().parents[2] / "sample_data"
 
 @pytest.fixture(scope="session")
 def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """All four cases generated afresh (about 40 s on one core)."""
+    """All cases generated afresh (about 50 s on one core)."""
     out = tmp_path_factory.mktemp("samples")
     generate(out)
     return out

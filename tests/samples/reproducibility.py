@@ -125,6 +125,8 @@ def _real_world(ds: Dataset) -> tuple[np.ndarray, np.ndarray]:
 
 def _compare_element_values(va: Any, vb: Any, vr: str, where: str) -> list[str]:
     if vr == "DS":
+        if va is None or vb is None:  # an empty Type 2 value
+            return [] if va == vb else [f"{where}: {va!r} != {vb!r}"]
         xs = list(va) if isinstance(va, pydicom.multival.MultiValue) else [va]
         ys = list(vb) if isinstance(vb, pydicom.multival.MultiValue) else [vb]
         ok = len(xs) == len(ys) and all(

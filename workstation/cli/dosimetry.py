@@ -19,7 +19,7 @@ def kernel(
     spacing: Annotated[
         tuple[float, float, float], typer.Option(help="Voxel size SX SY SZ in mm (x, y, z order).")
     ],
-    nuclide: Annotated[str, typer.Option(help="Nuclide (only Y-90).")] = "Y-90",
+    nuclide: Annotated[str, typer.Option(help="Nuclide: Y-90 or Ho-166.")] = "Y-90",
     density: Annotated[float, typer.Option(help="Medium density in g/mL (ranges scale as 1/density).")] = 1.0,
     radius_mm: Annotated[float, typer.Option(help="Kernel support radius in unit-density water, mm.")] = 12.0,
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Write the kernel as .npy (axes z, y, x; mGy/(MBq*s)).")] = None,
@@ -77,7 +77,8 @@ def plan(
     lung_mass_g: Annotated[float, typer.Option(help="Lung mass, g.")] = 1000.0,
     lung_limit_gy: Annotated[float, typer.Option(help="Lung dose limit for --normal-limit-gy, Gy.")] = 30.0,
     liver_density: Annotated[float, typer.Option(help="Liver density for volume-to-mass, g/mL.")] = SOFT_TISSUE_DENSITY_G_PER_ML,
-    ldm_factor: Annotated[float | None, typer.Option(help="LDM factor, Gy kg/GBq (default 49.67).")] = None,
+    ldm_factor: Annotated[float | None, typer.Option(help="LDM factor, Gy kg/GBq (default the nuclide's: Y-90 49.67, Ho-166 15.87).")] = None,
+    nuclide: Annotated[str, typer.Option(help="mird/partition: Y-90 or Ho-166 (sets the default LDM factor).")] = "Y-90",
     as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
     maa: Annotated[str | None, typer.Option(help="99mTc-MAA SPECT IMG: LSF, TNR and volumes not given as options are measured on it.")] = None,
     maa_series: Annotated[str | None, typer.Option(help="Series of --maa (UID or unique prefix).")] = None,
@@ -85,7 +86,7 @@ def plan(
     roi: Annotated[list[str] | None, typer.Option(help="With --maa: NAME=MASK (repeat); names liver, lungs (optional with --lung-shunt or --planar-counts), lesions (label image), perfused (optional territory).")] = None,
     planar_counts: Annotated[str | None, typer.Option("--planar-counts", help="Planar MAA counts LUNG_ANT,LUNG_POST,LIVER_ANT,LIVER_POST: the lung shunt by the geometric mean (AAPM Report 144).")] = None,
 ) -> None:
-    """Prescribed 90Y activity from a planning model (BSA, MIRD, partition / multi-compartment)."""
+    """Prescribed activity from a planning model (BSA for 90Y resin; MIRD, partition / multi-compartment for 90Y or 166Ho)."""
     import json
 
     from workstation.core.errors import InvalidInputError
@@ -147,13 +148,13 @@ def plan(
     elif m == "mird":
         result = planning.plan_mird(
             need("target-gy", target_gy), need("liver-ml", liver_ml) * liver_density, lung_shunt,
-            residual, lung_mass_g, ldm_factor,
+            residual, lung_mass_g, ldm_factor, nuclide=nuclide,
         )
     elif m in ("partition", "multi-compartment"):
         kwargs = dict(
             lung_shunt_fraction=lung_shunt, target_normal_gy=target_normal_gy, target_tumor_gy=target_tumor_gy,
             normal_limit_gy=normal_limit_gy, lung_limit_gy=lung_limit_gy, residual_fraction=residual,
-            lung_mass_g=lung_mass_g, ldm_gy_kg_per_gbq=ldm_factor,
+            lung_mass_g=lung_mass_g, ldm_gy_kg_per_gbq=ldm_factor, nuclide=nuclide,
         )
         if territory:
             terrs = [planning.parse_territory(spec, liver_density) for spec in territory]
@@ -213,12 +214,12 @@ def sirt(
     lung_shunt: Annotated[float | None, typer.Option(help="Lung shunt fraction (0-1).")] = None,
     method: Annotated[str, typer.Option(help="ldm, vsv, vsv-density or all (comma-separated allowed).")] = "all",
     dose_grid: Annotated[str, typer.Option(help="Grid of the written doses: activity or ct.")] = "activity",
-    ldm_factor: Annotated[float | None, typer.Option(help="LDM factor, Gy kg/GBq: 49.67 (default), 49.38 or 50.")] = None,
+    ldm_factor: Annotated[float | None, typer.Option(help="LDM factor, Gy kg/GBq; default the nuclide's: Y-90 49.67 (or 49.38, 50), Ho-166 15.87.")] = None,
     residual: Annotated[float, typer.Option(help="Residual fraction left in vial/catheter (0-1).")] = 0.0,
     series: Annotated[str | None, typer.Option(help="Series UID (prefix) of the activity image in a DICOM folder.")] = None,
     ct_series: Annotated[str | None, typer.Option(help="Series UID (prefix) of the CT in a DICOM folder.")] = None,
     administration_time: Annotated[str | None, typer.Option(help="Administration date-time (ISO 8601), overriding the header.")] = None,
-    nuclide: Annotated[str, typer.Option(help="Nuclide (only Y-90).")] = "Y-90",
+    nuclide: Annotated[str, typer.Option(help="Nuclide: Y-90 or Ho-166.")] = "Y-90",
     device: Annotated[str | None, typer.Option(help="glass or resin, for the safety thresholds.")] = None,
     prior_lung_dose_gy: Annotated[float, typer.Option(help="Lung dose of earlier treatments, Gy.")] = 0.0,
     lung_mass_g: Annotated[float | None, typer.Option(help="Lung mass for the lung-dose formula, g.")] = None,
@@ -226,7 +227,7 @@ def sirt(
     pvc: Annotated[str, typer.Option("--pvc", help="Partial-volume correction: rbv (corrected image feeds the engines), gtm (region means) or none.")] = "none",
     psf_fwhm_mm: Annotated[float | None, typer.Option("--psf-fwhm-mm", help="System resolution FWHM, mm, for --pvc (scanner spec or 'workstation qa' phantom fit).")] = None,
 ) -> None:
-    """Voxel dosimetry of a 90Y SIRT activity image: LDM, VSV and density-corrected VSV."""
+    """Voxel dosimetry of a SIRT activity image (90Y or 166Ho): LDM, VSV and density-corrected VSV."""
     import datetime as dt
 
     from workstation.core.errors import InvalidInputError

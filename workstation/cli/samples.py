@@ -17,7 +17,7 @@ def sample_data(
     output: Annotated[Path, typer.Option("-o", "--output", help="Output folder.")] = Path("sample_data"),
     case: Annotated[
         list[str] | None,
-        typer.Option("--case", help="sirt, maa, ablation or nema (repeatable); all by default."),
+        typer.Option("--case", help="sirt, maa, ablation, nema, sbrt or hdr (repeatable); all by default."),
     ] = None,
     previews: Annotated[bool, typer.Option(help="Also write PNG previews in OUTPUT/previews/.")] = False,
 ) -> None:

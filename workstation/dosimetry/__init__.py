@@ -1,4 +1,4 @@
-"""90Y SIRT dosimetry: nuclide data, voxel S-value kernels, dose engines, DVHs, planning, safety checks.
+"""SIRT dosimetry (90Y, 166Ho): nuclide data, voxel S-value kernels, dose engines, DVHs, planning, safety, radiobiology.
 
 Physics sources are cited in each module; every constant used is copied into
 ``results.json["constants"]``. Entry points:
@@ -15,7 +15,13 @@ Physics sources are cited in each module; every constant used is copied into
 
 from workstation.dosimetry.activity import ActivityCalibration, calibrate_activity
 from workstation.dosimetry.density import density_volume, hu_to_density
-from workstation.dosimetry.dvh import cumulative_dvh, differential_dvh, roi_weights
+from workstation.dosimetry.dvh import (
+    cumulative_dvh,
+    differential_dvh,
+    dose_at_volume,
+    roi_weights,
+    volume_at_dose,
+)
 from workstation.dosimetry.engines import (
     METHODS,
     absorbed_dose_ldm,
@@ -62,6 +68,7 @@ __all__ = [
     "density_volume",
     "deposited_energy_j",
     "differential_dvh",
+    "dose_at_volume",
     "dose_point_kernel",
     "emitted_energy_j",
     "fft_convolve",
@@ -79,6 +86,7 @@ __all__ = [
     "roi_weights",
     "run_sirt",
     "safety_warnings",
+    "volume_at_dose",
     "voxel_s_kernel",
     "write_outputs",
 ]

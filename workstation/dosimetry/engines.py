@@ -134,7 +134,8 @@ def _check_axis_aligned(vol: Volume) -> None:
 def _dose_volume(activity: Volume, dose: np.ndarray, method: str, **extra: object) -> Volume:
     vol = activity.copy_with(array=dose.astype(np.float32), units=Unit.GY, modality="RTDOSE")
     vol.metadata.extra = {"method": method, **extra}
-    vol.metadata.series_description = f"Y-90 absorbed dose ({method})"
+    nuclide = extra.get("nuclide", "Y-90")
+    vol.metadata.series_description = f"{nuclide} absorbed dose ({method})"
     return vol
 
 
@@ -164,7 +165,7 @@ def absorbed_dose_ldm(
         dose *= np.float32(1.0 / float(tissue_density_g_per_ml))
     else:
         dose /= np.asarray(tissue_density_g_per_ml, dtype=np.float32)
-    return _dose_volume(activity, dose, "ldm", ldm_gy_kg_per_gbq=f)
+    return _dose_volume(activity, dose, "ldm", ldm_gy_kg_per_gbq=f, nuclide=nuc.name)
 
 
 def absorbed_dose_vsv(
@@ -189,7 +190,7 @@ def absorbed_dose_vsv(
             f"{tuple(np.round(activity.spacing_mm, 4))} mm."
         )
     dose = _convolve_concentration(conc, k, activity.voxel_volume_ml * nuc.mean_life_s, workers)
-    return _dose_volume(activity, dose, "vsv", kernel_energy_closure=k.energy_closure)
+    return _dose_volume(activity, dose, "vsv", kernel_energy_closure=k.energy_closure, nuclide=nuc.name)
 
 
 def _convolve_concentration(
@@ -264,6 +265,7 @@ def absorbed_dose_vsv_density(
         energy_to_air_j=energy_air,
         air_density_g_per_ml=air_density_g_per_ml,
         local_deposition_voxels=0 if local is None else int(local.sum()),
+        nuclide=nuc.name,
     )
 
 

@@ -1,4 +1,4 @@
-"""Voxel S-value kernels built deterministically from the 90Y dose point kernel.
+"""Voxel S-value kernels built deterministically from a dose point kernel (90Y, 166Ho).
 
 Source data
 -----------
@@ -149,7 +149,12 @@ class DosePointKernel:
 
 @functools.lru_cache(maxsize=4)
 def dose_point_kernel(nuclide: str = "Y-90") -> DosePointKernel:
-    """Load the packaged dose point kernel of ``nuclide`` (Graves et al. 2019)."""
+    """Load the packaged dose point kernel of ``nuclide``.
+
+    90Y: Graves et al. (2019). 166Ho: the scaled-kernel model of
+    :mod:`workstation.dosimetry.kernel_model` (ICRP-107 spectra, calibrated on the
+    Graves 90Y kernel), in the same file layout; see ``Nuclide.kernel_source``.
+    """
     nuc = get_nuclide(nuclide)
     ref = resources.files("workstation.dosimetry").joinpath("data", nuc.kernel_file)
     with ref.open("r", encoding="utf-8") as fh:
@@ -167,7 +172,7 @@ def dose_point_kernel(nuclide: str = "Y-90") -> DosePointKernel:
     return DosePointKernel(
         outer_radius_mm=outer_mm,
         energy_mev=energy,
-        source="Graves SA, Flynn RT, Hyer DE. Med Phys 46:5284 (2019), doi:10.1002/mp.13789",
+        source=nuc.kernel_source,
         _centres=centres,
         _density=dens,
     )
@@ -194,6 +199,8 @@ class VoxelKernel:
         Fraction of ``emitted_energy_mev`` deposited by this voxel kernel.
     normalization:
         Factor applied to the quadrature values (1 for the physical kernel).
+    nuclide:
+        Nuclide of the point kernel.
     """
 
     values_mev_per_g: np.ndarray
@@ -203,6 +210,7 @@ class VoxelKernel:
     emitted_energy_mev: float
     energy_closure: float
     normalization: float = 1.0
+    nuclide: str = "Y-90"
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -247,6 +255,7 @@ class VoxelKernel:
             emitted_energy_mev=self.emitted_energy_mev,
             energy_closure=self.energy_closure,
             normalization=self.normalization * factor,
+            nuclide=self.nuclide,
         )
 
     def summary(self) -> dict[str, object]:
@@ -263,7 +272,8 @@ class VoxelKernel:
             "emitted_energy_mev": self.emitted_energy_mev,
             "deposited_energy_mev": self.deposited_energy_mev,
             "normalization": self.normalization,
-            "source": dose_point_kernel().source,
+            "nuclide": self.nuclide,
+            "source": dose_point_kernel(self.nuclide).source,
         }
 
 
@@ -399,6 +409,7 @@ def _build(
         radius_mm=kernel.radius_mm,
         emitted_energy_mev=total,
         energy_closure=float(closure),
+        nuclide=nuclide,
     )
 
 
@@ -417,7 +428,7 @@ def voxel_s_kernel(
     density_g_per_ml:
         Density of the (water-like) medium in g/mL; ranges scale as 1/ρ.
     nuclide:
-        Only ``"Y-90"``.
+        ``"Y-90"`` or ``"Ho-166"`` (see :data:`workstation.dosimetry.nuclides.NUCLIDES`).
     radius_mm:
         Support radius of the point kernel in unit-density water (mm); at
         density ρ the support is ``radius_mm / ρ``.

@@ -389,8 +389,12 @@ def run_sirt(
     """
     nuc = get_nuclide(nuclide)
     f = nuc.ldm_gy_kg_per_gbq if ldm_gy_kg_per_gbq is None else float(ldm_gy_kg_per_gbq)
-    if not (np.isfinite(f) and 40.0 <= f <= 60.0):
-        raise InvalidInputError(f"--ldm-factor must be between 40 and 60 Gy kg/GBq, got {f}.")
+    # a plausibility window around the nuclide's factor (90Y: 40-60 Gy kg/GBq)
+    lo, hi = 0.8 * nuc.ldm_gy_kg_per_gbq, 1.2 * nuc.ldm_gy_kg_per_gbq
+    if not (np.isfinite(f) and lo <= f <= hi):
+        raise InvalidInputError(
+            f"--ldm-factor for {nuc.name} must be between {lo:.0f} and {hi:.0f} Gy kg/GBq, got {f}."
+        )
     if not (np.isfinite(tissue_density_g_per_ml) and 0.5 <= tissue_density_g_per_ml <= 2.0):
         raise InvalidInputError(
             f"--tissue-density must be between 0.5 and 2.0 g/mL, got {tissue_density_g_per_ml}."
@@ -727,7 +731,7 @@ def _minimal_html(result: SirtResult) -> str:
     c = r["constants"]
     return (
         "<!DOCTYPE html><html><head><meta charset='utf-8'><title>SIRT dosimetry</title></head><body>"
-        "<h1>SIRT (Y-90) voxel dosimetry</h1>"
+        f"<h1>SIRT ({html.escape(str(r.get('nuclide', 'Y-90')))}) voxel dosimetry</h1>"
         f"<p>Activity calibration: {html.escape(str(r['activity']['calibration']))}, "
         f"{r['activity']['total_in_image_gbq']:.3f} GBq in the image. "
         f"LDM factor {c['ldm_gy_kg_per_gbq']} Gy kg/GBq; T1/2 {c['half_life_h']} h.</p>"
@@ -808,7 +812,7 @@ def write_outputs(
                 from workstation.io.rtdose import write_rtdose
 
                 write_rtdose(out, tmp / f"rtdose_{m}.dcm", reference=reference,
-                             series_description=f"Y-90 dose ({m})")
+                             series_description=f"{result.results.get('nuclide', 'Y-90')} dose ({m})")
                 written.append(Path(out_dir) / f"rtdose_{m}.dcm")
         with open(tmp / "dvh.csv", "w", newline="", encoding="utf-8") as fh:
             w = csv.writer(fh)

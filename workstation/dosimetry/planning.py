@@ -1,4 +1,4 @@
-"""Planning models: prescribed 90Y activity and the doses it gives.
+"""Planning models: prescribed 90Y (or 166Ho) activity and the doses it gives.
 
 Models and sources
 ------------------
@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from workstation.core.errors import InvalidInputError
 from workstation.dosimetry.density import SOFT_TISSUE_DENSITY_G_PER_ML
 from workstation.dosimetry.metrics import LUNG_MASS_DEFAULT_G
-from workstation.dosimetry.nuclides import Y90
+from workstation.dosimetry.nuclides import get_nuclide
 
 __all__ = [
     "parse_territory",
@@ -160,13 +160,18 @@ def plan_mird(
     residual_fraction: float = 0.0,
     lung_mass_g: float = LUNG_MASS_DEFAULT_G,
     ldm_gy_kg_per_gbq: float | None = None,
+    nuclide: str = "Y-90",
 ) -> dict[str, object]:
-    """Glass single-compartment MIRD model (see the module docstring)."""
+    """Single-compartment MIRD model (see the module docstring).
+
+    ``nuclide`` sets the default LDM factor: ``"Ho-166"`` gives the 166Ho rule
+    A[GBq] = 60 Gy x M[kg] / 15.87 (3.78 GBq/kg) for a 60 Gy target.
+    """
     d = _positive("target dose", target_dose_gy)
     m = _positive("perfused mass", perfused_mass_g)
     lsf = _fraction("lung shunt fraction", lung_shunt_fraction)
     res = _fraction("residual fraction", residual_fraction)
-    f = Y90.ldm_gy_kg_per_gbq if ldm_gy_kg_per_gbq is None else ldm_gy_kg_per_gbq
+    f = get_nuclide(nuclide).ldm_gy_kg_per_gbq if ldm_gy_kg_per_gbq is None else ldm_gy_kg_per_gbq
     activity = d * (m / 1000.0) / (f * (1 - lsf) * (1 - res))
     return {
         "model": "mird",
@@ -180,6 +185,7 @@ def plan_mird(
         },
         "doses": {"perfused_liver_gy": d, "lung_gy": _lung(activity, lsf, res, lung_mass_g, f)},
         "ldm_gy_kg_per_gbq": f,
+        "nuclide": get_nuclide(nuclide).name,
         "source": _MIRD_SOURCE,
         "warnings": [],
     }
@@ -254,6 +260,7 @@ def plan_partition(
     residual_fraction: float = 0.0,
     lung_mass_g: float = LUNG_MASS_DEFAULT_G,
     ldm_gy_kg_per_gbq: float | None = None,
+    nuclide: str = "Y-90",
 ) -> dict[str, object]:
     """Partition model for one territory (see the module docstring).
 
@@ -272,6 +279,7 @@ def plan_partition(
         residual_fraction=residual_fraction,
         lung_mass_g=lung_mass_g,
         ldm_gy_kg_per_gbq=ldm_gy_kg_per_gbq,
+        nuclide=nuclide,
     )
     plan["model"] = "partition"
     terr = plan.pop("territories")[0]  # type: ignore[index]
@@ -297,8 +305,12 @@ def plan_multi_compartment(
     residual_fraction: float = 0.0,
     lung_mass_g: float = LUNG_MASS_DEFAULT_G,
     ldm_gy_kg_per_gbq: float | None = None,
+    nuclide: str = "Y-90",
 ) -> dict[str, object]:
-    """Partition model over several territories; per-territory activities add up."""
+    """Partition model over several territories; per-territory activities add up.
+
+    ``nuclide`` sets the default LDM factor (``"Y-90"`` or ``"Ho-166"``).
+    """
     if not territories:
         raise InvalidInputError("The multi-compartment model needs at least one territory.")
     given = [x for x in (target_normal_gy, target_tumor_gy, normal_limit_gy) if x is not None]
@@ -311,7 +323,7 @@ def plan_multi_compartment(
     lsf = _fraction("lung shunt fraction", lung_shunt_fraction)
     res = _fraction("residual fraction", residual_fraction)
     _positive("lung mass", lung_mass_g)
-    f = Y90.ldm_gy_kg_per_gbq if ldm_gy_kg_per_gbq is None else ldm_gy_kg_per_gbq
+    f = get_nuclide(nuclide).ldm_gy_kg_per_gbq if ldm_gy_kg_per_gbq is None else ldm_gy_kg_per_gbq
     delivered = (1 - lsf) * (1 - res)
     # liver activity for D_N in a territory: A_L = D_N (M_N + TNR M_T) / f  (masses in kg)
     per_gy = [(t.normal_mass_g + t.tnr * t.tumor_mass_g) / 1000.0 / f for t in territories]

@@ -132,6 +132,8 @@ def write_rtdose(
     reference: Volume | None = None,
     series_description: str = "Absorbed dose (workstation)",
     bits_allocated: int = 16,
+    dose_type: str = "PHYSICAL",
+    dose_comment: str = "Absorbed dose for complete decay of the imaged activity",
 ) -> Path:
     """Write an absorbed-dose volume as a DICOM RT Dose file, atomically.
 
@@ -153,6 +155,11 @@ def write_rtdose(
     bits_allocated:
         16 (default, quantization step max/65535) or 32 (step max/4294967295;
         correct DICOM, but dicom3tools' ``dciodvfy`` cannot check it).
+    dose_type:
+        Dose Type (3004,0004): ``PHYSICAL`` (absorbed dose) or ``EFFECTIVE``
+        (a biologically weighted dose such as an EQD2 map).
+    dose_comment:
+        Dose Comment (3004,0006), at most 64 characters.
 
     Returns
     -------
@@ -166,6 +173,8 @@ def write_rtdose(
     from workstation import __version__
 
     target = Path(path)
+    if dose_type not in ("PHYSICAL", "EFFECTIVE"):
+        raise InvalidInputError(f"dose_type must be PHYSICAL or EFFECTIVE, not {dose_type!r}.")
     if bits_allocated not in (16, 32):
         raise InvalidInputError(f"bits_allocated must be 16 or 32, not {bits_allocated}.")
     if dose_gy.units not in (Unit.GY, Unit.UNKNOWN):
@@ -293,10 +302,10 @@ def write_rtdose(
     ds.FrameIncrementPointer = _FRAME_INCREMENT_POINTER
     ds.GridFrameOffsetVector = [_ds_value(k * slice_spacing) for k in range(nz)]
     ds.DoseUnits = "GY"
-    ds.DoseType = "PHYSICAL"
+    ds.DoseType = dose_type
     ds.DoseSummationType = DOSE_SUMMATION_TYPE
     ds.DoseGridScaling = scaling_text
-    ds.DoseComment = "Absorbed dose for complete decay of the imaged activity"[:64]
+    ds.DoseComment = dose_comment[:64]
     ds.PixelData = pixels.tobytes()
 
     with atomic_path(target) as tmp:

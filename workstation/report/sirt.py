@@ -69,7 +69,7 @@ def build_sirt_report(
     rois: Mapping[str, Volume] | None = None,
     dvh_curves: Mapping[str, Mapping[str, tuple[np.ndarray, np.ndarray]]] | None = None,
     inputs: Sequence[Mapping[str, Any]] = (),
-    title: str = "SIRT 90Y voxel dosimetry",
+    title: str | None = None,
 ) -> ReportDocument:
     """Build the report document.
 
@@ -90,6 +90,8 @@ def build_sirt_report(
     """
     doses = dict(doses or {})
     rois = dict(rois or {})
+    if title is None:
+        title = f"SIRT {results.get('nuclide', 'Y-90')} voxel dosimetry"
     doc = ReportDocument(title=title, subtitle=f"Nuclide {results.get('nuclide', 'Y-90')}, "
                          f"workstation {results.get('workstation_version', '')}")
 

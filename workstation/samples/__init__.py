@@ -14,6 +14,14 @@ Four studies, each written by one function of :mod:`._cases`, deterministically
     B-spline transform (``transform.tfm``) and known per-tumour margins.
 ``nema``
     NEMA IEC body phantom (six spheres, 8:1, lung insert) in 90Y, PET and SPECT.
+``sbrt``
+    Liver SBRT of a right-lobe metastasis (45 Gy / 3 fractions): planning CT,
+    RT Structure Set, RT Plan and RT Dose of an analytic dose with known DVHs
+    (:mod:`._sbrt`).
+``hdr``
+    Interstitial 192Ir HDR brachytherapy of a second liver metastasis of the same
+    patient (20 Gy / 1 fraction): CT, RT Structure Set, brachytherapy RT Plan and
+    RT Dose of a point-source dose with known DVHs (:mod:`._hdr`).
 
 Layout of an output folder (other packages rely on it)::
 
@@ -21,6 +29,8 @@ Layout of an output folder (other packages rely on it)::
     maa/{ct/,spect/NM000001.dcm,ground_truth/}
     ablation/{pre_ct/,post_ct/,ground_truth/}
     nema/{pet/,spect/NM000001.dcm,ground_truth/}
+    sbrt/{ct/,rt/{RS,RP,RD}.dcm,ground_truth/}
+    hdr/{ct/,rt/{RS,RP,RD}.dcm,ground_truth/}
 
 ``ground_truth/`` holds NIfTI masks and maps on the CT grid of the study and
 ``truth.json``; ``sample_data/README.md`` documents every number.
@@ -35,10 +45,10 @@ from typing import Any
 
 from workstation.core.errors import InvalidInputError
 
-__all__ = ["CASES", "CASE_FOLDERS", "generate", "sample_data_dir"]
+__all__ = ["CASES", "CASE_FOLDERS", "RT_FOLDERS", "generate", "sample_data_dir"]
 
 #: Case names in generation order.
-CASES: tuple[str, ...] = ("sirt", "ablation", "nema", "maa")
+CASES: tuple[str, ...] = ("sirt", "ablation", "nema", "maa", "sbrt", "hdr")
 
 #: The sub-folders each case writes.
 CASE_FOLDERS: dict[str, tuple[str, ...]] = {
@@ -46,7 +56,12 @@ CASE_FOLDERS: dict[str, tuple[str, ...]] = {
     "maa": ("ct", "spect", "ground_truth"),
     "ablation": ("pre_ct", "post_ct", "ground_truth"),
     "nema": ("pet", "spect", "ground_truth"),
+    "sbrt": ("ct", "ground_truth"),
+    "hdr": ("ct", "ground_truth"),
 }
+
+#: The sub-folders of RT objects (RT Structure Set, RT Plan, RT Dose files), not image series.
+RT_FOLDERS: dict[str, tuple[str, ...]] = {"sbrt": ("rt",), "hdr": ("rt",)}
 
 
 def _check_cases(cases: Iterable[str] | None) -> list[str]:
@@ -87,11 +102,12 @@ def generate(
         The ``truth.json`` content of each generated case.
     """
     from workstation.io._atomic import atomic_directory
-    from workstation.samples import _cases
+    from workstation.samples import _cases, _hdr, _sbrt
 
     chosen = _check_cases(cases)
     makers = {"sirt": _cases.make_sirt, "maa": _cases.make_maa,
-              "ablation": _cases.make_ablation, "nema": _cases.make_nema}
+              "ablation": _cases.make_ablation, "nema": _cases.make_nema,
+              "sbrt": _sbrt.make_sbrt, "hdr": _hdr.make_hdr}
     truths: dict[str, dict[str, Any]] = {}
     out = Path(out_dir)
     with atomic_directory(out) as tmp:

@@ -57,6 +57,8 @@ def write_preview(case: str, case_dir: Path, png: Path) -> Path:
         _preview_ablation(fig, case_dir)
     elif case == "nema":
         _preview_nema(fig, case_dir)
+    elif case in ("sbrt", "hdr"):
+        _preview_rt(fig, case, case_dir)
     fig.tight_layout()
     png.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(png, metadata={"Software": None})
@@ -157,3 +159,32 @@ def _preview_nema(fig, d: Path) -> None:  # type: ignore[no-untyped-def]
                   aspect=sp[0] / sp[2], interpolation="nearest")
         ax.set_title(f"{title}, coronal through the 37 mm sphere", fontsize=8)
         ax.set_axis_off()
+
+
+def _preview_rt(fig, case: str, d: Path) -> None:  # type: ignore[no-untyped-def]
+    """Axial, coronal and sagittal planes through the target: CT, RT Dose wash, structure outlines."""
+    import json
+
+    from workstation.io import read_rtdose
+
+    truth = json.loads((d / "ground_truth" / "truth.json").read_text(encoding="utf-8"))
+    ct = _read_series(d / "ct")
+    dose = read_rtdose(d / "rt" / "RD.dcm").resample_to(ct, "linear", fill_value=0.0)
+    target = "ptv" if case == "sbrt" else "ctv"
+    masks = {n: _read_nifti(d / "ground_truth" / f"{n}.nii.gz").array > 0 for n in ("gtv", target, "liver")}
+    k, j, i = np.argwhere(masks[target]).mean(axis=0).round().astype(int)
+    rx = float(truth["prescription_gy"])
+    sp = ct.spacing_mm
+    colours = {"gtv": "red", target: "magenta", "liver": "sienna"}
+    views = [
+        (ct.array[k], dose.array[k], [(m[k], colours[n]) for n, m in masks.items()], (sp[1], sp[2]), "axial"),
+        (ct.array[::-1, j], dose.array[::-1, j], [(m[::-1, j], colours[n]) for n, m in masks.items()],
+         (sp[0], sp[2]), "coronal"),
+        (ct.array[::-1, :, i], dose.array[::-1, :, i], [(m[::-1, :, i], colours[n]) for n, m in masks.items()],
+         (sp[0], sp[1]), "sagittal"),
+    ]
+    label = "SBRT 45 Gy / 3 fx" if case == "sbrt" else "HDR 20 Gy / 1 fx"
+    for n, (img, dd, contours, spacing, name) in enumerate(views, start=1):
+        ax = fig.add_subplot(1, 3, n)
+        _axial(ax, img, f"{label}: {name}" + (" (dose from 30 % Rx; GTV red, target magenta)" if n == 1 else ""),
+               contours=contours, overlay=np.where(dd >= 0.3 * rx, dd, 0.0), overlay_max=1.5 * rx, spacing=spacing)

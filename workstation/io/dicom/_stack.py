@@ -350,9 +350,15 @@ def plan_rtdose(rec: FileRecord, label: str) -> StackPlan:
             f"{label}: {rec.path.name}: GridFrameOffsetVector does not have one value per frame."
         )
     if offsets[0] != 0:
-        # Absolute offsets (PS3.3 C.8.8.3.2): the positions along the normal.
-        offsets = offsets - float(ipp @ normal)
-        if abs(offsets[0]) > 1e-3:
+        # Absolute offsets (PS3.3 C.8.8.3.2): the z coordinates of the planes, defined for
+        # IOP 1\0\0\0\1\0 (normal +z), where they are also the positions along the normal;
+        # feet-first and prone grids (normal -z) are written the same way by some planning
+        # systems: positions along the normal are then (z - z_IPP) * n_z.
+        if abs(offsets[0] - float(ipp @ normal)) <= 1e-3:
+            offsets = offsets - float(ipp @ normal)
+        elif abs(abs(normal[2]) - 1.0) < 1e-4 and abs(offsets[0] - float(ipp[2])) <= 1e-3:
+            offsets = (offsets - float(ipp[2])) * float(np.sign(normal[2]))
+        else:
             raise DicomError(
                 f"{label}: {rec.path.name}: GridFrameOffsetVector starts at neither 0 nor "
                 "the first frame's position."
