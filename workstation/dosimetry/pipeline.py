@@ -774,6 +774,7 @@ def write_outputs(
     write_report: bool = True,
     inputs: list[dict[str, Any]] | None = None,
     report_renderer: ReportRenderer | None = None,
+    write_dicom: bool = True,
 ) -> list[Path]:
     """Write the outputs of :func:`run_sirt` into ``out_dir`` atomically.
 
@@ -787,6 +788,12 @@ def write_outputs(
         ``results.json["outputs"]["report"]``.
     inputs:
         Input descriptions for the report (role, path, modality, series_uid, description).
+    write_dicom:
+        With a DICOM reference image, also write the ROIs (``seg_<roi>.dcm``,
+        ``rois_rtstruct.dcm``), the metrics (``measurements_sr.dcm``, TID 1500) and
+        the report (``report_pdf.dcm``) into the patient's study
+        (:mod:`.dicom_export`); objects that cannot be built are noted in
+        ``results.json["outputs"]["dicom_notes"]``.
     """
     from workstation.io import atomic_directory, write_image
 
@@ -821,6 +828,7 @@ def write_outputs(
                 w.writerow([row[0], row[1], f"{row[2]:.6g}", f"{row[3]:.6g}"])
         written.append(Path(out_dir) / "dvh.csv")
         report_note = None
+        pdf_bytes = None
         if write_report:
             html_text, pdf_bytes, report_note = _report_files(result, list(inputs or []), report_renderer)
             (tmp / "report.html").write_text(html_text, encoding="utf-8")
@@ -828,11 +836,21 @@ def write_outputs(
             if pdf_bytes is not None:
                 (tmp / "report.pdf").write_bytes(pdf_bytes)
                 written.append(Path(out_dir) / "report.pdf")
+        dicom_notes: list[str] = []
+        if write_dicom and reference is not None:
+            from workstation.dosimetry.dicom_export import write_sirt_dicom
+
+            rtdose_files = sorted(tmp.glob("rtdose_*.dcm"))
+            dicom_files, dicom_notes = write_sirt_dicom(
+                result, tmp, pdf_bytes if write_report else None, rtdose_files
+            )
+            written.extend(Path(out_dir) / p.name for p in dicom_files)
         results = dict(result.results)
         results["outputs"] = {
             "dose_grid": dose_grid,
             "files": [p.name for p in written] + ["results.json"],
             "report": report_note,
+            "dicom_notes": dicom_notes,
         }
         (tmp / "results.json").write_text(
             json.dumps(results, indent=2, default=_json_default, allow_nan=False), encoding="utf-8"
