@@ -71,6 +71,12 @@ class OrthancServer:
         for patient in requests.get(f"{self.url}/patients", timeout=30).json():
             requests.delete(f"{self.url}/patients/{patient}", timeout=30).raise_for_status()
 
+    def instance_count(self) -> int:
+        """Instances stored."""
+        answer = requests.get(f"{self.url}/statistics", timeout=30)
+        answer.raise_for_status()
+        return int(answer.json()["CountInstances"])
+
     def upload(self, files: list[Path]) -> None:
         """Store files through the REST API (independent of the code under test)."""
         for path in files:

@@ -15,9 +15,11 @@ import typer
 from workstation import __version__
 from workstation.cli import (
     ablation,
+    deidentify,
     demo,
     dosimetry,
     images,
+    pacs,
     qa,
     radiotherapy,
     registration,
@@ -49,6 +51,8 @@ _GROUPS: list[tuple[typer.Typer, str | None]] = [
     (viewer.app, None),
     (qa.app, None),
     (demo.app, None),
+    (pacs.app, "pacs"),
+    (deidentify.app, None),
 ]
 for _group, _name in _GROUPS:
     app.add_typer(_group, name=_name)

@@ -12,6 +12,7 @@ The entry points follow the command-line contract (``../shared/spec/CLI.md``):
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from workstation.core.errors import InvalidInputError
@@ -28,10 +29,40 @@ __all__ = [
     "read_image",
     "read_mask",
     "read_rtdose",
+    "register_image_resolver",
+    "resolve_image_path",
     "write_image",
     "write_rtdose",
     "write_seg",
 ]
+
+
+#: ``prefix -> resolver(spec) -> local path`` for IMG specs that are not paths
+#: (``pacs://NODE/SERIES_UID``); registered by the layer that owns them (the
+#: command line registers :func:`workstation.pacs.resolve_pacs_image`), so ``io``
+#: imports nothing above it.
+_IMAGE_RESOLVERS: dict[str, Callable[[str], Path]] = {}
+
+
+def register_image_resolver(prefix: str, resolver: Callable[[str], Path]) -> None:
+    """Let :func:`read_image` and :func:`read_mask` accept specs starting with ``prefix``.
+
+    ``resolver(spec)`` returns the local file or folder that holds the image
+    (e.g. a series retrieved from a PACS into a cache folder).
+    """
+    _IMAGE_RESOLVERS[prefix] = resolver
+
+
+def resolve_image_path(path: str | os.PathLike[str]) -> Path:
+    """The local path of an IMG spec: a registered scheme (``pacs://…``) resolved, else the path itself."""
+    text = os.fspath(path)
+    for prefix, resolver in _IMAGE_RESOLVERS.items():
+        if text.startswith(prefix):
+            return Path(resolver(text))
+    if "://" in text.split("#", 1)[0] and not Path(text).exists():
+        scheme = text.split("://", 1)[0]
+        raise InvalidInputError(f"{text}: the scheme {scheme}:// is not known here (images are files, folders or pacs://).")
+    return Path(text)
 
 
 def read_image(
@@ -50,7 +81,7 @@ def read_image(
     units:
         Units of the voxel values, for formats whose header does not say.
     """
-    p = Path(path)
+    p = resolve_image_path(path)
     if not p.exists():
         raise InvalidInputError(f"{p}: no such file or folder.")
     if p.is_file() and is_sitk_format(p):
@@ -71,4 +102,8 @@ def read_mask(spec: str | os.PathLike[str], reference: Volume | None = None) -> 
     """
     from workstation.io.masks import read_mask as _read_mask
 
+    text = os.fspath(spec)
+    if any(text.startswith(prefix) for prefix in _IMAGE_RESOLVERS):
+        base, sep, name = text.partition("#")
+        spec = f"{resolve_image_path(base)}{sep}{name}"
     return _read_mask(spec, reference=reference)

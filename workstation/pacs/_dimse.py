@@ -461,7 +461,13 @@ def dimse_store(
     for sop_class, syntax in pairs:
         contexts.append(build_context(sop_class, [syntax]))
     stored: list[Path] = []
-    with _association(node, local, contexts, timeout_s, "C-STORE") as assoc:
+    classes = sorted({c for _c, c in ((p, c) for p, c, _s in headers)})
+    purpose = (
+        f"C-STORE of {headers[0][0].name}"
+        + (f" and {len(headers) - 1} more files" if len(headers) > 1 else "")
+        + f" (SOP class{'es' if len(classes) > 1 else ''} {', '.join(classes[:3])}{'…' if len(classes) > 3 else ''})"
+    )
+    with _association(node, local, contexts, timeout_s, purpose) as assoc:
         accepted = {(cx.abstract_syntax, cx.transfer_syntax[0]) for cx in assoc.accepted_contexts}
         for path, sop_class, syntax in headers:
             if (sop_class, syntax) not in accepted:

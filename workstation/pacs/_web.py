@@ -84,17 +84,37 @@ def _json_row(item: dict[str, Any], level: str) -> dict[str, str]:
 
 
 def web_find(node: Node, level: str, filters: dict[str, str], timeout_s: float = 30.0) -> list[dict[str, str]]:
-    """QIDO-RS at ``level`` ``"STUDY"`` or ``"SERIES"``; same row layout as C-FIND."""
-    client = _client(node, timeout_s)
+    """QIDO-RS at ``level`` ``"STUDY"`` or ``"SERIES"``; same row layout as C-FIND.
+
+    The query string is built here rather than by dicomweb-client, which
+    percent-encodes the ``*`` and ``?`` wildcards (``%2A``) and so turns a
+    wildcard match into a literal one on servers that do not decode them
+    (Orthanc's DICOMweb plugin 1.7).
+    """
+    from urllib.parse import quote
+
+    import requests
+
+    assert node.url is not None
     search = dict(filters)
-    fields = list(RETURN_KEYS[level])
+    if level == "STUDY":
+        path = "/studies"
+    else:
+        study = search.pop("StudyInstanceUID", None)
+        path = f"/studies/{study}/series" if study else "/series"
+    pairs = [(k, v) for k, v in search.items()] + [("includefield", k) for k in RETURN_KEYS[level]]
+    query = "&".join(f"{quote(k)}={quote(str(v), safe='*?^,-')}" for k, v in pairs)
     with _http_errors(node, "the query"):
-        if level == "STUDY":
-            items = client.search_for_studies(search_filters=search, fields=fields)
-        else:
-            study = search.pop("StudyInstanceUID", None)
-            items = client.search_for_series(study_instance_uid=study, search_filters=search, fields=fields)
-    return [_json_row(item, level) for item in items or []]
+        answer = requests.get(
+            f"{node.url}{path}?{query}", headers={"Accept": "application/dicom+json"}, timeout=timeout_s
+        )
+        if answer.status_code == 204 or not answer.content:
+            return []
+        answer.raise_for_status()
+        items = answer.json()
+    if not isinstance(items, list):
+        raise DicomError(f"The DICOMweb node {node.url} answered the query with something other than a list.")
+    return [_json_row(item, level) for item in items]
 
 
 def web_retrieve(
