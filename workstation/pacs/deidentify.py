@@ -9,9 +9,9 @@ library applies individual tags at the top level only, so a UID inside a
 Referenced Series Sequence would stay) and adds what a study needs to stay
 usable:
 
-* **UIDs (action U)** are replaced by ``2.25.<integer>`` derived from a keyed
-  hash of the original UID (pydicom ``generate_uid`` with the key and the UID
-  as entropy sources): the same original UID gives the same new UID in every
+* **UIDs (action U)** are replaced by ``2.25.<integer>`` (PS3.5 B.2), the
+  integer a name-based UUID made of a keyed SHA-256 hash of the original UID:
+  the same original UID gives the same new UID in every
   file and every run with the same key. A SPECT and its CT therefore keep their
   shared Frame of Reference UID, and references between objects (SEG, RTDOSE,
   SR → images) stay intact.
@@ -44,6 +44,7 @@ import datetime as _dt
 import hashlib
 import os
 import secrets
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -136,9 +137,8 @@ class Deidentifier:
     # ----------------------------------------------------------- mappings
     def new_uid(self, uid: str) -> str:
         """The replacement of ``uid`` (same input and key, same output)."""
-        from pydicom.uid import generate_uid
-
-        return str(generate_uid(prefix=None, entropy_srcs=[self.key, str(uid).strip()]))
+        digest = hashlib.sha256(f"uid:{self.key}:{str(uid).strip()}".encode()).digest()
+        return f"2.25.{uuid.UUID(bytes=digest[:16], version=5).int}"  # PS3.5 B.2: UUID-derived UID
 
     def pseudonym(self, original_patient_id: str) -> str:
         """``ANON-`` and 10 hex digits of a keyed hash of the original Patient ID."""
@@ -238,9 +238,7 @@ class Deidentifier:
                    ("113107", "Retain Longitudinal Temporal Information Modified Dates Option")]
         if self.keep_patient_characteristics:
             methods.append(("113108", "Retain Patient Characteristics Option"))
-        ds.DeidentificationMethod = (
-            f"PS3.15 E.1 Basic Profile ({PROFILE_TABLE}), dates shifted by whole days; workstation"
-        )[:64]
+        ds.DeidentificationMethod = "PS3.15 Basic Profile, dates shifted (workstation)"
         items = []
         for value, meaning in methods:
             item = Dataset()
