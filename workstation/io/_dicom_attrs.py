@@ -1,8 +1,10 @@
-"""DICOM attribute lists shared by the writers (RT Dose, SEG)."""
+"""DICOM attribute lists shared by the writers (RT Dose, SEG, RTSTRUCT, SR, Encapsulated PDF)."""
 
 from __future__ import annotations
 
-__all__ = ["TYPE2_PATIENT_STUDY_KEYWORDS"]
+from typing import Any
+
+__all__ = ["DEIDENTIFICATION_KEYWORDS", "TYPE2_PATIENT_STUDY_KEYWORDS", "copy_deidentification"]
 
 #: Type 2 attributes (present, maybe empty) of the Patient module (PS3.3 C.7.1.1)
 #: and the General Study module (PS3.3 C.7.2.1). The writers take them from the
@@ -19,3 +21,29 @@ TYPE2_PATIENT_STUDY_KEYWORDS = (
     "StudyID",
     "AccessionNumber",
 )
+
+#: Patient module attributes of a de-identified patient (PS3.3 C.7.1.1): a derived
+#: object of a de-identified study says so too; De-identification Method or its
+#: code sequence is Type 1C when Patient Identity Removed is YES.
+DEIDENTIFICATION_KEYWORDS = (
+    "PatientIdentityRemoved",
+    "DeidentificationMethod",
+    "DeidentificationMethodCodeSequence",
+)
+
+
+def copy_deidentification(source: Any, target: Any) -> None:
+    """Carry the de-identification attributes of ``source`` over to ``target`` (pydicom datasets).
+
+    A source marked de-identified without saying how (some public data sets) gets
+    a method that says so, since the method is Type 1C once Patient Identity
+    Removed is YES.
+    """
+    for keyword in DEIDENTIFICATION_KEYWORDS:
+        value = source.get(keyword)
+        if value not in (None, ""):
+            setattr(target, keyword, value)
+    if str(target.get("PatientIdentityRemoved", "")).upper() == "YES" and not (
+        target.get("DeidentificationMethod") or target.get("DeidentificationMethodCodeSequence")
+    ):
+        target.DeidentificationMethod = "as the source images (method not recorded there)"

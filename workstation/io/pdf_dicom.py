@@ -17,7 +17,7 @@ from typing import Any
 from workstation.core.errors import InvalidInputError
 from workstation.core.volume import Volume
 from workstation.io._atomic import atomic_path
-from workstation.io._dicom_attrs import TYPE2_PATIENT_STUDY_KEYWORDS
+from workstation.io._dicom_attrs import TYPE2_PATIENT_STUDY_KEYWORDS, copy_deidentification
 
 __all__ = ["ENCAPSULATED_PDF_STORAGE", "read_encapsulated_pdf", "write_encapsulated_pdf"]
 
@@ -84,6 +84,7 @@ def write_encapsulated_pdf(
         value = header.get(keyword)
         if value not in (None, ""):
             setattr(ds, keyword, value)
+    copy_deidentification(header, ds)
     if "StudyInstanceUID" not in ds:
         ds.StudyInstanceUID = reference.metadata.study_instance_uid or generate_uid()
     # Encapsulated Document Series, General Equipment, SC Equipment

@@ -298,9 +298,12 @@ def write_rtdose(
     ds.BitsStored = bits_allocated
     ds.HighBit = bits_allocated - 1
     ds.PixelRepresentation = 0
-    ds.NumberOfFrames = nz
-    ds.FrameIncrementPointer = _FRAME_INCREMENT_POINTER
-    ds.GridFrameOffsetVector = [_ds_value(k * slice_spacing) for k in range(nz)]
+    if nz > 1:
+        ds.NumberOfFrames = nz
+        ds.FrameIncrementPointer = _FRAME_INCREMENT_POINTER
+        ds.GridFrameOffsetVector = [_ds_value(k * slice_spacing) for k in range(nz)]
+    # else: single-frame dose (a 2D reference): the Multi-frame module and the Grid Frame
+    # Offset Vector (Type 1C, VM 2-n) apply to multi-frame pixel data only (PS3.3 C.8.8.3.2)
     ds.DoseUnits = "GY"
     ds.DoseType = dose_type
     ds.DoseSummationType = DOSE_SUMMATION_TYPE

@@ -34,7 +34,7 @@ import numpy as np
 from workstation.core.errors import EmptyMaskError, InvalidInputError
 from workstation.core.volume import Volume
 from workstation.io._atomic import atomic_path
-from workstation.io._dicom_attrs import TYPE2_PATIENT_STUDY_KEYWORDS
+from workstation.io._dicom_attrs import TYPE2_PATIENT_STUDY_KEYWORDS, copy_deidentification
 
 __all__ = ["RT_STRUCTURE_SET_STORAGE", "write_rtstruct"]
 
@@ -169,6 +169,7 @@ def write_rtstruct(
     ds.InstanceCreationTime = now.strftime("%H%M%S")
     for keyword in TYPE2_PATIENT_STUDY_KEYWORDS:
         setattr(ds, keyword, "")
+    copy_deidentification(header, ds)
     for keyword in (*TYPE2_PATIENT_STUDY_KEYWORDS, "StudyInstanceUID", "StudyDescription"):
         value = header.get(keyword)
         if value not in (None, ""):

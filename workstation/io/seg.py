@@ -114,6 +114,29 @@ def _complete_headers(headers: list[Any]) -> list[Any]:
     return out
 
 
+def _with_slice_thickness(headers: list[Any], reference: Volume) -> list[Any]:
+    """Copies of single-frame headers without Slice Thickness given the reference's slice spacing.
+
+    highdicom takes the SEG's Pixel Measures from the source images, where Slice
+    Thickness is Type 2 (may be absent); in the SEG it is Type 1C (PS3.3 C.7.6.16.2.1),
+    so a source without it gave an invalid SEG. The slice spacing is what the
+    reader stacked the slices with.
+    """
+    if all("SliceThickness" in h and h.SliceThickness not in (None, "") for h in headers):
+        return headers
+    if len(headers) == 1 and int(getattr(headers[0], "NumberOfFrames", 1) or 1) > 1:
+        return headers
+    out = []
+    for header in headers:
+        if "SliceThickness" in header and header.SliceThickness not in (None, ""):
+            out.append(header)
+            continue
+        ds = copy.copy(header)
+        ds.SliceThickness = float(reference.spacing_mm[0])
+        out.append(ds)
+    return out
+
+
 def _enhanced_geometry_shim(header: Any, reference: Volume) -> Any:
     """A copy of a legacy multi-frame header (NM) with its geometry as functional groups.
 
@@ -275,7 +298,7 @@ def write_seg(
         coordinate_system="PATIENT",
         frame_of_reference_uid=frame_of_reference,
     )
-    sources = _complete_headers(headers)
+    sources = _with_slice_thickness(_complete_headers(headers), reference)
     if (
         len(sources) == 1
         and int(getattr(sources[0], "NumberOfFrames", 1) or 1) > 1

@@ -27,7 +27,7 @@ from typing import Any
 from workstation.core.errors import InvalidInputError
 from workstation.core.volume import Volume
 from workstation.io._atomic import atomic_path
-from workstation.io._dicom_attrs import TYPE2_PATIENT_STUDY_KEYWORDS
+from workstation.io._dicom_attrs import TYPE2_PATIENT_STUDY_KEYWORDS, copy_deidentification
 
 __all__ = [
     "LOCAL_SCHEME",
@@ -251,6 +251,7 @@ def write_measurement_report(
         )
     except (ValueError, TypeError, AttributeError) as exc:
         raise InvalidInputError(f"Cannot build the SR {target.name} on the reference series: {exc}") from None
+    copy_deidentification(headers[0], sr)  # highdicom copies only Patient Identity Removed
     sr.SoftwareVersions = _version()
     sr.ManufacturerModelName = "workstation"
     with atomic_path(target) as tmp:
