@@ -64,15 +64,30 @@ def mask(
         typer.Option(help="IMG whose grid the mask is put on (needed for RTSTRUCT and SEG output)."),
     ] = None,
     series: Annotated[str | None, typer.Option(help="Series of --image (UID or prefix).")] = None,
+    rtstruct: Annotated[
+        bool, typer.Option("--rtstruct", help="Write a DICOM RT Structure Set (.dcm) on --image instead of a SEG.")
+    ] = False,
 ) -> None:
-    """Put a MASK on an image's grid and write it as a label image or a DICOM SEG."""
+    """Put a MASK on an image's grid and write it as a label image, a DICOM SEG or an RTSTRUCT."""
     from workstation.core.errors import InvalidInputError
     from workstation.io import ensure_not_input, read_image, read_mask, write_image, write_seg
 
     ensure_not_input(output, spec, image)
+    if rtstruct and not output.name.lower().endswith(".dcm"):
+        raise InvalidInputError(f"--rtstruct writes a DICOM file: give an output ending in .dcm, not {output.name}.")
     reference = read_image(image, series=series) if image else None
     labels = read_mask(spec, reference=reference)
-    if output.name.lower().endswith(".dcm"):
+    if rtstruct:
+        import numpy as np
+
+        from workstation.io.rtstruct_writer import write_rtstruct
+
+        if reference is None:
+            raise InvalidInputError(f"Writing the RTSTRUCT {output} needs --image, the DICOM series it belongs to.")
+        values = [int(v) for v in np.unique(labels.array) if v != 0]
+        rois = {labels.label_names.get(v, f"Label {v}"): labels.copy_with(array=labels.array == v) for v in values}
+        write_rtstruct(rois, output, reference)
+    elif output.name.lower().endswith(".dcm"):
         if reference is None:
             raise InvalidInputError(
                 f"Writing the DICOM SEG {output} needs --image, the DICOM series it belongs to."

@@ -68,7 +68,7 @@ def write_encapsulated_pdf(
     now = _dt.datetime.now()
     sop_uid = generate_uid()
     meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = ENCAPSULATED_PDF_STORAGE
+    meta.MediaStorageSOPClassUID = pydicom.uid.UID(ENCAPSULATED_PDF_STORAGE)
     meta.MediaStorageSOPInstanceUID = sop_uid
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     meta.ImplementationClassUID = pydicom.uid.PYDICOM_IMPLEMENTATION_UID
@@ -86,7 +86,7 @@ def write_encapsulated_pdf(
             setattr(ds, keyword, value)
     copy_deidentification(header, ds)
     if "StudyInstanceUID" not in ds:
-        ds.StudyInstanceUID = reference.metadata.study_instance_uid or generate_uid()
+        ds.StudyInstanceUID = str(reference.metadata.study_instance_uid or generate_uid())
     # Encapsulated Document Series, General Equipment, SC Equipment
     ds.Modality = "DOC"
     ds.SeriesInstanceUID = generate_uid()

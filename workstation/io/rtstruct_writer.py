@@ -157,7 +157,7 @@ def write_rtstruct(
     now = _dt.datetime.now()
     sop_uid = generate_uid()
     meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = RT_STRUCTURE_SET_STORAGE
+    meta.MediaStorageSOPClassUID = pydicom.uid.UID(RT_STRUCTURE_SET_STORAGE)
     meta.MediaStorageSOPInstanceUID = sop_uid
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     meta.ImplementationClassUID = pydicom.uid.PYDICOM_IMPLEMENTATION_UID
@@ -175,7 +175,7 @@ def write_rtstruct(
         if value not in (None, ""):
             setattr(ds, keyword, value)
     if "StudyInstanceUID" not in ds:
-        ds.StudyInstanceUID = reference.metadata.study_instance_uid or generate_uid()
+        ds.StudyInstanceUID = str(reference.metadata.study_instance_uid or generate_uid())
     # Frame of Reference module (dicom3tools checks it in the RT Structure Set IOD)
     ds.FrameOfReferenceUID = frame_of_reference
     ds.PositionReferenceIndicator = header.get("PositionReferenceIndicator", "") or ""

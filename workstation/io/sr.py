@@ -194,7 +194,7 @@ def write_measurement_report(
             ),
         )
     )
-    measurement_groups = []
+    measurement_groups: list[Any] = []
     for group in groups:
         measurements = []
         for m in group.measurements:
