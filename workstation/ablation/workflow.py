@@ -78,6 +78,15 @@ def _write_outputs(
     html, pdf, note = _report_files(analysis, title, display or {}, report_renderer)
     analysis.results["report"] = note
     with atomic_directory(out_dir) as tmp:
+        shown = display or {}
+        ct, tumor, ablation = shown.get("ct"), shown.get("tumor"), shown.get("ablation")
+        if ct is not None and tumor is not None and ablation is not None and ct.metadata.dicom_headers:
+            from workstation.ablation.dicom_export import write_margin_dicom
+
+            # SEG, SR (TID 1500) and Encapsulated PDF in the post-ablation CT's study
+            _files, analysis.results["dicom_notes"] = write_margin_dicom(
+                analysis.results, ct, tumor, ablation, tmp, pdf
+            )
         if transform is not None:
             (tmp / "registration").mkdir()
             warning = _write_transform(transform, tmp / "registration" / "transform.tfm")

@@ -140,60 +140,11 @@ def _version() -> str:
     return __version__
 
 
-def write_measurement_report(
-    groups: Sequence[SrGroup],
-    path: str | os.PathLike[str],
-    reference: Volume,
-    procedure: Any | None = None,
-    evidence: Sequence[Any] = (),
-    series_description: str = "Measurements (workstation)",
-) -> Path:
-    """Write a TID 1500 measurement report as a Comprehensive 3D SR, atomically.
-
-    Parameters
-    ----------
-    groups:
-        Measurement groups (at least one measurement in all).
-    path:
-        Output file (``.dcm``).
-    reference:
-        The image the measurements were made on; its ``metadata.dicom_headers``
-        are needed (patient, study, source images).
-    procedure:
-        Procedure reported (a ``Code``); default "Imaging procedure" (CID 100).
-    evidence:
-        Further objects the report rests on (headers of SEG, RTDOSE, …); each is
-        listed in the Current Requested Procedure Evidence Sequence.
-
-    Returns
-    -------
-    pathlib.Path
-        The written file.
-    """
+def _measurement_groups(groups: Sequence[SrGroup], source_refs: list[Any]) -> list[Any]:
+    """highdicom measurement groups (TID 1411 with a segment, else TID 1501)."""
     import highdicom as hd
     import numpy as np
-    from pydicom.sr.codedict import codes
 
-    target = Path(path)
-    headers = list(reference.metadata.dicom_headers)
-    if not headers:
-        raise InvalidInputError(
-            f"The SR {target.name} must reference DICOM source images, but the reference image "
-            f"{reference.metadata.source_path or ''} was not read from DICOM."
-        )
-    if not any(g.measurements for g in groups):
-        raise InvalidInputError(f"Nothing to write to {target.name}: no measurement.")
-    sources = [_completed(h) for h in headers]
-    source_refs = [hd.sr.SourceImageForMeasurementGroup.from_source_image(s) for s in sources[:1]]
-    observer = hd.sr.ObservationContext(
-        observer_device_context=hd.sr.ObserverContext(
-            observer_type=codes.DCM.Device,
-            observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(
-                uid=hd.UID(), name="workstation", manufacturer_name="workstation (open source)",
-                model_name="workstation",
-            ),
-        )
-    )
     measurement_groups: list[Any] = []
     for group in groups:
         measurements = []
@@ -230,6 +181,66 @@ def write_measurement_report(
                     source_images=source_refs,
                 )
             )
+    return measurement_groups
+
+
+def write_measurement_report(
+    groups: Sequence[SrGroup],
+    path: str | os.PathLike[str],
+    reference: Volume,
+    procedure: Any | None = None,
+    evidence: Sequence[Any] = (),
+    series_description: str = "Measurements (workstation)",
+) -> Path:
+    """Write a TID 1500 measurement report as a Comprehensive 3D SR, atomically.
+
+    Parameters
+    ----------
+    groups:
+        Measurement groups (at least one measurement in all).
+    path:
+        Output file (``.dcm``).
+    reference:
+        The image the measurements were made on; its ``metadata.dicom_headers``
+        are needed (patient, study, source images).
+    procedure:
+        Procedure reported (a ``Code``); default "Imaging procedure" (CID 100).
+    evidence:
+        Further objects the report rests on (headers of SEG, RTDOSE, …); each is
+        listed in the Current Requested Procedure Evidence Sequence.
+
+    Returns
+    -------
+    pathlib.Path
+        The written file.
+    """
+    import highdicom as hd
+    from pydicom.sr.codedict import codes
+
+    target = Path(path)
+    headers = list(reference.metadata.dicom_headers)
+    if not headers:
+        raise InvalidInputError(
+            f"The SR {target.name} must reference DICOM source images, but the reference image "
+            f"{reference.metadata.source_path or ''} was not read from DICOM."
+        )
+    if not any(g.measurements for g in groups):
+        raise InvalidInputError(f"Nothing to write to {target.name}: no measurement.")
+    sources = [_completed(h) for h in headers]
+    source_refs = [hd.sr.SourceImageForMeasurementGroup.from_source_image(s) for s in sources[:1]]
+    observer = hd.sr.ObservationContext(
+        observer_device_context=hd.sr.ObserverContext(
+            observer_type=codes.DCM.Device,
+            observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(
+                uid=hd.UID(), name="workstation", manufacturer_name="workstation (open source)",
+                model_name="workstation",
+            ),
+        )
+    )
+    try:
+        measurement_groups = _measurement_groups(groups, source_refs)
+    except (ValueError, TypeError) as exc:
+        raise InvalidInputError(f"Cannot build the measurements of the SR {target.name}: {exc}") from None
     report = hd.sr.MeasurementReport(
         observation_context=observer,
         procedure_reported=procedure or codes.cid100.ImagingProcedure,
