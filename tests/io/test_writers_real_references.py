@@ -98,6 +98,7 @@ def test_writers_on_real_reference(name: str, path: Path, tmp_path: Path) -> Non
     from pydicom.sr.codedict import codes
 
     ref = _read(path)
+    seg_failure = None
     inside = _ellipsoid(ref)
     assert inside.any()
     labels = ref.copy_with(array=inside.astype(np.uint8), units=Unit.LABEL, label_names={1: "liver"})
@@ -120,16 +121,19 @@ def test_writers_on_real_reference(name: str, path: Path, tmp_path: Path) -> Non
         seg = None
     else:
         written["rtstruct"] = write_rtstruct(rois, tmp_path / "rtstruct.dcm", ref)
+        seg = None
         try:
             written["seg"] = write_seg(labels, tmp_path / "seg.dcm", ref)
         except WorkstationError as exc:
             if "SpecificCharacterSet" not in str(exc):
                 raise
-            # The SEG writer's empty-SpecificCharacterSet failure is fixed by the io work of issue 14.
-            pytest.xfail(f"SEG on a reference with an empty SpecificCharacterSet: {exc}")
-        import pydicom
+            # The SEG writer's empty-SpecificCharacterSet failure is fixed by the io work of issue 14;
+            # the other writers are still checked below.
+            seg_failure = f"SEG on a reference with an empty SpecificCharacterSet: {exc}"
+        else:
+            import pydicom
 
-        seg = pydicom.dcmread(written["seg"], stop_before_pixels=True)
+            seg = pydicom.dcmread(written["seg"], stop_before_pixels=True)
     groups = [
         SrGroup("liver", [SrMeasurement(codes.SCT.Volume, 12.5, ucum("ml")),
                           SrMeasurement(codes.DCM.AbsorbedDose, 31.0, ucum("Gy"), codes.SCT.Mean)],
@@ -145,6 +149,8 @@ def test_writers_on_real_reference(name: str, path: Path, tmp_path: Path) -> Non
     for kind, file in written.items():
         own = [e for e in _errors(file) if e not in reference_errors and not set(_values(e)) & inherited]
         assert own == [], f"{name}: {kind}"
+    if seg_failure is not None:
+        pytest.xfail(seg_failure)
 
 
 def _values(line: str) -> list[str]:

@@ -106,7 +106,14 @@ class SrGroup:
 
 
 def _completed(header: Any) -> Any:
+    """A shallow copy with the Type 2 patient/study attributes present and a usable character set.
+
+    An empty Specific Character Set means the default repertoire (PS3.3 C.12.1.1.2),
+    which highdicom refuses as a value; it is dropped from the copy (same meaning).
+    """
     ds = copy.copy(header)
+    if "SpecificCharacterSet" in ds and not ds.SpecificCharacterSet:
+        del ds.SpecificCharacterSet
     for keyword in TYPE2_PATIENT_STUDY_KEYWORDS:
         if keyword not in ds:
             setattr(ds, keyword, "")
