@@ -209,7 +209,8 @@ def sirt(
     output: Annotated[Path, typer.Option("-o", "--output", help="Output folder.")],
     activity_units: Annotated[str | None, typer.Option(help="Bq/mL or counts, when the file does not say.")] = None,
     ct: Annotated[str | None, typer.Option(help="CT IMG of the same frame of reference (hybrid SPECT/CT).")] = None,
-    roi: Annotated[list[str] | None, typer.Option(help="NAME=MASK (repeat); names liver, lesion*/tumor*, lung*, body have roles.")] = None,
+    roi: Annotated[list[str] | None, typer.Option(help="NAME=MASK (repeat); the role of each ROI comes from --roi-role, else from a word of its NAME (liver, lesion/tumour, lung, body, normal liver).")] = None,
+    roi_role: Annotated[list[str] | None, typer.Option("--roi-role", help="NAME=ROLE (repeat): the role of the --roi NAME: liver, lesion, lung, body, normal_liver or other.")] = None,
     administered_gbq: Annotated[float | None, typer.Option(help="Administered activity, GBq.")] = None,
     lung_shunt: Annotated[float | None, typer.Option(help="Lung shunt fraction (0-1).")] = None,
     method: Annotated[str, typer.Option(help="ldm, vsv, vsv-density or all (comma-separated allowed).")] = "all",
@@ -254,6 +255,10 @@ def sirt(
                 f"--administration-time {administration_time!r} is not an ISO 8601 date-time (e.g. 2026-11-27T10:30)."
             ) from None
     roi_specs = parse_named_specs(roi)
+    from workstation.dosimetry.roles import resolve_roles
+
+    chosen_roles = parse_named_specs(roi_role, option="--roi-role")
+    roles, role_sources = resolve_roles(roi_specs, chosen_roles)
     ensure_not_input(output, activity, ct, *roi_specs.values())
     with progress("SIRT dosimetry") as advance:
         advance(0.0, "reading images")
@@ -282,6 +287,7 @@ def sirt(
             progress=lambda fr, text=None: advance(0.1 + 0.8 * fr, text),
             pvc=None if pvc.strip().lower() == "none" else pvc, psf_fwhm_mm=psf_fwhm_mm,
             psf_fwhm_source="given on the command line (--psf-fwhm-mm)" if psf_fwhm_mm is not None else None,
+            roi_roles=chosen_roles,
         )
         advance(0.9, "writing outputs")
         inputs = [
@@ -294,6 +300,11 @@ def sirt(
 
         files = write_outputs(result, output, dose_grid=dose_grid, inputs=inputs,
                               report_renderer=render_sirt_report)
+    if roles:
+        say("ROI roles: " + ", ".join(
+            f"{name} {role.value.replace('_', ' ')}" + ("" if role_sources[name] == "chosen" else " (from the name)")
+            for name, role in roles.items()
+        ))
     for m, block in result.results["methods"].items():
         for name, met in block["rois"].items():
             say(f"{m:12s} {name:16s} mean {met['mean_gy']:8.1f} Gy  D90 {met['d90_gy']:8.1f} Gy  V100 {met['v_gy_percent']['100']:5.1f} %")

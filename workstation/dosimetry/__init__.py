@@ -8,6 +8,7 @@ Physics sources are cited in each module; every constant used is copied into
 * :func:`calibrate_activity` - quantitative or administered-activity calibration;
 * :func:`gtm_region_means`, :func:`rbv_correct` - region-based partial-volume correction;
 * :func:`run_sirt` / :func:`write_outputs` - the ``workstation sirt`` workflow;
+* :class:`RoiRole`, :func:`resolve_roles` - what each ROI is (chosen, else guessed from its name);
 * :func:`plan_bsa`, :func:`plan_mird`, :func:`plan_partition`, :func:`plan_multi_compartment`;
 * :func:`maa_uptake` - lung shunt, tumour-to-normal ratio and masses from a 99mTc-MAA SPECT(/CT);
 * :func:`safety_warnings`.
@@ -46,6 +47,7 @@ from workstation.dosimetry.planning import (
     plan_partition,
 )
 from workstation.dosimetry.pvc import GtmResult, gtm_region_means, rbv_correct
+from workstation.dosimetry.roles import RoiRole, guess_role, resolve_roles
 from workstation.dosimetry.safety import THRESHOLDS, safety_warnings
 
 __all__ = [
@@ -55,6 +57,7 @@ __all__ = [
     "ActivityCalibration",
     "GtmResult",
     "Nuclide",
+    "RoiRole",
     "SirtResult",
     "Territory",
     "VoxelKernel",
@@ -73,6 +76,7 @@ __all__ = [
     "emitted_energy_j",
     "fft_convolve",
     "get_nuclide",
+    "guess_role",
     "gtm_region_means",
     "hu_to_density",
     "lung_dose_formula_gy",
@@ -82,6 +86,7 @@ __all__ = [
     "plan_multi_compartment",
     "plan_partition",
     "rbv_correct",
+    "resolve_roles",
     "roi_metrics",
     "roi_weights",
     "run_sirt",

@@ -17,10 +17,13 @@ Conventions
   density on the activity grid), stated in ``methods.<m>.roi_mass_density``. The
   lung mass of the lung-dose formula is the lung ROI x CT density summed on the
   CT grid (independent of the emission voxel size).
-* ROI roles come from their names: ``liver*`` (whole liver), ``lesion*`` /
-  ``tumor*`` / ``tumour*`` (lesions; a label image with several labels also
-  gives one ROI per label, named ``<NAME>_<label value>``), ``lung*`` (lungs), ``body``. With a liver and
-  lesions a ``normal_liver`` ROI (liver minus lesions) is added.
+* ROI roles (:mod:`.roles`) are chosen (``roi_roles``), else guessed from the names
+  word by word: ``liver`` (whole liver), ``lesion`` (tumours; a label image with
+  several labels also gives one ROI per label, named ``<NAME>_<label value>``),
+  ``lung``, ``body``, ``normal_liver``, ``other``. With a liver and lesions a
+  ``normal_liver`` ROI (liver minus lesions) is added. ``results.json`` states every
+  role and where it came from (``roi_roles``, ``roi_role_sources``), and a run
+  without a liver or a lung role says what it could not compute.
 * ``tumor_to_normal_ratio`` = mean activity concentration of the lesions
   (union) / that of the normal liver.
 * Partial-volume correction (``pvc="rbv"|"gtm"``, :mod:`.pvc`) needs the system
@@ -70,6 +73,7 @@ from workstation.dosimetry.engines import (
 )
 from workstation.dosimetry.metrics import LUNG_MASS_DEFAULT_G, lung_dose_formula_gy, roi_metrics
 from workstation.dosimetry.nuclides import get_nuclide
+from workstation.dosimetry.roles import RoiRole, guess_role, resolve_roles, role_warnings
 from workstation.dosimetry.safety import THRESHOLDS, safety_warnings
 
 __all__ = ["SirtResult", "run_sirt", "write_outputs", "parse_methods", "roi_role"]
@@ -79,19 +83,8 @@ FAR_FROM_LIVER_MM: float = 20.0
 
 
 def roi_role(name: str) -> str:
-    """``"liver"``, ``"normal_liver"``, ``"lesion"``, ``"lung"``, ``"body"`` or ``"other"``."""
-    n = name.lower()
-    if "normal" in n and "liver" in n:
-        return "normal_liver"
-    if n.startswith("liver") or n in ("whole_liver", "perfused_liver"):
-        return "liver"
-    if n.startswith(("lesion", "tumor", "tumour")):
-        return "lesion"
-    if n.startswith("lung"):
-        return "lung"
-    if n == "body":
-        return "body"
-    return "other"
+    """The role an ROI name suggests (:func:`.roles.guess_role`), as its string value."""
+    return guess_role(name).value
 
 
 def parse_methods(method: str | list[str] | tuple[str, ...], have_ct: bool) -> list[str]:
@@ -125,12 +118,15 @@ class SirtResult:
     rois: dict[str, Volume] = field(default_factory=dict)
 
 
-def _split_rois(rois: dict[str, Volume]) -> dict[str, Volume]:
-    """Expand multi-label ROIs into one ROI per label (plus the union under the given name)."""
+def _split_rois(rois: dict[str, Volume], roles: dict[str, str]) -> dict[str, Volume]:
+    """Expand multi-label lesion ROIs into one ROI per label (plus the union under the given name).
+
+    ``roles`` gets the role of each new ROI (its parent's).
+    """
     out: dict[str, Volume] = {}
     for name, vol in rois.items():
         out[name] = vol
-        if roi_role(name) != "lesion":
+        if roles[name] != RoiRole.LESION:
             continue
         box = vol.nonzero_box()
         inside = vol.array[box] if box is not None else vol.array[:0]
@@ -138,6 +134,7 @@ def _split_rois(rois: dict[str, Volume]) -> dict[str, Volume]:
         if len(values) > 1:
             for v in values:
                 out[f"{name}_{v}"] = vol.copy_with(array=(vol.array == v).astype(np.uint8))
+                roles[f"{name}_{v}"] = roles[name]
     return out
 
 
@@ -342,6 +339,7 @@ def run_sirt(
     psf_fwhm_mm: float | None = None,
     psf_fwhm_source: str | None = None,
     pvc_grid: str = "ct",
+    roi_roles: dict[str, str] | None = None,
 ) -> SirtResult:
     """Voxel dosimetry of a SIRT activity image.
 
@@ -354,6 +352,10 @@ def run_sirt(
         for ``vsv-density`` and used for ROI masses.
     rois:
         ROI name -> mask volume (any grid; partial voxels are weighted).
+    roi_roles:
+        ROI name -> role (``liver``, ``lesion``, ``lung``, ``body``, ``normal_liver``,
+        ``other``; see :mod:`.roles`). ROIs not listed take the role their name
+        suggests (:func:`.roles.guess_role`).
     activity_units:
         Units when the file does not say (``"Bq/mL"`` or ``"counts"``).
     administered_gbq, lung_shunt_fraction, residual_fraction:
@@ -407,7 +409,14 @@ def run_sirt(
     methods = parse_methods(method, ct is not None)
     pvc_method = _check_pvc(pvc, psf_fwhm_mm)
     given_names = set((rois or {}).keys())
-    rois = _split_rois(dict(rois or {}))
+    chosen_roles, role_sources = resolve_roles((rois or {}).keys(), roi_roles)
+    all_roles: dict[str, str] = {n: r.value for n, r in chosen_roles.items()}
+    if "normal_liver" in all_roles and all_roles["normal_liver"] != RoiRole.NORMAL_LIVER:
+        raise InvalidInputError(
+            "The ROI name 'normal_liver' is kept for the liver minus the lesions; rename that ROI "
+            "or give it the normal liver role."
+        )
+    rois = _split_rois(dict(rois or {}), all_roles)
     if ct is not None and not ct.overlaps(activity_image):
         raise NoOverlapError(
             "The CT and the activity image do not overlap in patient space; check that they belong together."
@@ -420,7 +429,7 @@ def run_sirt(
             if not mask.overlaps(grid):
                 raise NoOverlapError(f"The ROI {name!r} does not overlap the activity image.")
             weights[name] = roi_weights(mask, grid, supersample=supersample, name=name)
-        roles = {n: roi_role(n) for n in weights}
+        roles = {n: all_roles[n] for n in weights}
         liver_names = [n for n, r in roles.items() if r == "liver"]
         lesion_names = [n for n, r in roles.items() if r == "lesion"]
         # the union of lesions: the given (multi-label) ROIs, not their per-label parts
@@ -501,6 +510,10 @@ def run_sirt(
     )
     activity = cal.activity
     warnings = list(cal.warnings)
+    warnings.extend(role_warnings(
+        chosen_roles, counts_image=cal.calibration == "administered",
+        lung_formula=administered_gbq is not None and lung_shunt_fraction is not None,
+    ))
     if pvc_block is not None:
         warnings.append(
             f"Partial-volume correction ({pvc_method}, PSF FWHM {float(psf_fwhm_mm or 0):g} mm) amplifies image noise "
@@ -549,11 +562,6 @@ def run_sirt(
                 )
         else:
             assert density is not None
-            if lung_mask is None:
-                warnings.append(
-                    "vsv-density: no lung ROI was given, so lung activity was not deposited locally "
-                    "(give --roi lungs=MASK)."
-                )
             doses[m] = absorbed_dose_vsv_density(activity, density, nuc, f, local_deposition_mask=lung_mask)
     tick(0.8, "metrics")
     voxel_ml = activity.voxel_volume_ml
@@ -683,6 +691,7 @@ def run_sirt(
         "lung": lung_block,
         "activity_location": location,
         "roi_roles": roles,
+        "roi_role_sources": role_sources,
         "dose_grid": {
             "shape_zyx": list(activity.shape),
             "spacing_mm_zyx": [float(s) for s in activity.spacing_mm],
