@@ -77,11 +77,22 @@ def test_view_window_opens_with_every_dock(monkeypatch, qtbot, study):
     open_window([study["ct"]], study["dose"], [study["lesion"]], isodose_levels_gy=[30.0], window="liver")
     viewer = opened[0]
     try:
-        assert [layer.name for layer in viewer.layers][-2:] == ["isodose", "lesion"]
+        assert [layer.name for layer in viewer.layers][-2:] == ["isodose 30 Gy", "lesion"]
         assert tuple(viewer.layers[0].contrast_limits) == (-45.0, 105.0)
-        docks = set(viewer.window.dock_widgets)
-        assert {"Load a study", "Register", "Segment", "SIRT dosimetry", "Planning",
-                "Ablation margins", "Overlays"} <= docks
+        expected = {"Load a study", "Register", "Segment", "SIRT dosimetry", "Planning",
+                    "Ablation margins", "Overlays"}
+        assert expected <= set(viewer.window.dock_widgets)
+        # The tabified docks show their whole titles: no eliding, each tab as wide as its text.
+        from qtpy.QtCore import Qt
+        from qtpy.QtWidgets import QApplication, QTabBar
+
+        QApplication.processEvents()
+        bars = [bar for bar in viewer.window._qt_window.findChildren(QTabBar) if bar.count()]
+        tabs = {(bar, i): bar.tabText(i) for bar in bars for i in range(bar.count())}
+        assert expected <= set(tabs.values())
+        for (bar, i), text in tabs.items():
+            assert bar.elideMode() == Qt.TextElideMode.ElideNone
+            assert bar.tabRect(i).width() >= bar.fontMetrics().horizontalAdvance(text), text
     finally:
         viewer.close()
 

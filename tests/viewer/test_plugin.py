@@ -108,12 +108,12 @@ def test_sample_sirt_study_opens_in_patient_space(make_napari_viewer):
     assert (sample_data_dir() / "sirt" / "ct").is_dir(), "the committed sample studies are missing"
     layers = sample_sirt()
     names = [kwargs["name"] for _, kwargs, _ in layers]
-    assert names[:3] == ["sirt ct", "sirt spect", "sirt pet"]
+    assert names[:3] == ["sirt ct", "sirt spect (counts)", "sirt pet (Bq/mL)"]  # emission: name and unit
     assert {"sirt liver", "sirt lesions", "sirt lungs"} <= set(names)
     viewer = make_napari_viewer()
     added = viewer.open_sample("workstation", "sirt")
     assert len(added) == len(layers)
-    ct_layer, spect_layer = viewer.layers["sirt ct"], viewer.layers["sirt spect"]
+    ct_layer, spect_layer = viewer.layers["sirt ct"], viewer.layers["sirt spect (counts)"]
     ct, spect = ct_layer.metadata["volume"], spect_layer.metadata["volume"]
     # The SPECT and the CT share a frame of reference: one LPS point, both layers.
     point = ct.index_to_world((40, 96, 96))

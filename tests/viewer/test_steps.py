@@ -78,22 +78,37 @@ def test_sirt_widget_dose_table_and_dvh(make_napari_viewer, qtbot):
     roi.array[8:12, 10:14, 10:14] = 1  # well inside the uniform region
     viewer = make_napari_viewer()
     add_layer(viewer, volume_layer(activity, name="spect"))
+    add_layer(viewer, volume_layer(Volume(np.full(shape, 40, np.int16), affine, modality="CT", units=Unit.HU),
+                                   name="ct"))
     add_layer(viewer, volume_layer(roi, name="core"))
     widget = SirtWidget(viewer)
-    widget.activity.select("spect")
+    assert widget.activity.currentText() == "spect (Bq/mL)"  # the only activity image, chosen by default
+    assert widget.roi_roles() == {}  # "core" says no role: listed as "other", not used until chosen
     widget.select_rois(["core"])
     widget.method.setCurrentText("ldm")
     _wait(qtbot, widget, widget.run())
     assert widget.result is not None, widget.status.text()
+    # A run without a liver role says what it could not compute, in the widget's words.
+    status = widget.status.text()
+    assert "No ROI has the liver role" in status and "No ROI has the lung role" in status
+    assert "--" not in status and "MASK" not in status
     dose = viewer.layers["dose ldm (Gy)"]
     # The layer shows the engine's dose map itself, placed on the activity grid.
     assert dose.data is widget.result.doses["ldm"].array
     np.testing.assert_allclose(dose.data_to_world((3, 4, 5)), activity.index_to_world((3, 4, 5))[::-1])
     assert dose.colorbar.visible and dose.contrast_limits[1] == pytest.approx(float(dose.data.max()))
     core = widget.result.results["methods"]["ldm"]["rois"]["core"]
-    assert widget.table.item(0, 4).text() == f"{core['mean_gy']:.4g}"
+    assert widget.table.item(0, 5).text() == f"{core['mean_gy']:.4g}"
     assert widget.table.rowCount() == 1 and widget.table.item(0, 1).text() == "core"
+    assert widget.table.item(0, 2).text() == "other"
     assert len(widget.figure.axes[0].lines) == 1
+    # The role is chosen, not the name: "core" as the liver; the quantitative image's dose is the same.
+    widget.set_role("core", "liver")
+    _wait(qtbot, widget, widget.run())
+    assert widget.result.results["roi_roles"] == {"core": "liver"}
+    assert "No ROI has the liver role" not in widget.status.text()
+    again = widget.result.results["methods"]["ldm"]["rois"]["core"]["mean_gy"]
+    assert again == pytest.approx(core["mean_gy"], rel=1e-9)  # same voxels, same arithmetic
 
 
 def test_planning_widget_mird(make_napari_viewer):
@@ -101,15 +116,18 @@ def test_planning_widget_mird(make_napari_viewer):
 
     viewer = make_napari_viewer()
     widget = PlanningWidget(viewer)
-    widget.model.setCurrentText("mird")
+    widget.set_model("mird")
     widget.inputs["mird"]["target_dose_gy"].setValue(120.0)
     widget.inputs["mird"]["perfused_mass_g"].setValue(1500.0)
-    widget.inputs["mird"]["lung_shunt_fraction"].setValue(0.05)
+    widget.inputs["mird"]["lung_shunt_fraction"].setValue(5.0)  # in %, as in the SIRT widget
     result = widget.run()
     # A = D m / (49.67 Gy kg/GBq (1 - LSF)) = 120 × 1.5 / (49.67 × 0.95) GBq
     assert result["prescribed_activity_gbq"] == pytest.approx(120 * 1.5 / (49.67 * 0.95), rel=1e-6)
-    names = [widget.table.item(r, 0).text() for r in range(widget.table.rowCount())]
-    assert "prescribed_activity_gbq" in names
+    rows = {widget.table.item(r, 0).text(): widget.table.item(r, 1).text() for r in range(widget.table.rowCount())}
+    # Readable labels with units, never the raw keys; the lung shunt in % as it was entered.
+    assert rows["Prescribed activity"] == f"{120 * 1.5 / (49.67 * 0.95):.4g} GBq"
+    assert rows["Input: lung shunt"] == "5 %" and rows["Dose: lungs"].endswith(" Gy")
+    assert not any("_" in name for name in rows), rows
 
 
 def test_margin_widget_table_map_and_jump(make_napari_viewer, qtbot):
@@ -171,16 +189,24 @@ def test_segment_widget_body_uptake_and_seed_errors(make_napari_viewer, qtbot, s
 
 
 @pytest.mark.slow
-def test_sirt_widget_on_the_sample_study(make_napari_viewer, qtbot):
-    """Acceptance: the SIRT step on the bundled SIRT study adds the dose, the table and the DVH."""
+def test_sirt_widget_on_the_sample_study(make_napari_viewer, qtbot, tmp_path):
+    """Acceptance: the SIRT step on the bundled study gives the CLI's doses, whatever the layer names.
+
+    The layers are called "sirt liver", "sirt lesions", "sirt lungs"; their roles come from the
+    sample truth, so the doses equal those of ``workstation sirt --roi liver=… --roi lesions=…
+    --roi lungs=…`` (1.6 GBq, 5 % lung shunt).
+    """
+    import json
+
+    from workstation.cli import main
+    from workstation.samples import sample_data_dir
     from workstation.viewer.steps import SirtWidget
 
     viewer = make_napari_viewer()
     viewer.open_sample("workstation", "sirt")
     widget = SirtWidget(viewer)
-    widget.activity.select("sirt spect")
-    widget.ct.select("sirt ct")
-    widget.select_rois(["sirt liver", "sirt lesions"])
+    assert (widget.activity.currentText(), widget.ct.currentText()) == ("sirt spect (counts)", "sirt ct")
+    assert widget.roi_roles() == {"sirt liver": "liver", "sirt lesions": "lesion", "sirt lungs": "lung"}
     widget.method.setCurrentText("ldm")
     widget.administered.setValue(1.6)
     widget.lsf.setValue(5.0)
@@ -188,10 +214,31 @@ def test_sirt_widget_on_the_sample_study(make_napari_viewer, qtbot):
     assert widget.result is not None, widget.status.text()
     assert "dose ldm (Gy)" in viewer.layers
     rois = {widget.table.item(r, 1).text() for r in range(widget.table.rowCount())}
-    assert {"sirt liver", "sirt lesions"} <= rois
+    assert {"sirt liver", "sirt lesions", "sirt lungs", "normal_liver"} <= rois
     assert len(widget.figure.axes[0].lines) == widget.table.rowCount()
-    # Lesions get more dose than the liver as a whole (tumour-to-normal ratio > 1 in the phantom).
-    block = widget.result.results["methods"]["ldm"]["rois"]
+    assert "role" not in widget.status.text()  # liver and lungs present: no missing-role warning
+
+    study = sample_data_dir() / "sirt"
+    truth = study / "ground_truth"
+    out = tmp_path / "cli"
+    code = main([
+        "--quiet", "sirt", "--activity", str(study / "spect"), "--ct", str(study / "ct"),
+        "--roi", f"liver={truth / 'liver.nii.gz'}", "--roi", f"lesions={truth / 'lesions.nii.gz'}",
+        "--roi", f"lungs={truth / 'lungs.nii.gz'}", "--administered-gbq", "1.6", "--lung-shunt", "0.05",
+        "--method", "ldm", "-o", str(out),
+    ])
+    assert code == 0
+    cli = json.loads((out / "results.json").read_text())
+    gui = widget.result.results
+    # Same images, masks on the same CT grid, same roles: the same arithmetic, equal to rounding.
+    for cli_name, gui_name in (("liver", "sirt liver"), ("lesions", "sirt lesions"), ("lungs", "sirt lungs"),
+                               ("normal_liver", "normal_liver"), ("lesions_1", "sirt lesions_1")):
+        for key in ("mean_gy", "d90_gy", "volume_ml"):
+            assert gui["methods"]["ldm"]["rois"][gui_name][key] == pytest.approx(
+                cli["methods"]["ldm"]["rois"][cli_name][key], rel=1e-9), (gui_name, key)
+    assert gui["tumor_to_normal_ratio"] == pytest.approx(cli["tumor_to_normal_ratio"], rel=1e-9)
+    assert gui["lung_mean_dose_gy"] == pytest.approx(cli["lung_mean_dose_gy"], rel=1e-9)
+    block = gui["methods"]["ldm"]["rois"]
     assert block["sirt lesions"]["mean_gy"] > block["sirt liver"]["mean_gy"]
 
 

@@ -54,7 +54,10 @@ def test_overlay_widget_adds_isodose_lines(make_napari_viewer, study):
     widget.levels.setText("30, 50")
     widget.apply()
     assert tuple(dose.contrast_limits) == (10.0, 80.0) and dose.colorbar.visible
-    iso = viewer.layers[f"isodose {dose.name}"]
+    iso = viewer.layers["isodose 30, 50 Gy"]
+    # The legend: one swatch per level in the colour of its line (turbo over the 10-80 Gy scale).
+    assert "30&nbsp;Gy" in widget.legend.text() and "50&nbsp;Gy" in widget.legend.text()
+    assert widget.legend.text().count("&#9632;") == 2
     assert set(np.unique(iso.data)) == {0, 2}  # the 60 Gy cube is inside both lines; 50 Gy wins
     idx = (6, 20, 30)
     np.testing.assert_allclose(iso.data_to_world(idx), dose.data_to_world(idx))

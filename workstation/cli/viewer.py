@@ -16,7 +16,7 @@ app = typer.Typer()
 def view(
     images: Annotated[list[str] | None, typer.Argument(help="IMGs to show (CT, SPECT, PET…).")] = None,
     dose: Annotated[str | None, typer.Option(help="Absorbed-dose IMG (Gy), shown as a colour wash.")] = None,
-    labels: Annotated[list[str] | None, typer.Option("--labels", help="MASK to outline (repeatable).")] = None,
+    labels: Annotated[list[str] | None, typer.Option("--labels", help="MASK or NAME=MASK to outline (repeatable); the layer is named NAME, else after the segment or the file.")] = None,
     screenshot: Annotated[
         Path | None, typer.Option(help="Render to this PNG without a window and exit.")
     ] = None,
@@ -33,9 +33,9 @@ def view(
 ) -> None:
     """Open the napari viewer with overlays; --screenshot renders a PNG and exits."""
     from workstation.io import ensure_not_input
-    from workstation.viewer._cli import open_window, read_view_inputs
+    from workstation.viewer._cli import open_window, read_view_inputs, split_labels_spec
 
-    inputs = [*(images or []), dose, *(labels or [])]
+    inputs = [*(images or []), dose, *(split_labels_spec(item)[1] for item in labels or [])]
     if screenshot is not None:
         ensure_not_input(screenshot, *inputs)
     vols, dose_vol, masks = read_view_inputs(images or [], dose=dose, labels=labels or [], series=series)

@@ -41,22 +41,19 @@ class DisplayUnavailableError(WorkstationError):
 def add_layer(viewer: Any, layer_data: LayerData) -> Any:
     """Add a ``LayerData`` tuple to a viewer and finish what kwargs cannot say.
 
-    Shows the colour bar of dose and margin layers, draws labels as contours
-    when ``metadata["contour"]`` asks for it, and widens the contrast
-    slider of CT layers to the 12-bit HU range (computing it from the data
-    would read the whole volume).
+    The viewer is prepared first (:func:`~workstation.viewer._display.prepare_viewer`:
+    status read-out in LPS mm with units, images below the overlays, emission base
+    layer without CT); the layer then shows its colour bar with its name as title
+    (dose, margin, SPECT/PET), labels are drawn as contours when
+    ``metadata["contour"]`` asks for it, and the contrast slider of CT layers spans
+    the 12-bit HU range (computing it from the data would read the whole volume).
     """
+    from workstation.viewer._display import finish_layer, prepare_viewer
+
+    prepare_viewer(viewer)
     data, kwargs, layer_type = layer_data
     layer = getattr(viewer, f"add_{layer_type}")(data, **kwargs)
-    meta = kwargs.get("metadata") or {}
-    if meta.get("colorbar"):
-        layer.colorbar.visible = True
-    if meta.get("contour"):
-        layer.contour = int(meta["contour"])
-    slider = meta.get("slider_range_hu")
-    if slider is not None:
-        lo, hi = layer.contrast_limits
-        layer.contrast_limits_range = (min(slider[0], lo), max(slider[1], hi))
+    finish_layer(viewer, layer)
     return layer
 
 
@@ -72,6 +69,9 @@ def add_volumes(
 ) -> list[Any]:
     """Add images (CT first), a dose wash with isodose lines and label outlines.
 
+    Without a CT the first emission image is the grey base layer
+    (:func:`~workstation.viewer.layers.emission_base_window`).
+
     Each mask is outlined in one colour that turbo does not use (magenta,
     white, pink, lavender: :data:`~workstation.viewer._colormaps.OUTLINE_COLORS`).
 
@@ -79,6 +79,7 @@ def add_volumes(
     slice through the dose maximum (or the middle of the first image).
     """
     layers = []
+
     def is_ct(v: Volume) -> bool:
         return v.modality == "CT" or v.units == Unit.HU
 
@@ -133,7 +134,8 @@ def fit_to_body(viewer: Any, ct: Volume, margin: float = 0.08, air_hu: float = -
     """Zoom the 2D view onto the patient: the extent of CT voxels above ``air_hu``.
 
     The extent is taken on every 4th voxel (a cheap pass on a large CT); the
-    table and air around the patient are left out of the picture.
+    table and air around the patient are left out of the picture. For an
+    emission image (no CT) give ``air_hu`` as the uptake threshold of the body.
     """
     step = 4
     sub = ct.array[::step, ::step, ::step] > air_hu
@@ -264,6 +266,12 @@ def screenshot(
             ct = next((v for v in images if v.modality == "CT" or v.units == Unit.HU), None)
             if ct is not None:
                 fit_to_body(viewer, ct)
+            elif images:
+                from workstation.viewer.layers import EMISSION_BODY_FRACTION, emission_base_window
+
+                hi = emission_base_window(images[0])[1]
+                # the body: above the body fraction of the 99.9th percentile (the window is 3 medians of it)
+                fit_to_body(viewer, images[0], air_hu=EMISSION_BODY_FRACTION * hi)
             QApplication.processEvents()
             pixels = viewer.screenshot(canvas_only=True, flash=False)
         finally:

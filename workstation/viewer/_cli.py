@@ -6,25 +6,45 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
-
 from workstation.core.errors import InvalidInputError
 from workstation.core.volume import Unit, Volume
 
 __all__ = ["read_view_inputs", "open_window", "open_viewer"]
 
 
-def _read_labels(spec: str, reference: Volume | None) -> Volume:
-    from workstation.io import read_mask
+def split_labels_spec(item: str) -> tuple[str | None, str]:
+    """``"NAME=MASK"`` -> (NAME, MASK); a plain ``MASK`` (or a file whose name holds ``=``) -> (None, MASK)."""
+    name, sep, spec = item.partition("=")
+    if not sep or Path(item.split("#", 1)[0]).exists() or not name.strip() or not spec.strip():
+        return None, item
+    if any(c in name for c in "/\\"):
+        return None, item
+    return name.strip(), spec
 
+
+def _read_labels(item: str, reference: Volume | None) -> Volume:
+    """A ``--labels`` mask named by NAME=, else by its segment/label name, else by its file stem."""
+    from workstation.io import read_mask
+    from workstation.io.masks import split_mask_spec
+    from workstation.viewer.layers import named_labels
+
+    name, spec = split_labels_spec(item)
     vol = read_mask(spec, reference=reference)
-    if vol.units != Unit.LABEL:
-        vol = vol.copy_with(units=Unit.LABEL)
-    if not vol.label_names:
-        name = Path(spec.split("#", 1)[0]).name.split(".")[0]
-        values = [int(v) for v in np.unique(vol.array) if v != 0][:64]
-        vol.label_names = {v: (name if len(values) == 1 else f"{name} {v}") for v in values}
-    return vol
+    path, segment = split_mask_spec(spec)
+    if name is None:
+        if segment is not None and len(vol.label_names) == 1:
+            name = next(iter(vol.label_names.values()))  # FILE#Segment: the segment's name
+        else:
+            name = _stem(path)
+    return named_labels(vol, name)
+
+
+def _stem(path: Path) -> str:
+    text = path.name
+    for suffix in (".seg.nrrd", ".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd", ".dcm"):
+        if text.lower().endswith(suffix):
+            return text[: -len(suffix)] or text
+    return text
 
 
 def read_view_inputs(
@@ -35,7 +55,10 @@ def read_view_inputs(
 ) -> tuple[list[Volume], Volume | None, list[Volume]]:
     """Read the ``view`` command's inputs: images, a dose (Gy) and label masks.
 
-    Masks are resampled (nearest) onto the first image when there is one.
+    Masks are resampled (nearest) onto the first image when there is one. Each
+    ``labels`` item is ``MASK`` or ``NAME=MASK``; its layer is named NAME, else
+    after the segment (``FILE#Segment``), else after the file (its stem), and
+    unnamed labels of a label image after the layer.
     """
     from workstation.io import read_image
 
@@ -102,6 +125,9 @@ def open_window(
     ]
     for name, widget_class in docks:
         viewer.window.add_dock_widget(widget_class(viewer), name=name, area="right", tabify=True)
+    from workstation.viewer._display import untruncate_dock_tabs
+
+    untruncate_dock_tabs(viewer.window._qt_window)
     napari.run()
 
 

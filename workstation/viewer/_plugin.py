@@ -15,6 +15,13 @@ Reader rules
   series picker: hide or delete the layers you do not need. (The command line
   follows the contract instead: ``--series`` chooses one.)
 * A single DICOM file (e.g. multi-frame NM) gives one layer.
+* Layers are named after the file (its stem), a series after its description;
+  labels without names in the file after the layer (``liver``, ``lesions 2``).
+
+The reader and the sample studies prepare the viewer they are opened in
+(:func:`~workstation.viewer._display.prepare_viewer`): masks are outlined, images go
+below the overlays, colour bars carry the layer name and unit, and the status bar
+reads every layer in LPS millimetres.
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ import numpy as np
 
 from workstation.core.errors import InvalidInputError
 from workstation.core.volume import Unit, Volume
-from workstation.viewer.layers import LayerData, volume_from_layer, volume_layer
+from workstation.viewer.layers import LayerData, named_labels, volume_from_layer, volume_layer
 
 __all__ = [
     "get_reader",
@@ -79,8 +86,22 @@ def get_reader(path: str | list[str]) -> Callable[[Any], list[LayerData]] | None
     return None
 
 
+def _prepare_current_viewer() -> None:
+    """Prepare the viewer napari is opening our layers in (npe2 readers do not receive it)."""
+    try:
+        import napari
+    except ImportError:  # pragma: no cover - the reader runs inside napari
+        return
+    viewer = napari.current_viewer()
+    if viewer is not None:
+        from workstation.viewer._display import prepare_viewer
+
+        prepare_viewer(viewer)
+
+
 def read_path(path: str | list[str]) -> list[LayerData]:
     """Read a file or folder (or a list of them) into layers (see the module rules)."""
+    _prepare_current_viewer()
     paths = path if isinstance(path, list) else [path]
     layers: list[LayerData] = []
     for item in paths:
@@ -96,6 +117,8 @@ def _read_one(path: Path) -> list[LayerData]:
         from workstation.io.formats import read_sitk_image
 
         vol = _guess_kind(read_sitk_image(path), path.name)
+        if vol.units == Unit.LABEL:
+            vol = named_labels(vol, _stem(path))
         return [volume_layer(vol, name=_stem(path))]
     return [volume_layer(v) for v in read_dicom_series(path)]
 
@@ -236,9 +259,14 @@ def _sample_dir(name: str) -> Path:
 
 
 def _study_layers(
-    name: str, images: list[str], truth: dict[str, str], hidden: tuple[str, ...] = ()
+    name: str, images: list[str], truth: dict[str, tuple[str, str]], hidden: tuple[str, ...] = ()
 ) -> list[LayerData]:
-    """Layers of a sample study: its images (CT first) and ground-truth outlines."""
+    """Layers of a sample study: its images (CT first) and ground-truth outlines.
+
+    ``truth`` maps a label to (file, ROI role): the role prefills the SIRT widget's
+    role column (``metadata["roi_role"]``), from the truth rather than the name.
+    """
+    _prepare_current_viewer()
     from workstation.io import read_image
     from workstation.io.formats import read_sitk_image
     from workstation.viewer.layers import ct_layer, functional_layer, labels_layer
@@ -259,7 +287,7 @@ def _study_layers(
         if sub in hidden:
             layer[1]["visible"] = False
         layers.append(layer)
-    for label, filename in truth.items():
+    for label, (filename, role) in truth.items():
         src = folder / "ground_truth" / filename
         if not src.exists():
             raise InvalidInputError(f"The sample study {name!r} has no ground truth {src.name}.")
@@ -267,7 +295,9 @@ def _study_layers(
         values = [int(v) for v in np.unique(mask.array) if v != 0]
         names = {v: (label if len(values) == 1 else f"{label} {v}") for v in values}
         mask = mask.copy_with(array=mask.array.astype(np.int32), units=Unit.LABEL, label_names=names)
-        layer = labels_layer(mask, name=f"{name} {label}", contour=1)
+        layer = labels_layer(mask, name=f"{name} {label}", contour=1, opacity=1.0)
+        layer[1]["metadata"]["roi_role"] = role
+        layer[1]["metadata"]["truth"] = label
         if reference is not None:
             layer[1]["metadata"]["reference"] = reference
         layers.append(layer)
@@ -279,7 +309,8 @@ def sample_sirt() -> list[LayerData]:
     return _study_layers(
         "sirt",
         ["ct", "spect", "pet"],
-        {"liver": "liver.nii.gz", "lesions": "lesions.nii.gz", "lungs": "lungs.nii.gz"},
+        {"liver": ("liver.nii.gz", "liver"), "lesions": ("lesions.nii.gz", "lesion"),
+         "lungs": ("lungs.nii.gz", "lung")},
         hidden=("pet",),
     )
 
@@ -289,7 +320,8 @@ def sample_maa() -> list[LayerData]:
     return _study_layers(
         "maa",
         ["ct", "spect"],
-        {"liver": "liver.nii.gz", "lesions": "lesions.nii.gz", "lungs": "lungs.nii.gz"},
+        {"liver": ("liver.nii.gz", "liver"), "lesions": ("lesions.nii.gz", "lesion"),
+         "lungs": ("lungs.nii.gz", "lung")},
     )
 
 
@@ -302,11 +334,12 @@ def sample_ablation() -> list[LayerData]:
     return _study_layers(
         "ablation",
         ["post_ct", "pre_ct"],
-        {"tumor": "tumor_post.nii.gz", "ablation zone": "ablation_zone.nii.gz", "liver": "liver_post.nii.gz"},
+        {"tumor": ("tumor_post.nii.gz", "lesion"), "ablation zone": ("ablation_zone.nii.gz", "other"),
+         "liver": ("liver_post.nii.gz", "liver")},
         hidden=("pre_ct",),
     )
 
 
 def sample_nema() -> list[LayerData]:
     """The NEMA IEC body phantom: PET and SPECT with the sphere outlines (ground truth)."""
-    return _study_layers("nema", ["pet", "spect"], {"spheres": "spheres.nii.gz"}, hidden=("spect",))
+    return _study_layers("nema", ["pet", "spect"], {"spheres": ("spheres.nii.gz", "lesion")}, hidden=("spect",))

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from qtpy.QtCore import Qt, Signal
@@ -19,48 +20,117 @@ from qtpy.QtWidgets import (
 )
 
 from workstation.core.errors import InvalidInputError, WorkstationError
+from workstation.viewer._kinds import layer_kind
 
 
 class LayerChoice(QComboBox):
-    """A combo box listing the viewer's layers of some types, kept up to date."""
+    """A combo box of the viewer's layers of some kinds, kept up to date (insert, remove, rename).
 
-    def __init__(self, viewer: Any, layer_types: tuple[str, ...], optional: bool = False) -> None:
+    Parameters
+    ----------
+    viewer:
+        The napari viewer.
+    kinds:
+        The :class:`~workstation.viewer._kinds.LayerKind` values offered; a layer of
+        another kind is never listed (a CT is never an activity image).
+    prefer:
+        Which offered layer is chosen by default: the first for which this returns
+        True (a list: tried in turn); with none, nothing is chosen ("(none)").
+        Default: the first layer of the first kind in ``kinds``.
+    exclude:
+        Layers never offered, e.g. the one another picker holds.
+
+    The first entry is always "(none)": a picker starts on a layer of the right
+    kind or on nothing, never on whatever layer comes first. Until the user picks
+    an entry, the default is chosen again as layers come and go.
+    """
+
+    NONE = "(none)"
+
+    def __init__(
+        self,
+        viewer: Any,
+        kinds: tuple[str, ...],
+        prefer: Callable[[Any], bool] | Sequence[Callable[[Any], bool]] | None = None,
+        exclude: Callable[[Any], bool] | None = None,
+        optional: bool = False,
+    ) -> None:
         super().__init__()
         self._viewer = viewer
-        self._types = layer_types
-        self._optional = optional
-        viewer.layers.events.inserted.connect(self.refresh)
+        self._kinds = tuple(kinds)
+        if prefer is None:
+            prefer = [lambda layer: layer_kind(layer) == self._kinds[0]]
+        self._prefer = [prefer] if callable(prefer) else list(prefer)
+        self._exclude = exclude
+        self.optional = optional
+        self._layers: list[Any] = [None]
+        self._user_chose = False
+        self.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.setMinimumContentsLength(12)
+        self.activated.connect(self._on_activated)
+        viewer.layers.events.inserted.connect(self._on_inserted)
         viewer.layers.events.removed.connect(self.refresh)
         viewer.layers.events.reordered.connect(self.refresh)
+        for layer in viewer.layers:
+            layer.events.name.connect(self.refresh)
         self.refresh()
 
+    def _on_inserted(self, event: Any = None) -> None:
+        layer = getattr(event, "value", None)
+        if layer is not None:
+            layer.events.name.connect(self.refresh)
+        self.refresh()
+
+    def _on_activated(self, *_: Any) -> None:
+        self._user_chose = True
+
+    def offers(self, layer: Any) -> bool:
+        """True when this picker lists ``layer``."""
+        if layer_kind(layer) not in self._kinds:
+            return False
+        return not (self._exclude is not None and self._exclude(layer))
+
     def refresh(self, *_: Any) -> None:
-        current = self.currentText()
+        """Rebuild the list; keep the chosen layer (by identity) when it is still offered."""
+        current = self.layer()
         self.blockSignals(True)
         self.clear()
-        if self._optional:
-            self.addItem("(none)")
+        self._layers = [None]
+        self.addItem(self.NONE)
         for layer in self._viewer.layers:
-            if type(layer).__name__.lower() in self._types:
+            if self.offers(layer):
+                self._layers.append(layer)
                 self.addItem(layer.name)
-        index = self.findText(current)
-        if index >= 0:
-            self.setCurrentIndex(index)
+        if current is not None and current in self._layers:
+            self.setCurrentIndex(self._layers.index(current))
+        elif not self._user_chose:
+            self.setCurrentIndex(self._default_index())
+        else:
+            self.setCurrentIndex(0)
         self.blockSignals(False)
+
+    def _default_index(self) -> int:
+        for prefer in self._prefer:
+            for n, layer in enumerate(self._layers):
+                if layer is not None and prefer(layer):
+                    return n
+        return 0
 
     def layer(self) -> Any | None:
         """The chosen layer, or None."""
-        name = self.currentText()
-        if not name or name == "(none)" or name not in self._viewer.layers:
+        index = self.currentIndex()
+        if not 0 <= index < len(self._layers):
             return None
-        return self._viewer.layers[name]
+        layer = self._layers[index]
+        return layer if layer is not None and layer in self._viewer.layers else None
 
     def select(self, name: str) -> None:
+        """Choose the layer called ``name`` (it must be offered), as the user would."""
         self.refresh()
         index = self.findText(name)
         if index >= 0:
             self.setCurrentIndex(index)
-
+            self._user_chose = True
 
 class StepWidget(QWidget):
     """A dock widget with a form, a run button, a progress bar and a status line.
@@ -74,10 +144,18 @@ class StepWidget(QWidget):
     #: delivered in the GUI thread (a queued Qt connection).
     progress_changed = Signal(float, str)
 
+    #: Smallest width of a dock (px): forms and tables are not cut off in a narrow dock.
+    MIN_WIDTH_PX = 380
+
     def __init__(self, viewer: Any, run_label: str) -> None:
         super().__init__()
+        from workstation.viewer._display import prepare_viewer
+
+        prepare_viewer(viewer)
         self.viewer = viewer
+        self.setMinimumWidth(self.MIN_WIDTH_PX)
         self.form = QFormLayout()
+        self.form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         self.run_button = QPushButton(run_label)
         self.progress = QProgressBar()
         self.progress.setRange(0, 100)
@@ -122,12 +200,23 @@ class StepWidget(QWidget):
         self._guarded(self.run)  # type: ignore[attr-defined]
 
     def fail(self, message: str) -> None:
-        self.status.setText(f"⚠ {message}")
+        """Show a problem in the status line (command-line syntax in it is said in GUI words)."""
+        self.status.setText(f"⚠ {gui_text(message)}")
         self.status.setStyleSheet("color: #ff6b6b")
 
     def done(self, message: str) -> None:
-        self.status.setText(message)
+        """Show an outcome in the status line (command-line syntax in it is said in GUI words)."""
+        self.status.setText(gui_text(message))
         self.status.setStyleSheet("")
+
+    def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
+        """When shown in a dock (also from the Plugins menu), tabs show their whole titles."""
+        super().showEvent(event)
+        window = self.window()
+        if window is not None and window is not self:
+            from workstation.viewer._display import untruncate_dock_tabs
+
+            untruncate_dock_tabs(window)
 
     def run_in_worker(
         self,
@@ -173,6 +262,34 @@ class StepWidget(QWidget):
         self.worker = worker
         worker.start()
         return worker
+
+
+#: Command-line options the computing packages name in their messages, in the widgets' words.
+_GUI_WORDS: dict[str, str] = {
+    "--administered-gbq": "the administered activity (Administered)",
+    "--lung-shunt": "the lung shunt",
+    "--activity-units": "the activity units (Activity units)",
+    "--ct": "a CT",
+    "--method": "the method",
+    "--roi-role": "the role column",
+    "--roi": "an ROI",
+    "--labels": "a labels layer",
+    "--dose": "a dose layer",
+}
+
+
+def gui_text(text: str) -> str:
+    """A message of the computing packages without command-line syntax.
+
+    ``give --roi lungs=MASK`` becomes ``give an ROI with the lungs role``;
+    other options their words in the widgets (``--administered-gbq`` → "the
+    administered activity (Administered)") or their name without dashes.
+    """
+    text = re.sub(r"--roi ([A-Za-z_]+)=(?:MASK|\.\.\.)", r"an ROI with the \1 role", text)
+    text = re.sub(r"([A-Za-z_]+)=MASK", r"\1", text)
+    return re.sub(
+        r"--[a-z][a-z0-9-]*", lambda m: _GUI_WORDS.get(m.group(0), m.group(0)[2:].replace("-", " ")), text
+    )
 
 
 def fill_table(table: QTableWidget, header: list[str], rows: list[list[Any]]) -> None:

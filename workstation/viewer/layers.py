@@ -27,6 +27,7 @@ source :class:`~workstation.core.Volume` travels in ``kwargs["metadata"]`` under
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -35,6 +36,7 @@ import numpy as np
 from workstation.core.errors import InvalidInputError
 from workstation.core.volume import Unit, Volume
 from workstation.viewer._colormaps import (
+    _turbo,
     diverging_colormap,
     dose_wash_colormap,
     label_colors,
@@ -55,11 +57,13 @@ __all__ = [
     "LayerData",
     "ct_layer",
     "dose_layer",
+    "emission_base_window",
     "functional_layer",
     "isodose_layer",
     "labels_layer",
     "layer_geometry",
     "margin_layer",
+    "named_labels",
     "napari_affine",
     "volume_from_layer",
     "volume_layer",
@@ -87,6 +91,20 @@ WINDOW_PRESET_SOURCE = "Radiopaedia, Windowing (CT), https://radiopaedia.org/art
 
 #: Range of the contrast slider of CT layers (HU): the 12-bit CT number scale.
 _CT_SLIDER_RANGE_HU = (-1024.0, 3071.0)
+
+#: An emission image (SPECT/PET) shown without a CT is the grey base layer, windowed
+#: from 0 to this many times the median uptake of the body, so that the background
+#: (normal liver, soft tissue) shows as mid grey and hot lesions saturate. A project
+#: choice, comparable to reading a PET at SUV 0-6 when the body background is about
+#: SUV 2; the window with the percentile of :func:`functional_layer` instead puts a
+#: 10:1 background at a tenth of the scale, nearly black.
+EMISSION_BASE_WINDOW_MEDIANS = 3.0
+#: The body of an emission image: voxels above this fraction of its 99.9th percentile
+#: (outside the body an emission image holds noise or zeros).
+EMISSION_BODY_FRACTION = 0.02
+#: Colour map of an emission base layer: grey, so that a dose wash or fused colours
+#: over it keep their meaning.
+EMISSION_BASE_COLORMAP = "gray"
 
 
 # ------------------------------------------------------------------ geometry
@@ -144,6 +162,16 @@ def _metadata(volume: Volume, **extra: Any) -> dict[str, Any]:
 def _name(volume: Volume, default: str) -> str:
     md = volume.metadata
     return md.series_description or (volume.modality or default)
+
+
+def _with_unit(name: str, unit: Unit) -> str:
+    """``name (unit)`` for a quantitative layer, unless the name already says its unit.
+
+    The layer name is the title of its colour bar, so every colour bar says its unit.
+    """
+    if unit in (Unit.UNKNOWN, Unit.LABEL) or f"({unit.value.lower()})" in name.lower():
+        return name
+    return f"{name} ({unit.value})"
 
 
 def window_limits(preset: str) -> tuple[float, float]:
@@ -214,8 +242,9 @@ def functional_layer(
     colormap: str = "inferno",
     opacity: float = 0.6,
     upper_percentile: float = 99.9,
+    as_base: bool = False,
 ) -> LayerData:
-    """SPECT/PET fused over CT, the registration applied through the layer affine.
+    """SPECT/PET fused over CT (or the base layer without CT), the registration applied through the layer affine.
 
     Parameters
     ----------
@@ -241,6 +270,13 @@ def functional_layer(
         Layer opacity (0–1); the layer is blended additively over the CT.
     upper_percentile:
         The upper contrast limit is this percentile of the positive voxels.
+    as_base:
+        Style it as the base layer of a study without CT (grey,
+        :func:`emission_base_window`) rather than fused over a CT. Both styles
+        travel in ``metadata["emission_styles"]``; the viewer switches between them
+        when a CT is added or removed.
+
+    The name ends with the unit (``"… (Bq/mL)"``) and the colour bar is shown.
     """
     vol = volume
     world_from_lps = None
@@ -264,21 +300,53 @@ def functional_layer(
                 )
             vol = resample_on_reference_extent(volume, reference, transform)
             resampled = True
-    positive = vol.array[vol.array > 0]
+    positive = _subsample(vol.array)
+    positive = positive[positive > 0]
     hi = float(np.percentile(positive, upper_percentile)) if positive.size else 1.0
+    fused = {"colormap": colormap, "contrast_limits": (0.0, hi if hi > 0 else 1.0),
+             "blending": "additive", "opacity": opacity}
+    base_lo, base_hi = emission_base_window(vol)
+    base = {"colormap": EMISSION_BASE_COLORMAP, "contrast_limits": (base_lo, base_hi),
+            "blending": "translucent_no_depth", "opacity": 1.0}
+    style = base if as_base else fused
     return (
         vol.array,
         {
-            "name": name or _name(volume, "functional"),
-            "colormap": colormap,
-            "contrast_limits": (0.0, hi if hi > 0 else 1.0),
-            "blending": "additive",
-            "opacity": opacity,
-            "metadata": _metadata(vol, registered=transform is not None, resampled=resampled),
+            "name": _with_unit(name or _name(volume, "functional"), vol.units),
+            **style,
+            "metadata": _metadata(
+                vol, registered=transform is not None, resampled=resampled, colorbar=True,
+                emission_styles={"base": base, "fused": fused}, emission_role="base" if as_base else "fused",
+            ),
             **layer_geometry(vol, world_from_lps),
         },
         "image",
     )
+
+
+def _subsample(array: np.ndarray, voxels: float = 2e6) -> np.ndarray:
+    """Every n-th voxel along each axis, about ``voxels`` of them (percentiles of a large image)."""
+    if array.size <= voxels:
+        return array
+    step = int(np.ceil((array.size / voxels) ** (1.0 / array.ndim)))
+    return array[(slice(None, None, step),) * array.ndim]
+
+
+def emission_base_window(volume: Volume) -> tuple[float, float]:
+    """Grey window (lo, hi) of an emission image shown as the base layer (no CT).
+
+    ``hi`` is :data:`EMISSION_BASE_WINDOW_MEDIANS` times the median of the body
+    voxels (above :data:`EMISSION_BODY_FRACTION` of the 99.9th percentile), at most
+    that percentile; ``lo`` is 0.
+    """
+    values = _subsample(volume.array)
+    values = values[np.isfinite(values) & (values > 0)]
+    if values.size == 0:
+        return 0.0, 1.0
+    top = float(np.percentile(values, 99.9))
+    body = values[values > EMISSION_BODY_FRACTION * top]
+    hi = min(EMISSION_BASE_WINDOW_MEDIANS * float(np.median(body)), top) if body.size else top
+    return 0.0, hi if hi > 0 else 1.0
 
 
 def dose_layer(
@@ -315,7 +383,7 @@ def dose_layer(
     return (
         dose.array,
         {
-            "name": name or "dose (Gy)",
+            "name": _with_unit(name or "dose", Unit.GY),
             "colormap": dose_wash_colormap(),
             "contrast_limits": (thr, top),
             "blending": "translucent_no_depth",
@@ -344,7 +412,7 @@ def margin_layer(
     return (
         arr,
         {
-            "name": name or "margin (mm)",
+            "name": _with_unit(name or "margin", Unit.MM),
             "colormap": diverging_colormap(),
             "contrast_limits": (-float(limit_mm), float(limit_mm)),
             "blending": "translucent_no_depth",
@@ -403,16 +471,42 @@ def labels_layer(
 
 
 def _label_layer_name(labels: Volume) -> str:
-    names = list(labels.label_names.values())
-    if len(names) == 1:
+    if labels.metadata.series_description:
+        return labels.metadata.series_description
+    names = [n for n in labels.label_names.values() if not _GENERIC_LABEL.fullmatch(n)]
+    if len(labels.label_names) == 1 and names:
         return names[0]
-    return labels.metadata.series_description or "labels"
+    return "labels"
+
+
+#: Label names that say nothing ("label 3"): the readers' default when a file has no names.
+_GENERIC_LABEL = re.compile(r"label \d+")
+
+
+def named_labels(labels: Volume, name: str) -> Volume:
+    """The label volume named ``name`` (its layer name), its unnamed labels after it.
+
+    A label called only "label N" (a file without label names) becomes ``name``
+    when it is the only label, else ``"name N"``; real names (Slicer segments,
+    TotalSegmentator classes, a colour table) are kept.
+    """
+    values = sorted(int(v) for v in labels.label_names) or [int(v) for v in np.unique(labels.array) if v != 0][:256]
+    names = {}
+    for v in values:
+        given = labels.label_names.get(v, "")
+        if given and not _GENERIC_LABEL.fullmatch(given):
+            names[v] = given
+        else:
+            names[v] = name if len(values) == 1 else f"{name} {v}"
+    out = labels.copy_with(units=Unit.LABEL, label_names=names)
+    out.metadata.series_description = name
+    return out
 
 
 def isodose_layer(
     dose: Volume,
     levels_gy: Sequence[float],
-    name: str = "isodose",
+    name: str | None = None,
     color_range_gy: tuple[float, float] | None = None,
 ) -> LayerData:
     """Isodose lines at chosen dose levels, as a labels layer.
@@ -427,6 +521,9 @@ def isodose_layer(
         Absorbed dose in Gy.
     levels_gy:
         Dose levels in Gy (any order, positive, distinct).
+    name:
+        Layer name; default ``"isodose 40, 70 Gy"`` (the levels: the legend shown
+        under the dose colour bar, whose colours the lines take).
     color_range_gy:
         Dose range (Gy) spanned by the turbo colours, e.g. the dose wash's
         contrast limits so that a line has the colour of the wash at its level.
@@ -449,6 +546,8 @@ def isodose_layer(
     values = list(range(1, levels.size + 1))
     lo, hi = color_range_gy if color_range_gy is not None else (0.0, float(levels[-1]))
     positions = (levels - lo) / (hi - lo) if hi > lo else np.ones_like(levels)
+    if name is None:
+        name = "isodose " + ", ".join(f"{lv:g}" for lv in levels) + " Gy"
     return (
         lines,
         {
@@ -457,11 +556,16 @@ def isodose_layer(
             "opacity": 1.0,
             "blending": "translucent_no_depth",
             "features": {"index": [0, *values], "name": ["", *[f"{lv:g} Gy" for lv in levels]]},
-            "metadata": _metadata(dose, levels_gy=levels.tolist()),
+            "metadata": _metadata(dose, levels_gy=levels.tolist(), legend=True,
+                                  level_colors=[tuple(float(c) for c in rgba) for rgba in _level_rgba(positions)]),
             **layer_geometry(dose),
         },
         "labels",
     )
+
+
+def _level_rgba(positions: np.ndarray) -> np.ndarray:
+    return _turbo(np.clip(np.asarray(positions, dtype=float), 0.0, 1.0))
 
 
 def _bounding_slices(mask: np.ndarray, pad: int = 0) -> tuple[slice, ...] | None:

@@ -10,23 +10,26 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from qtpy.QtCore import Qt
 from qtpy.QtWidgets import (
     QAbstractItemView,
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
-    QListWidget,
     QPushButton,
     QStackedWidget,
     QTableWidget,
+    QTableWidgetItem,
     QWidget,
 )
 
 from workstation.core.errors import InvalidInputError
 from workstation.core.volume import Unit, Volume
+from workstation.dosimetry.roles import guess_role
+from workstation.viewer._kinds import LayerKind, layer_kind
 from workstation.viewer._widget_base import LayerChoice, StepWidget, fill_table, layer_volume
 
-__all__ = ["MarginWidget", "PlanningWidget", "RegisterWidget", "SegmentWidget", "SirtWidget"]
+__all__ = ["MarginWidget", "PlanningWidget", "RegisterWidget", "SegmentWidget", "SirtWidget", "checkerboard"]
 
 
 def _spin(lo: float, hi: float, value: float, decimals: int = 2, suffix: str = "") -> QDoubleSpinBox:
@@ -39,17 +42,27 @@ def _spin(lo: float, hi: float, value: float, decimals: int = 2, suffix: str = "
     return box
 
 
+def _is_kind(kind: LayerKind) -> Any:
+    """A picker preference: layers of this kind."""
+    return lambda layer: layer_kind(layer) == kind
+
+
+def _named(*words: str, truth: str | None = None, avoid: tuple[str, ...] = ()) -> list[Any]:
+    """Picker preferences: the sample study's ``truth`` mask, else a name with one of ``words`` (not ``avoid``)."""
+    def by_truth(layer: Any) -> bool:
+        return truth is not None and layer.metadata.get("truth") == truth
+
+    def by_name(layer: Any) -> bool:
+        name = layer.name.lower()
+        return any(w in name for w in words) and not any(w in name for w in avoid)
+
+    return [by_truth, by_name]
+
+
 def _require(layer: Any, what: str) -> Any:
     if layer is None:
         raise InvalidInputError(f"Choose {what} first.")
     return layer
-
-
-def _place_like(target: Any, source: Any) -> None:
-    """Give ``target`` the same data→world placement as ``source``."""
-    target.affine = np.asarray(source.affine.affine_matrix)
-    target.scale = tuple(source.scale)
-    target.translate = tuple(source.translate)
 
 
 def _flatten(report: dict[str, Any], prefix: str = "") -> list[list[Any]]:
@@ -66,29 +79,57 @@ def _flatten(report: dict[str, Any], prefix: str = "") -> list[list[Any]]:
 
 
 # ---------------------------------------------------------------- register
+#: Fusion views offered after a registration.
+FUSION_VIEWS = ("blend", "checkerboard")
+
+
 class RegisterWidget(StepWidget):
     """Register a moving image (SPECT/PET or another CT) to a fixed CT.
 
     The result moves the moving layer through its affine (a linear transform
     whose rotation is about z only), or resamples the moving image (never the
-    CT) onto an axis-aligned grid (other rotations, deformable).
+    CT) onto an axis-aligned grid (other rotations, deformable). Then the two
+    are shown fused: blended (the moving layer at half opacity over the fixed
+    one) or as a checkerboard (squares of the fixed image and of the moving one
+    resampled onto the fixed grid, each in its own display window). A
+    registration whose metric got worse is not applied unless asked
+    ("Apply anyway").
     """
 
     def __init__(self, napari_viewer: Any) -> None:
         super().__init__(napari_viewer, "Register")
-        self.fixed = LayerChoice(napari_viewer, ("image",))
-        self.moving = LayerChoice(napari_viewer, ("image",))
+        images = (LayerKind.CT, LayerKind.ACTIVITY, LayerKind.IMAGE)
+        self.fixed = LayerChoice(napari_viewer, images, prefer=_is_kind(LayerKind.CT))
+        self.moving = LayerChoice(
+            napari_viewer, images,
+            prefer=[_is_kind(LayerKind.ACTIVITY),
+                    lambda layer: layer_kind(layer) == LayerKind.CT and layer is not self.fixed.layer()],
+        )
+        self.fixed.currentIndexChanged.connect(lambda *_: self.moving.refresh())
         self.mode = QComboBox()
         self.mode.addItems(["rigid", "affine", "deformable"])
-        self.fixed_mask = LayerChoice(napari_viewer, ("labels",), optional=True)
+        self.fixed_mask = LayerChoice(napari_viewer, (LayerKind.LABELS,), prefer=lambda layer: False, optional=True)
+        self.fusion = QComboBox()
+        self.fusion.addItems(list(FUSION_VIEWS))
+        self.fusion.setEnabled(False)
+        self.fusion.currentTextChanged.connect(lambda view: self._guarded(lambda: self.show_fusion(view)))
+        self.checker_mm = _spin(5.0, 200.0, 20.0, 0, "mm")
+        self.apply_anyway = QPushButton("Apply anyway")
+        self.apply_anyway.setVisible(False)
+        self.apply_anyway.clicked.connect(lambda: self._guarded(self.apply_result))
         self.table = QTableWidget()
         self.form.addRow("Fixed (CT)", self.fixed)
         self.form.addRow("Moving", self.moving)
         self.form.addRow("Mode", self.mode)
         self.form.addRow("Fixed mask", self.fixed_mask)
+        self.form.addRow("Fusion view", self.fusion)
+        self.form.addRow("Checker size", self.checker_mm)
+        self.extra_layout.addWidget(self.apply_anyway)
         self.extra_layout.addWidget(self.table)
         self.run_button.clicked.connect(self._clicked)
         self.result: Any = None
+        self._pending: tuple[Any, Volume, Volume, Any] | None = None
+        self._fused: tuple[Any, Any] | None = None
 
     def run(self) -> Any:
         from workstation.registration import register
@@ -108,13 +149,36 @@ class RegisterWidget(StepWidget):
 
         def show(result: Any) -> None:
             self.result = result
-            self._apply(moving_layer, moving, fixed, result)
+            self.show_result(fixed_layer, moving_layer, moving, fixed, result)
 
         return self.run_in_worker(compute, show, f"Registering ({mode})…")
 
-    def _apply(self, layer: Any, moving: Volume, fixed: Volume, result: Any) -> None:
+    def show_result(self, fixed_layer: Any, layer: Any, moving: Volume, fixed: Volume, result: Any) -> None:
+        """Fill the table; apply the transform, unless the metric got worse (then say so and wait)."""
+        self.result = result
+        self._pending = (layer, moving, fixed, fixed_layer)
+        fill_table(self.table, ["registration", "value"], _flatten(result.report))
+        metric = result.report.get("metric") or {}
+        before, after = metric.get("before"), metric.get("after")
+        if isinstance(before, int | float) and isinstance(after, int | float) and after > before:
+            self.apply_anyway.setVisible(True)
+            self.fail(
+                f"The registration made the {metric.get('name', 'image')} metric worse (before {before:.4g}, "
+                f"after {after:.4g}; lower is better), so {layer.name} was left where it was. Check the images "
+                "and the fixed mask, try another mode, or apply it anyway."
+            )
+            return
+        self.apply_result()
+
+    def apply_result(self) -> None:
+        """Place the moving layer through the registration and show the blend."""
         from workstation.viewer.layers import functional_layer
 
+        if self._pending is None:
+            raise InvalidInputError("Register two images first.")
+        layer, moving, fixed, fixed_layer = self._pending
+        result = self.result
+        self.apply_anyway.setVisible(False)
         data, kwargs, _ = functional_layer(moving, transform=result.transform, reference=fixed)
         layer.metadata["source_volume"] = moving  # register again from the original
         layer.metadata["registration"] = result.report
@@ -125,23 +189,106 @@ class RegisterWidget(StepWidget):
         layer.affine = kwargs.get("affine", np.eye(4))
         layer.scale = kwargs.get("scale", (1.0, 1.0, 1.0))
         layer.translate = kwargs.get("translate", (0.0, 0.0, 0.0))
-        fill_table(self.table, ["registration", "value"], _flatten(result.report))
+        self._fused = (fixed_layer, layer)
+        self.fusion.setEnabled(True)
+        self.show_fusion(self.fusion.currentText())
         how = "resampled (moving image only)" if kwargs["metadata"]["resampled"] else "through the layer affine"
-        self.done(f"{layer.name} registered to {fixed.metadata.series_description or 'the fixed image'}; "
-                  f"applied {how}.")
+        self.done(f"{layer.name} registered to {fixed_layer.name}; applied {how}. "
+                  f"Fusion view: {self.fusion.currentText()}.")
+
+    def show_fusion(self, view: str) -> Any:
+        """Show the registered pair blended or as a checkerboard; returns the checkerboard layer (or None)."""
+        from workstation.viewer._app import add_layer
+
+        if self._fused is None:
+            raise InvalidInputError("Register two images first.")
+        fixed_layer, moving_layer = self._fused
+        name = f"checkerboard {moving_layer.name} / {fixed_layer.name}"
+        if name in self.viewer.layers:
+            self.viewer.layers.remove(name)
+        viewer_layers = list(self.viewer.layers)
+        if viewer_layers.index(moving_layer) < viewer_layers.index(fixed_layer):
+            self.viewer.layers.move(viewer_layers.index(moving_layer), viewer_layers.index(fixed_layer) + 1)
+        if view == "blend":
+            fixed_layer.visible = moving_layer.visible = True
+            if layer_kind(moving_layer) == LayerKind.CT:
+                moving_layer.opacity = 0.5
+            return None
+        if view != "checkerboard":
+            raise InvalidInputError(f"Unknown fusion view {view!r}; choose {' or '.join(FUSION_VIEWS)}.")
+        board = checkerboard(fixed_layer, moving_layer, float(self.checker_mm.value()))
+        board_layer = add_layer(self.viewer, (board.array, {
+            "name": name, "colormap": "gray", "contrast_limits": (0.0, 1.0),
+            "metadata": {"volume": board, "units": Unit.UNKNOWN.value, "kind": LayerKind.IMAGE.value},
+            **_geometry(board)}, "image"))
+        fixed_layer.visible = moving_layer.visible = False
+        return board_layer
+
+
+def _geometry(volume: Volume) -> dict[str, Any]:
+    from workstation.viewer.layers import layer_geometry
+
+    return layer_geometry(volume)
+
+
+def _display_fraction(layer: Any, values: np.ndarray) -> np.ndarray:
+    """Values mapped through the layer's contrast limits to 0–1 (what its grey level shows)."""
+    lo, hi = (float(c) for c in layer.contrast_limits)
+    return np.clip((values.astype(np.float32) - lo) / (hi - lo if hi > lo else 1.0), 0.0, 1.0)
+
+
+def checkerboard(fixed_layer: Any, moving_layer: Any, square_mm: float) -> Volume:
+    """A checkerboard of the fixed image and the registered moving image, on the fixed grid.
+
+    Squares of ``square_mm`` in the axial plane alternate between the two, each
+    mapped through its own layer's contrast limits to 0–1, so a CT and a SPECT
+    can be compared edge to edge. The moving image is resampled (linear) through
+    the registration transform of its layer.
+    """
+    fixed = layer_volume(fixed_layer)
+    source = moving_layer.metadata.get("source_volume") or layer_volume(moving_layer)
+    transform = moving_layer.metadata.get("transform")
+    moving = source.resample_to(fixed, "linear", transform=transform, fill_value=float(np.min(source.array)))
+    jj, ii = np.indices(fixed.shape[1:])
+    world = fixed.index_to_world(np.stack([np.zeros(jj.size), jj.ravel(), ii.ravel()], axis=1))  # LPS x, y, z
+    tiles = ((np.floor(world[:, 0] / square_mm) + np.floor(world[:, 1] / square_mm)) % 2 == 0)
+    tiles = tiles.reshape(fixed.shape[1:])
+    out = np.where(tiles[np.newaxis], _display_fraction(fixed_layer, fixed.array),
+                   _display_fraction(moving_layer, moving.array))
+    board = fixed.copy_with(array=out.astype(np.float32), units=Unit.UNKNOWN)
+    board.metadata.series_description = "checkerboard"
+    return board
 
 
 # -------------------------------------------------------------------- SIRT
+#: Roles offered in the SIRT widget's ROI table: (value, label).
+_ROLE_LABELS: list[tuple[str, str]] = [
+    ("liver", "liver"), ("lesion", "lesion / tumour"), ("lung", "lungs"), ("body", "body"),
+    ("normal_liver", "normal liver"), ("other", "other"),
+]
+
+
 class SirtWidget(StepWidget):
-    """90Y voxel dosimetry: dose wash, ROI metrics table and DVH plot."""
+    """90Y voxel dosimetry: dose wash, ROI metrics table and DVH plot.
+
+    The ROI table lists every labels layer with a role (liver, lesion, lungs,
+    body, normal liver, other) that decides what the dosimetry does with it
+    (:mod:`workstation.dosimetry.roles`): prefilled from the sample truth or the
+    layer name, changed by the user; the dose never depends on a name silently.
+    """
 
     def __init__(self, napari_viewer: Any) -> None:
         super().__init__(napari_viewer, "Compute dose")
-        self.activity = LayerChoice(napari_viewer, ("image",))
-        self.ct = LayerChoice(napari_viewer, ("image",), optional=True)
-        self.rois = QListWidget()
-        self.rois.setSelectionMode(QAbstractItemView.SelectionMode.MultiSelection)
-        self.rois.setMaximumHeight(90)
+        self.activity = LayerChoice(napari_viewer, (LayerKind.ACTIVITY, LayerKind.IMAGE))
+        self.ct = LayerChoice(napari_viewer, (LayerKind.CT,), optional=True)
+        self.rois = QTableWidget(0, 2)
+        self.rois.setHorizontalHeaderLabels(["ROI (labels layer)", "role"])
+        self.rois.verticalHeader().setVisible(False)
+        self.rois.horizontalHeader().setStretchLastSection(True)
+        self.rois.setMinimumHeight(110)
+        self.rois.itemChanged.connect(self._on_roi_checked)
+        self._roi_rows: list[tuple[Any, QTableWidgetItem, QComboBox]] = []
+        self._roi_state: dict[int, dict[str, Any]] = {}
         self.method = QComboBox()
         self.method.addItems(["ldm", "vsv", "vsv-density", "all"])
         self.units = QComboBox()
@@ -151,11 +298,11 @@ class SirtWidget(StepWidget):
         self.lsf = _spin(0.0, 100.0, 0.0, 1, "%")
         self.form.addRow("Activity (SPECT/PET)", self.activity)
         self.form.addRow("CT", self.ct)
-        self.form.addRow("ROIs (labels)", self.rois)
+        self.form.addRow("ROIs and roles", self.rois)
         self.form.addRow("Method", self.method)
         self.form.addRow("Activity units", self.units)
         self.form.addRow("Administered", self.administered)
-        self.form.addRow("Lung shunt fraction", self.lsf)
+        self.form.addRow("Lung shunt", self.lsf)
         self.table = QTableWidget()
         self.extra_layout.addWidget(self.table)
         from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
@@ -165,30 +312,102 @@ class SirtWidget(StepWidget):
         self.canvas = FigureCanvasQTAgg(self.figure)
         self.canvas.setMinimumHeight(220)
         self.extra_layout.addWidget(self.canvas)
-        napari_viewer.layers.events.inserted.connect(self._refresh_rois)
+        napari_viewer.layers.events.inserted.connect(self._on_inserted)
         napari_viewer.layers.events.removed.connect(self._refresh_rois)
+        napari_viewer.layers.events.reordered.connect(self._refresh_rois)
+        for layer in napari_viewer.layers:
+            layer.events.name.connect(self._refresh_rois)
         self._refresh_rois()
         self.run_button.clicked.connect(self._clicked)
         self.result: Any = None
 
+    # ---- the ROI table
+    def _on_inserted(self, event: Any = None) -> None:
+        layer = getattr(event, "value", None)
+        if layer is not None:
+            layer.events.name.connect(self._refresh_rois)
+        self._refresh_rois()
+
+    def _on_roi_checked(self, item: QTableWidgetItem) -> None:
+        for layer, row_item, _ in self._roi_rows:
+            if row_item is item:
+                self._roi_state.setdefault(id(layer), {})["checked_chosen"] = True
+
+    def _save_roi_state(self) -> None:
+        for layer, item, combo in self._roi_rows:
+            state = self._roi_state.setdefault(id(layer), {})
+            state["checked"] = item.checkState() == Qt.CheckState.Checked
+            state["role"] = combo.currentData()
+
     def _refresh_rois(self, *_: Any) -> None:
-        chosen = {item.text() for item in self.rois.selectedItems()}
-        self.rois.clear()
-        for layer in self.viewer.layers:
-            if type(layer).__name__ == "Labels" and not layer.name.startswith("isodose"):
-                self.rois.addItem(layer.name)
-                if layer.name in chosen:
-                    self.rois.item(self.rois.count() - 1).setSelected(True)
+        """Rebuild the table: one row per labels layer, its choice kept across renames."""
+        self._save_roi_state()
+        layers = [lay for lay in self.viewer.layers if layer_kind(lay) == LayerKind.LABELS]
+        self.rois.blockSignals(True)
+        self.rois.setRowCount(len(layers))
+        self._roi_rows = []
+        for row, layer in enumerate(layers):
+            state = self._roi_state.setdefault(id(layer), {})
+            if not state.get("chosen"):  # prefill: the truth (sample studies), else the name
+                state["role"] = layer.metadata.get("roi_role") or guess_role(layer.name).value
+            if not state.get("checked_chosen"):  # used unless its role is "other", until the user says
+                state["checked"] = state["role"] != "other"
+            item = QTableWidgetItem(layer.name)
+            item.setFlags(Qt.ItemFlag.ItemIsUserCheckable | Qt.ItemFlag.ItemIsEnabled)
+            item.setCheckState(Qt.CheckState.Checked if state["checked"] else Qt.CheckState.Unchecked)
+            combo = QComboBox()
+            for value, label in _ROLE_LABELS:
+                combo.addItem(label, value)
+            combo.setCurrentIndex(combo.findData(state["role"]))
+            combo.activated.connect(lambda *_, st=state, it=item, co=combo: self._role_chosen(st, it, co))
+            self.rois.setItem(row, 0, item)
+            self.rois.setCellWidget(row, 1, combo)
+            self._roi_rows.append((layer, item, combo))
+        self.rois.blockSignals(False)
+        self.rois.resizeColumnToContents(0)
+
+    def _role_chosen(self, state: dict[str, Any], item: QTableWidgetItem, combo: QComboBox) -> None:
+        """The user chose a role: it stays; the ROI is used unless the role is "other" (or they unticked it)."""
+        state["chosen"] = True
+        state["role"] = combo.currentData()
+        if not state.get("checked_chosen"):
+            self.rois.blockSignals(True)
+            item.setCheckState(Qt.CheckState.Unchecked if state["role"] == "other" else Qt.CheckState.Checked)
+            self.rois.blockSignals(False)
+
+    def roi_names(self) -> list[str]:
+        """Names of the labels layers listed in the ROI table, in order."""
+        return [layer.name for layer, _, _ in self._roi_rows]
 
     def select_rois(self, names: list[str]) -> None:
-        for i in range(self.rois.count()):
-            item = self.rois.item(i)
-            item.setSelected(item.text() in names)
+        """Use these labels layers as ROIs (and no other)."""
+        for layer, item, _ in self._roi_rows:
+            item.setCheckState(Qt.CheckState.Checked if layer.name in names else Qt.CheckState.Unchecked)
 
+    def set_role(self, name: str, role: str) -> None:
+        """Choose the role of the ROI ``name`` (as the user would in its role column)."""
+        from workstation.dosimetry.roles import parse_role
+
+        value = parse_role(role).value
+        for layer, item, combo in self._roi_rows:
+            if layer.name == name:
+                combo.setCurrentIndex(combo.findData(value))
+                self._role_chosen(self._roi_state[id(layer)], item, combo)
+                return
+        raise InvalidInputError(f"No labels layer called {name!r} in the ROI table.")
+
+    def roi_roles(self) -> dict[str, str]:
+        """The chosen ROIs and their roles, ``{layer name: role}``."""
+        return {layer.name: str(combo.currentData()) for layer, item, combo in self._roi_rows
+                if item.checkState() == Qt.CheckState.Checked}
+
+    # ---- the run
     def run(self) -> Any:
         from workstation.dosimetry import run_sirt
 
-        act_layer = _require(self.activity.layer(), "an activity image")
+        act_layer = _require(self.activity.layer(), "an activity image (SPECT or PET)")
+        if layer_kind(act_layer) not in (LayerKind.ACTIVITY, LayerKind.IMAGE):
+            raise InvalidInputError(f"{act_layer.name} is not an activity image (SPECT or PET).")
         activity = act_layer.metadata.get("source_volume") or layer_volume(act_layer)
         if act_layer.metadata.get("transform") is not None:
             raise InvalidInputError(
@@ -197,7 +416,8 @@ class SirtWidget(StepWidget):
             )
         ct_layer_ = self.ct.layer()
         ct = layer_volume(ct_layer_) if ct_layer_ is not None else None
-        rois = {item.text(): layer_volume(self.viewer.layers[item.text()]) for item in self.rois.selectedItems()}
+        roles = self.roi_roles()
+        rois = {name: layer_volume(self.viewer.layers[name]) for name in roles}
         units = None if self.units.currentText() == "from file" else self.units.currentText()
         administered = float(self.administered.value()) or None
         lsf = float(self.lsf.value()) / 100.0
@@ -206,7 +426,7 @@ class SirtWidget(StepWidget):
         def compute() -> Any:
             return run_sirt(
                 activity, ct=ct, rois=rois, activity_units=units, administered_gbq=administered,
-                lung_shunt_fraction=lsf, method=method, progress=self.report_progress,
+                lung_shunt_fraction=lsf, method=method, progress=self.report_progress, roi_roles=roles,
             )
 
         def show(result: Any) -> None:
@@ -225,18 +445,24 @@ class SirtWidget(StepWidget):
                 self.viewer.layers.remove(name)
             layer = add_layer(self.viewer, dose_layer(dose, name=name))
             layer.visible = method == next(iter(result.doses))
-        header = ["method", "ROI", "volume (mL)", "mass (g)", "mean (Gy)", "D70 (Gy)", "D90 (Gy)",
+        header = ["method", "ROI", "role", "volume (mL)", "mass (g)", "mean (Gy)", "D70 (Gy)", "D90 (Gy)",
                   "V100 (%)", "V205 (%)", "max (Gy)"]
+        roles = result.results.get("roi_roles", {})
         rows = []
         for method, block in result.results["methods"].items():
             for roi, m in block["rois"].items():
                 v = m.get("v_gy_percent", {})
-                rows.append([method, roi, m.get("volume_ml"), m.get("mass_g"), m.get("mean_gy"),
+                role = dict(_ROLE_LABELS).get(roles.get(roi, ""), roles.get(roi, ""))
+                rows.append([method, roi, role, m.get("volume_ml"), m.get("mass_g"), m.get("mean_gy"),
                              m.get("d70_gy"), m.get("d90_gy"), v.get("100"), v.get("205"), m.get("max_gy")])
         fill_table(self.table, header, rows)
         self._plot_dvh(result.dvh_rows)
         warnings = result.warnings or result.results.get("warnings", [])
-        text = f"Dose computed ({', '.join(result.doses)})."
+        chosen = self.roi_roles()
+        text = f"Dose computed ({', '.join(result.doses)})"
+        if chosen:
+            text += " with " + ", ".join(f"{n} as {dict(_ROLE_LABELS)[r]}" for n, r in chosen.items())
+        text += "."
         if warnings:
             text += " Warnings: " + " ".join(warnings)
         self.done(text)
@@ -260,39 +486,119 @@ class SirtWidget(StepWidget):
 
 
 # ---------------------------------------------------------------- planning
+_PLAN_MODELS: dict[str, str] = {
+    "bsa": "BSA (resin microspheres)",
+    "mird": "MIRD single compartment (glass)",
+    "partition": "Partition model",
+}
+
 _PLAN_FIELDS: dict[str, list[tuple[str, str, float, float, float, int, str]]] = {
-    # model: (argument, label, min, max, default, decimals, unit)
+    # model: (argument, label, min, max, default, decimals, unit); "%" fields are fractions x 100
     "bsa": [
         ("height_cm", "Height", 50, 250, 170, 1, "cm"),
         ("weight_kg", "Weight", 20, 300, 70, 1, "kg"),
         ("liver_volume_ml", "Liver volume", 1, 10000, 1500, 1, "mL"),
         ("tumor_volume_ml", "Tumour volume", 0, 10000, 150, 1, "mL"),
-        ("treated_fraction", "Treated fraction", 0, 1, 1, 3, ""),
-        ("lung_shunt_fraction", "Lung shunt fraction", 0, 1, 0.05, 3, ""),
+        ("treated_fraction", "Treated part of the liver", 0, 100, 100, 1, "%"),
+        ("lung_shunt_fraction", "Lung shunt", 0, 100, 5, 1, "%"),
     ],
     "mird": [
         ("target_dose_gy", "Target dose", 1, 1000, 120, 1, "Gy"),
         ("perfused_mass_g", "Perfused mass", 1, 10000, 1500, 1, "g"),
-        ("lung_shunt_fraction", "Lung shunt fraction", 0, 1, 0.05, 3, ""),
-        ("residual_fraction", "Residual fraction", 0, 1, 0.0, 3, ""),
+        ("lung_shunt_fraction", "Lung shunt", 0, 100, 5, 1, "%"),
+        ("residual_fraction", "Residual in vial and catheter", 0, 100, 0, 1, "%"),
     ],
     "partition": [
         ("tumor_mass_g", "Tumour mass", 0.1, 10000, 150, 1, "g"),
         ("normal_mass_g", "Normal liver mass", 1, 10000, 1350, 1, "g"),
         ("tnr", "Tumour-to-normal ratio", 0.1, 100, 3, 2, ""),
-        ("lung_shunt_fraction", "Lung shunt fraction", 0, 1, 0.05, 3, ""),
+        ("lung_shunt_fraction", "Lung shunt", 0, 100, 5, 1, "%"),
         ("normal_limit_gy", "Normal liver limit", 1, 200, 40, 1, "Gy"),
     ],
 }
 
+#: Readable names of the planning results' keys (the last part of a dotted key).
+_PLAN_WORDS: dict[str, str] = {
+    "model": "model",
+    "prescribed_activity": "prescribed activity",
+    "bsa": "body surface area",
+    "bsa_formula": "body-surface-area formula",
+    "activity_before_reduction": "activity before the lung-shunt reduction",
+    "lung_shunt_reduction": "lung-shunt reduction",
+    "prescription_basis": "prescription basis",
+    "limited_by": "limited by",
+    "ldm": "LDM factor",
+    "source": "source",
+    "tnr": "tumour-to-normal ratio",
+    "lung_shunt": "lung shunt",
+    "perfused_liver": "perfused liver",
+    "normal_liver": "normal liver",
+    "tumor": "tumour",
+    "lung": "lungs",
+}
+#: Key suffixes that carry a unit: (suffix, unit, factor applied to the value).
+_PLAN_UNITS: list[tuple[str, str, float]] = [
+    ("_gy_kg_per_gbq", "Gy kg/GBq", 1.0), ("_gbq", "GBq", 1.0), ("_gy", "Gy", 1.0), ("_m2", "m²", 1.0),
+    ("_ml", "mL", 1.0), ("_cm", "cm", 1.0), ("_kg", "kg", 1.0), ("_g", "g", 1.0), ("_fraction", "%", 100.0),
+    ("_reduction", "%", 100.0),
+]
+_PLAN_SECTIONS = {"inputs": "input", "doses": "dose", "activities_gbq": "activity"}
+
+
+def plan_rows(result: dict[str, Any]) -> list[list[str]]:
+    """A planning result as readable (quantity, value with unit) rows; fractions in %.
+
+    ``prescribed_activity_gbq`` -> ("Prescribed activity", "1.71 GBq");
+    ``inputs.lung_shunt_fraction`` -> ("Input: lung shunt", "5 %"); warnings are
+    left out (the status line shows them).
+    """
+    rows: list[list[str]] = []
+
+    def add(key: str, value: Any, section: str | None, section_unit: tuple[str, float] | None) -> None:
+        unit, factor = section_unit or ("", 1.0)
+        stem = key
+        for suffix, u, f in _PLAN_UNITS:
+            if key.endswith(suffix):
+                stem, unit, factor = key[: -len(suffix)], u, f
+                break
+        words = _PLAN_WORDS.get(stem) or _PLAN_WORDS.get(key) or stem.replace("_", " ").replace("tumor", "tumour")
+        label = f"{section}: {words}" if section else words
+        if isinstance(value, bool) or value is None:
+            text = "—" if value is None else ("yes" if value else "no")
+        elif isinstance(value, int | float):
+            text = f"{value * factor:.4g}" + (f" {unit}" if unit else "")
+        elif isinstance(value, list):
+            text = ", ".join(str(v) for v in value)
+        else:
+            text = str(value)
+        rows.append([label[0].upper() + label[1:], text])
+
+    for key, value in result.items():
+        if key == "warnings":
+            continue
+        if isinstance(value, dict):
+            section = _PLAN_SECTIONS.get(key, key.replace("_", " "))
+            section_unit = ("GBq", 1.0) if key.endswith("_gbq") else None
+            for sub, sub_value in value.items():
+                if not isinstance(sub_value, dict):
+                    add(sub, sub_value, section, section_unit)
+        else:
+            add(key, value, None, None)
+    return rows
+
 
 class PlanningWidget(StepWidget):
-    """Prescribed activity from the BSA, MIRD single-compartment or partition model."""
+    """Prescribed activity from the BSA, MIRD single-compartment or partition model.
+
+    Fractions (lung shunt, residual, treated part) are entered and shown in %, as
+    in the SIRT dosimetry widget.
+    """
 
     def __init__(self, napari_viewer: Any) -> None:
         super().__init__(napari_viewer, "Compute activity")
         self.model = QComboBox()
-        self.model.addItems(list(_PLAN_FIELDS))
+        for key, label in _PLAN_MODELS.items():
+            self.model.addItem(label, key)
         self.pages = QStackedWidget()
         self.inputs: dict[str, dict[str, QDoubleSpinBox]] = {}
         for model, fields in _PLAN_FIELDS.items():
@@ -312,17 +618,29 @@ class PlanningWidget(StepWidget):
         self.run_button.clicked.connect(self._clicked)
         self.result: dict[str, Any] | None = None
 
+    def set_model(self, model: str) -> None:
+        """Show the model ``bsa``, ``mird`` or ``partition``."""
+        index = self.model.findData(model)
+        if index < 0:
+            raise InvalidInputError(f"Unknown planning model {model!r}; choose bsa, mird or partition.")
+        self.model.setCurrentIndex(index)
+
     def run(self) -> dict[str, Any]:
         """Compute at once (the models are closed formulas) and fill the table."""
         from workstation import dosimetry
 
-        model = self.model.currentText()
-        kwargs = {arg: float(box.value()) for arg, box in self.inputs[model].items()}
+        model = str(self.model.currentData())
+        units = {arg: unit for arg, _, _, _, _, _, unit in _PLAN_FIELDS[model]}
+        kwargs = {arg: float(box.value()) / (100.0 if units[arg] == "%" else 1.0)
+                  for arg, box in self.inputs[model].items()}
         function = {"bsa": dosimetry.plan_bsa, "mird": dosimetry.plan_mird, "partition": dosimetry.plan_partition}[model]
         result = dict(function(**kwargs))
         self.result = result
-        fill_table(self.table, ["quantity", "value"], _flatten(result))
-        self.done(f"{model} model computed.")
+        fill_table(self.table, ["quantity", "value"], plan_rows(result))
+        text = f"{self.model.currentText()}: {result['prescribed_activity_gbq']:.3g} GBq."
+        if result.get("warnings"):
+            text += " Warnings: " + " ".join(result["warnings"])
+        self.done(text)
         return result
 
 
@@ -332,9 +650,11 @@ class MarginWidget(StepWidget):
 
     def __init__(self, napari_viewer: Any) -> None:
         super().__init__(napari_viewer, "Compute margins")
-        self.tumor = LayerChoice(napari_viewer, ("labels",))
-        self.ablation = LayerChoice(napari_viewer, ("labels",))
-        self.liver = LayerChoice(napari_viewer, ("labels",), optional=True)
+        labels = (LayerKind.LABELS,)
+        self.tumor = LayerChoice(napari_viewer, labels, prefer=_named("tumor", "tumour", "lesion", truth="tumor"))
+        self.ablation = LayerChoice(napari_viewer, labels, prefer=_named(
+            "zone", "ablation", truth="ablation zone", avoid=("tumor", "tumour", "lesion", "liver")))
+        self.liver = LayerChoice(napari_viewer, labels, prefer=_named("liver", truth="liver"), optional=True)
         self.form.addRow("Tumour(s)", self.tumor)
         self.form.addRow("Ablation zone", self.ablation)
         self.form.addRow("Liver", self.liver)
@@ -353,6 +673,8 @@ class MarginWidget(StepWidget):
 
         tumor_layer = _require(self.tumor.layer(), "a tumour labels layer")
         ablation_layer = _require(self.ablation.layer(), "an ablation-zone labels layer")
+        if tumor_layer is self.liver.layer() or ablation_layer is self.liver.layer() or tumor_layer is ablation_layer:
+            raise InvalidInputError("The tumour, ablation-zone and liver layers must be three different layers.")
         tumor = layer_volume(tumor_layer).copy_with(units=Unit.LABEL)
         ablation = layer_volume(ablation_layer).copy_with(units=Unit.LABEL)
         liver_layer = self.liver.layer()
@@ -386,7 +708,14 @@ class MarginWidget(StepWidget):
         self.jump_button.setEnabled(bool(rows))
         if rows:
             self.table.selectRow(int(np.argmin([r[2] if r[2] is not None else np.inf for r in rows])))
-        self.done(f"Minimal margin {result.results.get('minimal_margin_mm')} mm over {len(rows)} tumour(s).")
+        minimal = result.results.get("minimal_margin_mm")
+        if not rows:
+            self.fail(f"No tumour found in {self.tumor.currentText()}: it has no voxel inside.")
+        elif minimal is None:
+            self.fail(f"No minimal margin over {len(rows)} tumour(s): every tumour surface point was excluded "
+                      "(subcapsular) or lies outside the margin range.")
+        else:
+            self.done(f"Minimal margin {minimal:.1f} mm over {len(rows)} tumour(s).")
 
     def jump_to_thinnest(self, row: int = 0) -> np.ndarray:
         """Centre the view on the thinnest-margin point of tumour ``row``; returns it (LPS mm)."""
@@ -424,9 +753,9 @@ class SegmentWidget(StepWidget):
         super().__init__(napari_viewer, "Segment")
         self.kind = QComboBox()
         self.kind.addItems(list(_SEGMENT_KINDS))
-        self.image = LayerChoice(napari_viewer, ("image",))
-        self.seeds = LayerChoice(napari_viewer, ("points",), optional=True)
-        self.within = LayerChoice(napari_viewer, ("labels",), optional=True)
+        self.image = LayerChoice(napari_viewer, (LayerKind.CT, LayerKind.ACTIVITY, LayerKind.IMAGE))
+        self.seeds = LayerChoice(napari_viewer, (LayerKind.POINTS,), optional=True)
+        self.within = LayerChoice(napari_viewer, (LayerKind.LABELS,), prefer=lambda layer: False, optional=True)
         self.percent = _spin(0.0, 100.0, 40.0, 1, "% of max")
         self.form.addRow("Structure", self.kind)
         self.form.addRow("Image", self.image)

@@ -11,16 +11,20 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from qtpy.QtCore import Qt
 from qtpy.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
     QFileDialog,
     QHBoxLayout,
+    QLabel,
     QLineEdit,
     QPushButton,
 )
 
 from workstation.core.errors import InvalidInputError
+from workstation.core.volume import Unit
+from workstation.viewer._kinds import LayerKind, layer_kind
 from workstation.viewer._widget_base import LayerChoice, StepWidget, layer_volume
 from workstation.viewer.layers import WINDOW_PRESETS, isodose_layer, window_limits
 
@@ -99,11 +103,16 @@ def _parse_levels(text: str) -> list[float]:
 
 
 class OverlayWidget(StepWidget):
-    """Dose wash threshold and scale, isodose lines, and the signed margin colour map."""
+    """Dose wash threshold and scale, isodose lines with their legend, and the signed margin colour map.
+
+    The dose picker offers dose layers (and images of unknown kind, e.g. a dose
+    opened by another reader), never a CT or an emission image; the margin picker
+    margin maps likewise.
+    """
 
     def __init__(self, napari_viewer: Any) -> None:
         super().__init__(napari_viewer, "Apply")
-        self.dose = LayerChoice(napari_viewer, ("image",))
+        self.dose = LayerChoice(napari_viewer, (LayerKind.DOSE, LayerKind.IMAGE))
         self.threshold = QDoubleSpinBox()
         self.threshold.setRange(0.0, 1e5)
         self.threshold.setDecimals(2)
@@ -115,12 +124,15 @@ class OverlayWidget(StepWidget):
         self.maximum.setSuffix(" Gy")
         self.maximum.setValue(150.0)
         self.levels = QLineEdit("40, 70, 120")
+        self.legend = QLabel("")
+        self.legend.setTextFormat(Qt.TextFormat.RichText)
         self.form.addRow("Dose layer", self.dose)
         self.form.addRow("Transparent below", self.threshold)
         self.form.addRow("Top of colour scale", self.maximum)
         self.form.addRow("Isodose levels (Gy)", self.levels)
+        self.form.addRow("Isodose legend", self.legend)
         row = QHBoxLayout()
-        self.margin = LayerChoice(napari_viewer, ("image",))
+        self.margin = LayerChoice(napari_viewer, (LayerKind.MARGIN, LayerKind.IMAGE))
         self.margin_button = QPushButton("Show as signed margin")
         row.addWidget(self.margin)
         row.addWidget(self.margin_button)
@@ -141,6 +153,8 @@ class OverlayWidget(StepWidget):
         layer = self.dose.layer()
         if layer is None:
             raise InvalidInputError("Choose a dose layer first.")
+        if layer_kind(layer) not in (LayerKind.DOSE, LayerKind.IMAGE):
+            raise InvalidInputError(f"{layer.name} is not a dose image.")
         thr, top = float(self.threshold.value()), float(self.maximum.value())
         if thr >= top:
             raise InvalidInputError(
@@ -150,21 +164,29 @@ class OverlayWidget(StepWidget):
         layer.contrast_limits_range = (min(thr, float(np.nanmin(layer.data))), max(top, layer.contrast_limits_range[1]))
         layer.contrast_limits = (thr, top)
         layer.blending = "translucent_no_depth"
-        layer.colorbar.visible = True
+        if layer_kind(layer) == LayerKind.IMAGE:  # an image of unknown unit, shown as dose from now on
+            layer.metadata["units"] = Unit.GY.value
+        from workstation.viewer._display import show_colorbar
+
+        show_colorbar(layer)
         levels = _parse_levels(self.levels.text())
-        name = f"isodose {layer.name}"
-        if name in self.viewer.layers:
-            self.viewer.layers.remove(name)
+        for old in [lay for lay in self.viewer.layers if lay.metadata.get("isodose_of") == layer.name]:
+            self.viewer.layers.remove(old)
+        self.legend.setText("")
         if levels:
             from workstation.viewer._app import add_layer
 
             dose = layer_volume(layer)
-            data = isodose_layer(dose, levels, name=name, color_range_gy=(thr, top))
+            data = isodose_layer(dose, levels, color_range_gy=(thr, top))
+            if data[1]["name"] in self.viewer.layers:  # the same levels on another dose layer
+                data[1]["name"] += f" ({layer.name})"
+            data[1]["metadata"]["isodose_of"] = layer.name
             # Keep the isodose lines where the dose is drawn (a registered dose has its own placement).
             data[1].pop("scale", None)
             data[1].pop("translate", None)
             data[1]["affine"] = np.asarray(layer.affine.affine_matrix) @ _scale_translate(layer)
             add_layer(self.viewer, data)
+            self.legend.setText(isodose_legend_html(data[1]["metadata"]))
         self.done(f"Dose wash {thr:g}–{top:g} Gy; isodose lines at {', '.join(f'{v:g}' for v in levels)} Gy.")
 
     def show_margin(self, limit_mm: float = 10.0) -> None:
@@ -174,11 +196,26 @@ class OverlayWidget(StepWidget):
         layer = self.margin.layer()
         if layer is None:
             raise InvalidInputError("Choose a margin-map layer first.")
+        if layer_kind(layer) not in (LayerKind.MARGIN, LayerKind.IMAGE):
+            raise InvalidInputError(f"{layer.name} is not a margin map.")
+        if layer_kind(layer) == LayerKind.IMAGE:
+            layer.metadata["units"] = Unit.MM.value
         layer.colormap = diverging_colormap()
         layer.contrast_limits_range = (-max(limit_mm, 50.0), max(limit_mm, 50.0))
         layer.contrast_limits = (-limit_mm, limit_mm)
-        layer.colorbar.visible = True
+        from workstation.viewer._display import show_colorbar
+
+        show_colorbar(layer)
         self.done(f"{layer.name}: signed margin, red < 0 mm < blue, saturating at ±{limit_mm:g} mm.")
+
+
+def isodose_legend_html(meta: dict[str, Any]) -> str:
+    """A legend of isodose lines: a swatch of each line's colour and its level (Gy)."""
+    items = []
+    for level, rgba in zip(meta["levels_gy"], meta["level_colors"], strict=True):
+        hex_colour = "#" + "".join(f"{round(255 * c):02x}" for c in rgba[:3])
+        items.append(f'<span style="color:{hex_colour}">&#9632;</span>&nbsp;{level:g}&nbsp;Gy')
+    return " &nbsp; ".join(items)
 
 
 def _scale_translate(layer: Any) -> np.ndarray:
