@@ -168,6 +168,10 @@ def test_emission_base_without_ct_and_colour_bar_titles(make_napari_viewer, suv_
     assert viewer.canvas.overlay_tiling.top_right == "vertical"  # stacked, not on top of each other
     viewer.layers["dose (Gy)"].colorbar.visible = False
     assert not viewer.layers["dose (Gy)"]._overlays["layer_name"].visible
+    # A colour bar the user turns on (napari's layer controls) says its unit too.
+    ct = viewer.layers["CT"]
+    ct.colorbar.visible = True
+    assert ct.name == "CT (HU)" and ct._overlays["layer_name"].visible
 
 
 def _register_pair(viewer, suv_study):
@@ -190,6 +194,9 @@ def test_registration_fusion_views_and_worse_metric(make_napari_viewer, suv_stud
     widget, fixed, moving, result = _register_pair(viewer, suv_study)
     widget.show_result(fixed, moving, suv_study["pre_ct"], suv_study["ct"], result)
     assert "registered to ct" in widget.status.text() and widget.fusion.isEnabled()
+    rows = {widget.table.item(r, 0).text(): widget.table.item(r, 1).text() for r in range(widget.table.rowCount())}
+    assert rows["Metric before (lower is better)"] == "-0.62" and rows["Metric after"] == "-0.98"
+    assert not any("_" in name or "." in name for name in rows)  # what a reader needs, not report keys
     assert moving.opacity == pytest.approx(0.5)  # blend: the moving CT at half opacity over the fixed
     widget.checker_mm.setValue(10.0)
     board = widget.show_fusion("checkerboard")

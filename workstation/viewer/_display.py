@@ -83,6 +83,8 @@ def finish_layer(viewer: Any, layer: Any, place: bool = True) -> None:
     if slider is not None:
         lo, hi = layer.contrast_limits
         layer.contrast_limits_range = (min(slider[0], lo), max(slider[1], hi))
+    if hasattr(layer, "colorbar"):
+        _link_title(layer)
     if meta.get("colorbar"):
         show_colorbar(layer)
     elif meta.get("legend"):  # isodose lines: their levels under the dose colour bar
@@ -101,18 +103,39 @@ def _show_title(layer: Any) -> Any:
     return title
 
 
-def show_colorbar(layer: Any) -> None:
-    """Show the layer's colour bar with the layer name above it (the title follows the bar)."""
-    layer.colorbar.visible = True
-    title = _show_title(layer)
+def _link_title(layer: Any) -> None:
+    """Make the layer's title follow its colour bar: shown with it, the name ending with the unit."""
     if layer.metadata.get("_title_follows_colorbar"):
         return
     layer.metadata["_title_follows_colorbar"] = True
 
     def _follow(event: Any) -> None:
-        title.visible = bool(getattr(event, "value", event))  # psygnal passes the value itself
+        if getattr(event, "value", event):  # psygnal passes the value itself
+            _titled(layer)
+        else:
+            layer._overlays["layer_name"].visible = False
 
     layer.colorbar.events.visible.connect(_follow)
+
+
+def _titled(layer: Any) -> None:
+    from workstation.viewer.layers import name_with_unit
+
+    named = name_with_unit(layer.name, layer_unit(layer))
+    if named != layer.name:
+        layer.name = named  # a colour bar always says its unit: a CT's shown by the user gets "(HU)"
+    _show_title(layer)
+
+
+def show_colorbar(layer: Any) -> None:
+    """Show the layer's colour bar with the layer name above it, the name ending with the unit.
+
+    The title follows the bar when it is hidden or shown again (also from napari's
+    layer controls).
+    """
+    _link_title(layer)
+    layer.colorbar.visible = True
+    _titled(layer)
 
 
 def _is_base(layer: Any) -> bool:

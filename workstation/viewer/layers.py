@@ -63,6 +63,7 @@ __all__ = [
     "labels_layer",
     "layer_geometry",
     "margin_layer",
+    "name_with_unit",
     "named_labels",
     "napari_affine",
     "volume_from_layer",
@@ -164,7 +165,7 @@ def _name(volume: Volume, default: str) -> str:
     return md.series_description or (volume.modality or default)
 
 
-def _with_unit(name: str, unit: Unit) -> str:
+def name_with_unit(name: str, unit: Unit) -> str:
     """``name (unit)`` for a quantitative layer, unless the name already says its unit.
 
     The layer name is the title of its colour bar, so every colour bar says its unit.
@@ -312,7 +313,7 @@ def functional_layer(
     return (
         vol.array,
         {
-            "name": _with_unit(name or _name(volume, "functional"), vol.units),
+            "name": name_with_unit(name or _name(volume, "functional"), vol.units),
             **style,
             "metadata": _metadata(
                 vol, registered=transform is not None, resampled=resampled, colorbar=True,
@@ -383,7 +384,7 @@ def dose_layer(
     return (
         dose.array,
         {
-            "name": _with_unit(name or "dose", Unit.GY),
+            "name": name_with_unit(name or "dose", Unit.GY),
             "colormap": dose_wash_colormap(),
             "contrast_limits": (thr, top),
             "blending": "translucent_no_depth",
@@ -412,7 +413,7 @@ def margin_layer(
     return (
         arr,
         {
-            "name": _with_unit(name or "margin", Unit.MM),
+            "name": name_with_unit(name or "margin", Unit.MM),
             "colormap": diverging_colormap(),
             "contrast_limits": (-float(limit_mm), float(limit_mm)),
             "blending": "translucent_no_depth",

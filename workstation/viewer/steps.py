@@ -65,19 +65,6 @@ def _require(layer: Any, what: str) -> Any:
     return layer
 
 
-def _flatten(report: dict[str, Any], prefix: str = "") -> list[list[Any]]:
-    rows: list[list[Any]] = []
-    for key, value in report.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            rows.extend(_flatten(value, prefix=f"{name}."))
-        elif isinstance(value, bool | int | float | str) or value is None:
-            rows.append([name, float(value) if isinstance(value, float) else value])
-        elif isinstance(value, list) and len(value) <= 4 and all(isinstance(v, int | float) for v in value):
-            rows.append([name, ", ".join(f"{v:.4g}" for v in value)])
-    return rows
-
-
 # ---------------------------------------------------------------- register
 #: Fusion views offered after a registration.
 FUSION_VIEWS = ("blend", "checkerboard")
@@ -157,7 +144,7 @@ class RegisterWidget(StepWidget):
         """Fill the table; apply the transform, unless the metric got worse (then say so and wait)."""
         self.result = result
         self._pending = (layer, moving, fixed, fixed_layer)
-        fill_table(self.table, ["registration", "value"], _flatten(result.report))
+        fill_table(self.table, ["registration", "value"], registration_rows(result.report))
         metric = result.report.get("metric") or {}
         before, after = metric.get("before"), metric.get("after")
         if isinstance(before, int | float) and isinstance(after, int | float) and after > before:
@@ -223,6 +210,44 @@ class RegisterWidget(StepWidget):
             **_geometry(board)}, "image"))
         fixed_layer.visible = moving_layer.visible = False
         return board_layer
+
+
+def _mm(stats: Any) -> str | None:
+    if not isinstance(stats, dict) or "mean" not in stats:
+        return None
+    return f"mean {stats['mean']:.2f}, 95th percentile {stats.get('p95', float('nan')):.2f} mm"
+
+
+def registration_rows(report: dict[str, Any]) -> list[list[Any]]:
+    """What a reader of a registration needs, as (quantity, value) rows; the rest stays in the report.
+
+    Mode, metric before and after (lower is better), rotation and translation of a
+    linear transform, the estimated error (inverse consistency, landmarks) and the
+    warnings.
+    """
+    metric = report.get("metric") or {}
+    linear = report.get("linear_part") or {}
+    error = report.get("estimated_error") or {}
+    rows: list[list[Any]] = [
+        ["Mode", report.get("mode")],
+        ["Metric", metric.get("name")],
+        ["Metric before (lower is better)", metric.get("before")],
+        ["Metric after", metric.get("after")],
+    ]
+    if "rotation_deg" in linear:
+        rows.append(["Rotation", f"{linear['rotation_deg']:.2f}°"])
+    shift = linear.get("translation_at_region_centre_mm")
+    if isinstance(shift, list) and len(shift) == 3:
+        rows.append(["Shift at the region centre (LPS)", ", ".join(f"{v:.1f}" for v in shift) + " mm"])
+    for key, label in (("inverse_consistency_mm", "Inverse consistency"), ("landmark_tre_mm", "Landmark error")):
+        value = error.get(key)
+        text = _mm(value.get("after") if isinstance(value, dict) and "after" in value else value)
+        if text is not None:
+            rows.append([f"{label} (estimated error)", text])
+    if error.get("note"):
+        rows.append(["Error estimate", error["note"]])
+    rows.extend(["Warning", w] for w in report.get("warnings") or [])
+    return [row for row in rows if row[1] is not None]
 
 
 def _geometry(volume: Volume) -> dict[str, Any]:
