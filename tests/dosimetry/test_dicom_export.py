@@ -39,10 +39,16 @@ def test_sirt_writes_seg_rtstruct_sr_pdf(tmp_path: Path, capsys: pytest.CaptureF
     lesions[5:8, 10:13, 10:13] = 2
     write_image(pet.copy_with(array=liver, units=Unit.LABEL), tmp_path / "liver.nii.gz")
     write_image(pet.copy_with(array=lesions, units=Unit.LABEL), tmp_path / "lesions.nii.gz")
+    args = ["--quiet", "sirt", "--activity", str(tmp_path / "pet"), "--method", "ldm",
+            "--roi", f"liver={tmp_path / 'liver.nii.gz'}", "--roi", f"lesions={tmp_path / 'lesions.nii.gz'}"]
+    # by default only the RT Dose goes with the DICOM input: the PACS objects are asked for
+    assert main([*args, "-o", str(tmp_path / "plain")]) == 0
+    plain = json.loads((tmp_path / "plain" / "results.json").read_text())["outputs"]["files"]
+    assert "rtdose_ldm.dcm" in plain and not any(f.startswith(("seg_", "measurements_sr")) for f in plain)
     out = tmp_path / "out"
     code = main(["--quiet", "sirt", "--activity", str(tmp_path / "pet"), "--method", "ldm",
                  "--roi", f"liver={tmp_path / 'liver.nii.gz'}", "--roi", f"lesions={tmp_path / 'lesions.nii.gz'}",
-                 "-o", str(out)])
+                 "--dicom-results", "-o", str(out)])
     assert code == 0, capsys.readouterr().err
     results = json.loads((out / "results.json").read_text())
     assert results["outputs"]["dicom_notes"] == []

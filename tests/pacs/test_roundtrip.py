@@ -62,7 +62,8 @@ def test_sirt_round_trip_through_orthanc(
         out = tmp_path / "sirt"
         assert main(["--quiet", "sirt", "--activity", activity, "--ct", ct, "--method", "ldm",
                      "--roi", f"liver={GT / 'liver.nii.gz'}", "--roi", f"lesions={GT / 'lesions.nii.gz'}",
-                     "--administered-gbq", "1.6", "--lung-shunt", "0.05", "-o", str(out)]) == 0, capsys.readouterr().err
+                     "--administered-gbq", "1.6", "--lung-shunt", "0.05", "--dicom-results", "-o", str(out)]) == 0, \
+            capsys.readouterr().err
         sent = dicom_files([out])
         assert {pydicom.dcmread(f, stop_before_pixels=True).Modality for f in sent} == RESULT_MODALITIES
         assert main(["--quiet", "pacs", "send", "--node", node, str(out)]) == 0

@@ -72,6 +72,7 @@ def _write_outputs(
     transform: Any | None = None,
     display: dict[str, Volume | None] | None = None,
     report_renderer: ReportRenderer | None = None,
+    dicom_results: bool = False,
 ) -> None:
     from workstation.io import atomic_directory, write_image
 
@@ -80,7 +81,8 @@ def _write_outputs(
     with atomic_directory(out_dir) as tmp:
         shown = display or {}
         ct, tumor, ablation = shown.get("ct"), shown.get("tumor"), shown.get("ablation")
-        if ct is not None and tumor is not None and ablation is not None and ct.metadata.dicom_headers:
+        if (dicom_results and ct is not None and tumor is not None and ablation is not None
+                and ct.metadata.dicom_headers):
             from workstation.ablation.dicom_export import write_margin_dicom
 
             # SEG, SR (TID 1500) and Encapsulated PDF in the post-ablation CT's study
@@ -146,9 +148,14 @@ def run_margin(
     registration_mode: str = "deformable",
     inverse_consistency: bool = True,
     report_renderer: ReportRenderer | None = None,
+    dicom_results: bool = False,
     **options: Any,
 ) -> dict[str, Any]:
     """Margins of an ablation zone around tumour(s); writes results.json, margin_map, report.
+
+    With ``dicom_results`` and a DICOM post-ablation CT, also the tumour and
+    ablation masks as DICOM SEG, the margins as a DICOM SR (TID 1500) and the
+    report as Encapsulated PDF, in the post-CT's study.
 
     With ``pre_ct`` and ``post_ct`` the tumour mask (drawn on the pre-ablation
     CT) is carried to the post-ablation CT by a deformable registration that
@@ -215,7 +222,7 @@ def run_margin(
     progress(0.95, "writing")
     _write_outputs(out, analysis, extra, "Ablation margins", transform,
                    display={"ct": post, "tumor": tumor, "ablation": ablation},
-                   report_renderer=report_renderer)
+                   report_renderer=report_renderer, dicom_results=dicom_results)
     return analysis.results
 
 

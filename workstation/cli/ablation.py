@@ -25,6 +25,7 @@ def margin(
     subcapsular_mm: Annotated[float, typer.Option("--subcapsular-mm", help="Exclude tumour-surface points this close (mm) to the liver capsule from the minimum.")] = 5.0,
     registration_mode: Annotated[str, typer.Option("--registration-mode", help="Pre→post CT registration: deformable (tumour kept rigid), affine or rigid.")] = "deformable",
     inverse_consistency: Annotated[bool, typer.Option(help="Estimate the registration error by registering back (doubles the time).")] = True,
+    dicom_results: Annotated[bool, typer.Option("--dicom-results", help="With a DICOM post-CT, also write the tumour and ablation masks (SEG), the margins (SR, TID 1500) and the report (Encapsulated PDF) into its study, for PACS.")] = False,
 ) -> None:
     """Sub-voxel ablation margins per tumour; with both CTs the tumour is registered to the post-CT first."""
     from workstation.ablation.workflow import run_margin
@@ -35,7 +36,7 @@ def margin(
             tumor, ablation, output, liver_spec=liver, pre_ct=pre_ct, post_ct=post_ct,
             pre_series=pre_series, post_series=post_series, subcapsular_mm=subcapsular_mm,
             progress=advance, registration_mode=registration_mode, inverse_consistency=inverse_consistency,
-            report_renderer=render_margin_report,
+            report_renderer=render_margin_report, dicom_results=dicom_results,
         )
     for t in results["tumors"]:
         say(f"tumour {t['label']}: minimal margin {t['minimal_margin_mm']} mm, "

@@ -227,6 +227,7 @@ def sirt(
     tissue_density: Annotated[float, typer.Option(help="Soft-tissue density of the LDM and VSV engines, g/mL.")] = SOFT_TISSUE_DENSITY_G_PER_ML,
     pvc: Annotated[str, typer.Option("--pvc", help="Partial-volume correction: rbv (corrected image feeds the engines), gtm (region means) or none.")] = "none",
     psf_fwhm_mm: Annotated[float | None, typer.Option("--psf-fwhm-mm", help="System resolution FWHM, mm, for --pvc (scanner spec or 'workstation qa' phantom fit).")] = None,
+    dicom_results: Annotated[bool, typer.Option("--dicom-results", help="With DICOM inputs, also write the ROIs (SEG, RTSTRUCT), the numbers (SR, TID 1500) and the report (Encapsulated PDF) into the patient's study, for PACS (adds seconds).")] = False,
 ) -> None:
     """Voxel dosimetry of a SIRT activity image (90Y or 166Ho): LDM, VSV and density-corrected VSV."""
     import datetime as dt
@@ -299,7 +300,7 @@ def sirt(
         from workstation.report.sirt import render_sirt_report
 
         files = write_outputs(result, output, dose_grid=dose_grid, inputs=inputs,
-                              report_renderer=render_sirt_report)
+                              report_renderer=render_sirt_report, write_dicom=dicom_results)
     if roles:
         say("ROI roles: " + ", ".join(
             f"{name} {role.value.replace('_', ' ')}" + ("" if role_sources[name] == "chosen" else " (from the name)")

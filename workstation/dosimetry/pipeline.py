@@ -783,7 +783,7 @@ def write_outputs(
     write_report: bool = True,
     inputs: list[dict[str, Any]] | None = None,
     report_renderer: ReportRenderer | None = None,
-    write_dicom: bool = True,
+    write_dicom: bool = False,
 ) -> list[Path]:
     """Write the outputs of :func:`run_sirt` into ``out_dir`` atomically.
 
@@ -798,7 +798,7 @@ def write_outputs(
     inputs:
         Input descriptions for the report (role, path, modality, series_uid, description).
     write_dicom:
-        With a DICOM reference image, also write the ROIs (``seg_<roi>.dcm``,
+        With a DICOM reference image, also (``sirt --dicom-results``) write the ROIs (``seg_<roi>.dcm``,
         ``rois_rtstruct.dcm``), the metrics (``measurements_sr.dcm``, TID 1500) and
         the report (``report_pdf.dcm``) into the patient's study
         (:mod:`.dicom_export`); objects that cannot be built are noted in
