@@ -50,6 +50,7 @@ figure img { max-width: 100%; height: auto; display: block; }
 figcaption { color: #444; font-size: 0.85em; max-width: 40em; }
 .warning { background: #fff3cd; border-left: 4px solid #e0a800; padding: 4px 8px; margin: 4px 0; }
 .no-warning { color: #2a6b3a; margin: 4px 0; }
+.warn-count { margin: -0.3em 0 0.4em; font-size: 0.9em; } .warn-count a { color: #8a5a00; font-weight: 600; }
 footer { margin-top: 3em; color: #777; font-size: 0.8em; }
 @media print { .summary { break-inside: avoid; } h2 { break-after: avoid; } figure { break-inside: avoid; }
   .table-wrap { overflow: visible; } }
@@ -60,12 +61,13 @@ footer { margin-top: 3em; color: #777; font-size: 0.8em; }
 <p class="meta">Created {{ doc.created }}</p>
 </header>
 <section id="summary" class="summary"><h2>Summary</h2>
+{% if warnings %}<p class="warn-count"><a href="#warnings">{{ warnings | length }} warning{{ 's' if warnings | length > 1 }}</a>, listed at the end of this summary</p>{% endif %}
 {% if doc.summary.verdict %}<p class="verdict {{ verdict_class }}">{{ doc.summary.verdict }}</p>{% endif %}
 {% if doc.summary.facts %}<dl class="facts">{% for label, value in doc.summary.facts %}
 <div><dt>{{ label }}</dt><dd>{{ value | text }}</dd></div>{% endfor %}</dl>{% endif %}
 {% for t in doc.summary.tables %}{{ table(t) }}{% endfor %}
 {% for p in doc.summary.paragraphs %}<p>{{ p | text }}</p>{% endfor %}
-<div class="warnings">{% for w in warnings %}<p class="warning">{{ w | text }}</p>{% else %}
+<div class="warnings" id="warnings">{% for w in warnings %}<p class="warning">{{ w | text }}</p>{% else %}
 <p class="no-warning">No warning was raised.</p>{% endfor %}</div>
 </section>
 {% for s in sections %}
@@ -74,7 +76,7 @@ footer { margin-top: 3em; color: #777; font-size: 0.8em; }
 {% for p in s.paragraphs %}<p>{{ p | text }}</p>{% endfor %}
 {% for t in s.tables %}{{ table(t) }}{% endfor %}
 {% if s.figures %}<div class="figures">{% for f in s.figures %}<figure>
-<img src="{{ f.data_uri() }}" alt="{{ f.caption }}" width="{{ f.size_px()[0] }}" height="{{ f.size_px()[1] }}">
+<img src="{{ f.data_uri() }}" alt="{{ f.caption }}"{% if f.size_px()[0] %} width="{{ f.size_px()[0] }}" height="{{ f.size_px()[1] }}"{% endif %}>
 <figcaption>{{ f.caption | text }}</figcaption></figure>{% endfor %}</div>{% endif %}
 </section>
 {% endfor %}

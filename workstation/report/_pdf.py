@@ -105,6 +105,11 @@ def render_pdf(doc: ReportDocument) -> bytes:
 
     def figure_size(fig: Figure, max_w: float) -> tuple[float, float]:
         w_px, h_px = fig.size_px()
+        if not w_px:  # not a PNG: let the image library measure it
+            from PIL import Image
+
+            with Image.open(io.BytesIO(fig.png)) as im:
+                w_px, h_px = im.size
         w = min(max_w, w_px * 25.4 / _FIGURE_DPI)
         return w, w * h_px / w_px
 
@@ -121,7 +126,7 @@ def render_pdf(doc: ReportDocument) -> bytes:
 
     def _figure_width(figs: list[Figure]) -> float:
         # small figures (slices) two per row
-        natural = [fig.size_px()[0] * 25.4 / _FIGURE_DPI for fig in figs]
+        natural = [figure_size(fig, width)[0] for fig in figs]
         return (width - 4) / 2 if len(figs) > 1 and max(natural) < 0.75 * width else width
 
     def figures(figs: list[Figure]) -> None:
@@ -234,9 +239,10 @@ class _Widths:
         return w
 
 
-def _natural_widths(t: Table, width_of: _Widths) -> list[float]:
-    """Natural width (mm) of each column: its longest word or number, and some of its text."""
-    widths = []
+def _column_widths(t: Table, width_of: _Widths) -> tuple[list[float], list[float]]:
+    """(least, natural) width (mm) of each column: the least fits its longest word or number
+    (and bold header word); the natural one also its longest cell (up to 60 mm) and header."""
+    least, natural = [], []
     for j, h in enumerate(t.header):
         cells = [str(r[j]) for r in t.rows if j < len(r)]
         words = {w for c in cells for w in c.split()}
@@ -244,15 +250,20 @@ def _natural_widths(t: Table, width_of: _Widths) -> list[float]:
                            default=4.0)
         longest = max((width_of(c) for c in cells), default=4.0)
         header = min(width_of(h, bold=True), 24.0)  # short headers on one line when there is room
-        widths.append(max(longest_word, min(longest, 60.0), header, 6.0) + 2 * _PAD_MM + 0.5)
-    return widths
+        pad = 2 * _PAD_MM + 0.5
+        least.append(max(longest_word, 6.0) + pad)
+        natural.append(max(longest_word, min(longest, 60.0), header, 6.0) + pad)
+    return least, natural
 
 
 def _column_chunks(pdf: Any, t: Table, width: float) -> list[Table]:
     """The table, split by columns (first column repeated) where it would not fit ``width``."""
     from workstation.report.document import Table as _Table
 
-    natural = _natural_widths(t, _Widths(pdf, _MIN_TABLE_PT))
+    # numbers cannot wrap, text can: split only when the numbers and the longest words do not fit
+    least, full = _column_widths(t, _Widths(pdf, _MIN_TABLE_PT))
+    numeric = numeric_columns(t.header, t.rows)
+    natural = [f if numeric[j] else m for j, (m, f) in enumerate(zip(least, full, strict=True))]
     if sum(natural) <= width or len(t.header) <= 2:
         return [t]
     chunks: list[list[int]] = []
@@ -287,17 +298,21 @@ def _draw_table(pdf: Any, t: Table, width: float, uids: _Uids | None, headings: 
     ncol = max(len(t.header), 1)
     font_pt = _TABLE_PT
     width_of = _Widths(pdf, font_pt)
-    natural = _natural_widths(t, width_of)
-    while sum(natural) > width and font_pt > _MIN_TABLE_PT:
+    least, natural = _column_widths(t, width_of)
+    while sum(least) > width and font_pt > _MIN_TABLE_PT:
         font_pt -= 0.5
         width_of = _Widths(pdf, font_pt)
-        natural = _natural_widths(t, width_of)
+        least, natural = _column_widths(t, width_of)
     if col_widths is not None:
         widths = [width * c / sum(col_widths) for c in col_widths]
+    elif sum(natural) > width:
+        # too wide: every column gets its least width, the rest goes to the columns that wrap
+        spare = max(width - sum(least), 0.0)
+        extra = [n - m for n, m in zip(natural, least, strict=True)]
+        widths = [m + spare * e / (sum(extra) or 1.0) for m, e in zip(least, extra, strict=True)]
     else:
+        # wide tables take the full width (stretched in proportion), narrow ones their own
         total = sum(natural)
-        # wide tables take the full width (squeezed or stretched in proportion), narrow ones
-        # keep their natural widths
         widths = [w * width / total for w in natural] if total > 0.6 * width else natural
     numeric = numeric_columns(t.header, t.rows)
     line_h = font_pt * 0.42
@@ -333,8 +348,13 @@ def _draw_table(pdf: Any, t: Table, width: float, uids: _Uids | None, headings: 
             x += widths[j]
         pdf.set_xy(pdf.l_margin, y + h)
 
-    if headings:
-        draw(list(t.header), True)
-    for r in rows:
-        draw(r, False)
-    pdf.set_draw_color(0, 0, 0)
+    c_margin = pdf.c_margin
+    pdf.c_margin = 0.0  # the cells have their own padding
+    try:
+        if headings:
+            draw(list(t.header), True)
+        for r in rows:
+            draw(r, False)
+    finally:
+        pdf.c_margin = c_margin
+        pdf.set_draw_color(0, 0, 0)

@@ -119,9 +119,9 @@ class Figure:
         return "data:image/png;base64," + base64.b64encode(self.png).decode("ascii")
 
     def size_px(self) -> tuple[int, int]:
-        """(width, height) in pixels, read from the PNG header."""
-        if self.png[:8] != b"\x89PNG\r\n\x1a\n":
-            raise ValueError("Figure.png is not a PNG image.")
+        """(width, height) in pixels, read from the PNG header ((0, 0) when it is not a PNG)."""
+        if self.png[:8] != b"\x89PNG\r\n\x1a\n" or len(self.png) < 24:
+            return 0, 0
         return int.from_bytes(self.png[16:20], "big"), int.from_bytes(self.png[20:24], "big")
 
 

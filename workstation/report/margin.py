@@ -45,7 +45,8 @@ MARGIN_ADEQUATE_MM = 5.0
 #: Minimal margin regarded as ideal (mm).
 MARGIN_IDEAL_MM = 10.0
 MARGIN_THRESHOLD_SOURCE = (
-    "Laimer G et al., Eur Radiol 30:2463 (2020) (HCC, minimal ablative margin > 5 mm); "
+    "Laimer G et al., Eur Radiol 30:2463 (2020), doi:10.1007/s00330-019-06609-7 (HCC: no local "
+    "progression with a minimal ablative margin > 5 mm); "
     "Shady W et al., Radiology 278:601 (2016) (colorectal metastases, margins > 5 mm and > 10 mm)"
 )
 
@@ -109,7 +110,7 @@ def _summary(results: Mapping[str, Any], facts: Sequence[tuple[str, str]]) -> Su
     if isinstance(reg, Mapping):
         from workstation.report.registration import registration_error_text
 
-        summary.fact("Registration", f"{reg.get('mode', '?')}, pre- to post-ablation CT; estimated error "
+        summary.fact("Registration", f"{reg.get('mode', '?')} pre- to post-ablation CT; error "
                      f"{registration_error_text(reg)}")
     else:
         summary.fact("Registration", "none (tumour and zone given on the same scan)")

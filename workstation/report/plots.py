@@ -114,7 +114,7 @@ class AxialSliceRenderer:
         diverging_limit: float = 10.0,
         diverging_label: str = "",
         marker_label: str = "",
-        figsize_in: tuple[float, float] = (4.6, 4.0),
+        figsize_in: tuple[float, float] = (4.8, 4.0),
     ) -> None:
         self.ct, self.dose, self.diverging = ct, dose, diverging
         self.rois = [(name, np.asarray(mask)) for name, mask in rois]
@@ -124,7 +124,7 @@ class AxialSliceRenderer:
         # Fixed axes positions (no layout engine, one draw per slice): the picture, then one
         # narrow axis per colour bar with room for its tick labels and unit on the right.
         colourbars = int(dose is not None) + int(diverging is not None)
-        bar_w, bar_room = 0.035, 0.15
+        bar_w, bar_room = 0.035, 0.2
         right = 0.99 - bar_room * colourbars
         ax = fig.add_axes((0.01, 0.02, right - 0.01, 0.90))
         self.ax = ax

@@ -73,9 +73,10 @@ def build_qa_report(qa: Mapping[str, Any], results: Sequence[tuple[Any, Any]]) -
         if not big:
             summary.warnings.append(f"{ph.name}: no sphere of 17 mm or more was analysed.")
     if rows:
+        sizes = sorted({format_number(s.diameter_mm) for _, res in results for s in res.spheres}, key=float)
         summary.tables.append(Table(
             ["Phantom", "Resolution (mm FWHM)", "Background measured / stated",
-             "Background variability (%)", "Recovery (RC mean), smallest to largest sphere",
+             "Background variability (%)", f"Recovery (RC mean) of the {', '.join(sizes)} mm spheres",
              "Spheres located", "Result"], rows, caption="Phantoms",
             note="Resolution: FWHM of the Gaussian that best explains the sphere recoveries; "
                  "background variability: coefficient of variation over 37 mm ROIs (NEMA NU 2).",
@@ -84,8 +85,9 @@ def build_qa_report(qa: Mapping[str, Any], results: Sequence[tuple[Any, Any]]) -
     doc.summary = summary
 
     # ---------------------------------------------------------------- results
+    sec = doc.add(Section("Recovery coefficients", kind="result")) if results else None
     for ph, res in results:
-        sec = doc.add(Section(f"Recovery: {ph.name}", kind="result"))
+        assert sec is not None
         d = np.linspace(8, 40, 60)
         ratio_b = res.background_concentration / res.sphere_concentration
         model = [res.fitted_scale * (ratio_b + (1 - ratio_b) * sphere_recovery_model(x, res.fitted_fwhm_mm)[0])

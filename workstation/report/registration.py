@@ -61,7 +61,7 @@ def registration_error_text(reg: Mapping[str, Any]) -> str:
     if isinstance(lm, Mapping) and isinstance(lm.get("after"), Mapping):
         parts.append(f"landmark error {format_length_mm(lm['after'].get('mean'))} mm mean")
     if not parts:
-        return "not estimated: judge the alignment on the checkerboard and fused slice"
+        return "not estimated (see the fused slice)"
     return "; ".join(parts)
 
 
