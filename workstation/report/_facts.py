@@ -34,7 +34,11 @@ def study_facts(volume: Any, image_label: str = "Image") -> list[tuple[str, str]
     when = meta.acquisition_datetime or meta.reference_datetime
     if when is not None:
         facts.append(("Acquired", when.strftime("%Y-%m-%d %H:%M")))
-    series = " ".join(str(x) for x in (volume.modality or "", meta.series_description or "") if x)
+    description = str(meta.series_description or "")
+    modality = str(volume.modality or "")
+    # "PT PET Y-90 OSEM": the modality unless the description already starts with it
+    series = description if modality and description.upper().startswith(modality.upper()) else (
+        " ".join(x for x in (modality, description) if x))
     if series:
         facts.append((image_label, series))
     if meta.study_instance_uid:

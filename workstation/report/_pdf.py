@@ -257,28 +257,28 @@ def _column_widths(t: Table, width_of: _Widths) -> tuple[list[float], list[float
 
 
 def _column_chunks(pdf: Any, t: Table, width: float) -> list[Table]:
-    """The table, split by columns (first column repeated) where it would not fit ``width``."""
+    """The table, split by columns (first column repeated) where even its least widths (longest
+    number or word per column: text and headers wrap, numbers do not) exceed ``width``; the
+    columns are shared evenly between the parts."""
     from workstation.report.document import Table as _Table
 
-    # numbers cannot wrap, text can: split only when the numbers and the longest words do not fit
-    least, full = _column_widths(t, _Widths(pdf, _MIN_TABLE_PT))
-    numeric = numeric_columns(t.header, t.rows)
-    natural = [f if numeric[j] else m for j, (m, f) in enumerate(zip(least, full, strict=True))]
-    if sum(natural) <= width or len(t.header) <= 2:
+    least, _ = _column_widths(t, _Widths(pdf, _MIN_TABLE_PT))
+    if sum(least) <= width or len(t.header) <= 2:
         return [t]
-    chunks: list[list[int]] = []
-    current: list[int] = []
-    used = natural[0]
-    for j in range(1, len(t.header)):
-        if current and used + natural[j] > width:
-            chunks.append(current)
-            current, used = [], natural[0]
-        current.append(j)
-        used += natural[j]
-    chunks.append(current)
+    parts = 1
+    used = least[0]
+    for j in range(1, len(t.header)):  # how many parts a greedy fill needs
+        if used + least[j] > width and used > least[0]:
+            parts += 1
+            used = least[0]
+        used += least[j]
+    rest = list(range(1, len(t.header)))
+    per = -(-len(rest) // parts)
     out = []
-    for n, cols in enumerate(chunks):
-        idx = [0, *cols]
+    for n in range(parts):
+        idx = [0, *rest[n * per:(n + 1) * per]]
+        if len(idx) == 1:
+            break
         caption = t.caption if n == 0 else f"{t.caption} (continued)" if t.caption else ""
         out.append(_Table([t.header[i] for i in idx], [[r[i] if i < len(r) else "" for i in idx]
                                                        for r in t.rows], caption))
