@@ -405,3 +405,22 @@ def test_axial_slice_is_shown_in_radiological_convention() -> None:
         x0, x1 = int(ax_box.x0), int(ax_box.x1)
         third = (x1 - x0) // 3
         assert row[x1 - third:x1 - 5].mean() > row[x0 + 5:x0 + third].mean() + 50
+
+
+def test_a_report_written_before_the_summary_block_gets_one() -> None:
+    # A report built on the first document model: "Inputs" first, a "Summary" section, a
+    # "Warnings" section. The summary block takes the Summary section's content, inputs go last,
+    # and the warnings are shown once.
+    doc = ReportDocument("Older report")
+    doc.add(Section("Inputs", tables=[Table(["Role", "File"], [["dose", "RD.dcm"]])]))
+    doc.add(Section("Summary", tables=[Table(["Structure", "D95 (Gy)"], [["PTV", "44.1"]])]))
+    doc.add(Section("Dose-volume histograms", paragraphs=["A DVH."]))
+    doc.add(Section("Warnings", warnings=["Dose grid does not cover the body."]))
+    html = render_html(doc)
+    parser = _parse(html)
+    assert parser.sections == ["summary", "Dose-volume histograms", "Inputs"]
+    summary_cells = [c for c, s in zip(parser.cells, parser.cell_section, strict=True) if s == "summary"]
+    assert summary_cells == ["Structure", "D95 (Gy)", "PTV", "44.1"]
+    assert html.count("Dose grid does not cover the body.") == 1
+    text = _pdf_text(render_pdf(doc))
+    assert text.index("PTV") < text.index("A DVH.") < text.index("RD.dcm")

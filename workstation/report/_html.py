@@ -62,11 +62,11 @@ footer { margin-top: 3em; color: #777; font-size: 0.8em; }
 </header>
 <section id="summary" class="summary"><h2>Summary</h2>
 {% if warnings %}<p class="warn-count"><a href="#warnings">{{ warnings | length }} warning{{ 's' if warnings | length > 1 }}</a>, listed at the end of this summary</p>{% endif %}
-{% if doc.summary.verdict %}<p class="verdict {{ verdict_class }}">{{ doc.summary.verdict }}</p>{% endif %}
-{% if doc.summary.facts %}<dl class="facts">{% for label, value in doc.summary.facts %}
+{% if summary.verdict %}<p class="verdict {{ verdict_class }}">{{ summary.verdict }}</p>{% endif %}
+{% if summary.facts %}<dl class="facts">{% for label, value in summary.facts %}
 <div><dt>{{ label }}</dt><dd>{{ value | text }}</dd></div>{% endfor %}</dl>{% endif %}
-{% for t in doc.summary.tables %}{{ table(t) }}{% endfor %}
-{% for p in doc.summary.paragraphs %}<p>{{ p | text }}</p>{% endfor %}
+{% for t in summary.tables %}{{ table(t) }}{% endfor %}
+{% for p in summary.paragraphs %}<p>{{ p | text }}</p>{% endfor %}
 <div class="warnings" id="warnings">{% for w in warnings %}<p class="warning">{{ w | text }}</p>{% else %}
 <p class="no-warning">No warning was raised.</p>{% endfor %}</div>
 </section>
@@ -140,9 +140,11 @@ def render_html(doc: ReportDocument) -> str:
     def table(t: Table) -> Markup:
         return Markup(table_tpl.render(t=t, numeric=numeric_columns(t.header, t.rows)))
 
-    ok = doc.summary.verdict_ok
+    summary = doc.effective_summary()
+    ok = summary.verdict_ok
     return page.render(
         doc=doc,
+        summary=summary,
         sections=doc.ordered_sections(),
         warnings=doc.all_warnings(),
         kind=section_kind,

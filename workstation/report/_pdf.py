@@ -172,7 +172,7 @@ def render_pdf(doc: ReportDocument) -> bytes:
     para(f"Created {doc.created}", 8)
 
     # -------------------------------------------------------------- summary
-    s = doc.summary
+    s = doc.effective_summary()
     heading("Summary", 13, _MIN_FOLLOW_MM)
     if s.verdict:
         colour = {True: (215, 240, 220), False: (248, 215, 218), None: (233, 236, 239)}[s.verdict_ok]

@@ -10,7 +10,9 @@ What every report gets by construction
 * The :class:`Summary` comes first (patient/study and treatment facts, the key
   numbers, the warnings of the whole document), whatever order the sections
   were added in. A report that fills no summary still gets one with the
-  warnings ("No warning was raised" otherwise).
+  warnings ("No warning was raised" otherwise); when it has a section titled
+  "Summary", that section's tables and text become the summary block, and a
+  section titled "Warnings" (warnings and text only) is not repeated below.
 * Sections are shown in reading order by their ``kind``: ``"result"`` (figures
   and results), then ``"detail"`` (per-method detail), then ``"reference"``
   (inputs, constants, sources). A section without a kind is a result, unless
@@ -206,17 +208,40 @@ class ReportDocument:
         self.sections.append(section)
         return section
 
+    def _promoted(self) -> Section | None:
+        """A section titled "Summary" stands in for an empty :attr:`summary`."""
+        s = self.summary
+        if s.facts or s.tables or s.paragraphs or s.verdict:
+            return None
+        return next((sec for sec in self.sections if sec.title.strip().lower() == "summary"), None)
+
+    def effective_summary(self) -> Summary:
+        """The summary shown: :attr:`summary`, or, when it is empty, the content of a section
+        titled "Summary" (reports written before the summary block get one by construction)."""
+        sec = self._promoted()
+        if sec is None:
+            return self.summary
+        return Summary(facts=list(self.summary.facts), tables=list(sec.tables),
+                       paragraphs=list(sec.paragraphs), warnings=[*self.summary.warnings, *sec.warnings])
+
     def ordered_sections(self) -> list[Section]:
-        """Sections in reading order (results, detail, reference), stable within a kind."""
+        """Sections in reading order (results, detail, reference), stable within a kind.
+
+        A section promoted to the summary, and a section titled "Warnings" with nothing but
+        warnings and text (they are all in the summary), are not repeated.
+        """
         rank = {k: i for i, k in enumerate(SECTION_KINDS)}
-        return sorted(self.sections, key=lambda s: rank[section_kind(s)])
+        promoted = self._promoted()
+        shown = [s for s in self.sections if s is not promoted and not (
+            s.title.strip().lower() == "warnings" and not s.tables and not s.figures)]
+        return sorted(shown, key=lambda s: rank[section_kind(s)])
 
     def all_warnings(self) -> list[str]:
         """The summary's warnings then every section's, each once, in order."""
         seen: dict[str, None] = {}
-        for w in self.summary.warnings:
+        for w in self.effective_summary().warnings:
             seen.setdefault(str(w), None)
-        for s in self.ordered_sections():
+        for s in self.sections:
             for w in s.warnings:
                 seen.setdefault(str(w), None)
         return list(seen)
