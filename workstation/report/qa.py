@@ -44,7 +44,7 @@ def build_qa_report(qa: Mapping[str, Any], results: Sequence[tuple[Any, Any]]) -
     results:
         ``(PhantomInput, PhantomQAResult)`` pairs of the phantoms analysed.
     """
-    from workstation.qa.nema import sphere_recovery_model
+    from workstation.qa.nema import SPHERE_VISIBILITY_SNR, sphere_recovery_model
     from workstation.report.plots import recovery_figure
 
     passed = bool(qa.get("passed"))
@@ -118,12 +118,18 @@ def build_qa_report(qa: Mapping[str, Any], results: Sequence[tuple[Any, Any]]) -
                if res.lung_insert_residual_percent is not None else "") + "."
         )
         sec.tables.append(Table(
-            ["Sphere (mm)", "RC mean", "RC max", "Model RC", "Dose recovery", "Position error (mm)"],
+            ["Sphere (mm)", "RC mean", "RC max", "Model RC", "Dose recovery", "Visibility (SNR)",
+             "Position error (mm)"],
             [[format_number(s.diameter_mm), format_ratio(s.rc_mean), format_ratio(s.rc_max),
               format_ratio(s.rc_model), format_ratio(s.dose_recovery),
+              format_number(round(snr, 1)) if (snr := getattr(s, "visibility_snr", None)) is not None else "–",
               format_length_mm(s.position_error_mm) if s.position_error_mm is not None else "not found"]
              for s in res.spheres],
+            note="Visibility: excess of the sphere's mean over the background divided by the noise of "
+                 f"that mean (visible from {SPHERE_VISIBILITY_SNR:g}, the Rose criterion).",
         ))
+        sec.paragraphs.extend(f"{format_number(s.diameter_mm)} mm sphere: {note}."
+                              for s in res.spheres if (note := getattr(s, "note", None)))
 
     # -------------------------------------------------------------- reference
     if physics:
