@@ -45,6 +45,7 @@ def test_format_number_never_uses_e_notation() -> None:
     assert format_number(1.602176634e-13) == "1.602 × 10⁻¹³"
     assert format_number(0.000012345) in ("1.234 × 10⁻⁵", "1.235 × 10⁻⁵")
     assert format_number(2.5e9) == "2.5 × 10⁹"
+    assert format_number(0.0002) == "0.0002"  # a QA residual stays a plain decimal
     for v in (1e-30, 3.3e-4, 0.0012, 1.0, 12345.678, 9.99e6, 1e7, 6.02e23, -4.2e-8):
         assert "e" not in format_number(v) and number_like(format_number(v))
     assert format_number(math.inf) == "∞"

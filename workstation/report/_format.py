@@ -49,7 +49,7 @@ def format_number(value: Any, digits: int = 4) -> str:
     """A number for a table: ``digits`` significant digits, never ``e`` notation.
 
     '–' for None/NaN, "yes"/"no" for booleans, integers as they are. Values below
-    1e-3 or from 1e7 up are written as a power of ten ("1.602 × 10⁻¹³"); values
+    1e-4 or from 1e7 up are written as a power of ten ("1.602 × 10⁻¹³"); values
     with more integer digits than ``digits`` are rounded to an integer.
     """
     if value is None:
@@ -66,7 +66,7 @@ def format_number(value: Any, digits: int = 4) -> str:
         if value == 0:
             return "0"
         magnitude = abs(value)
-        if magnitude < 1e-3 or magnitude >= 1e7:
+        if magnitude < 1e-4 or magnitude >= 1e7:
             mant, exp = f"{value:.{digits}e}".split("e")
             mant = f"{float(mant):.{digits}g}"
             return f"{mant} × 10{str(int(exp)).translate(_SUPERSCRIPT)}"
