@@ -70,7 +70,7 @@ def _write_outputs(
     extra_images: dict[str, Volume],
     title: str,
     transform: Any | None = None,
-    display: dict[str, Volume | None] | None = None,
+    display: dict[str, Any] | None = None,
     report_renderer: ReportRenderer | None = None,
     dicom_results: bool = False,
 ) -> None:
@@ -110,14 +110,15 @@ def _write_outputs(
 
 
 #: Renders the margin report: ``(analysis, title, display) -> (html, pdf bytes or None)``;
-#: ``display`` holds the CT, tumour and ablation volumes for the slices. The report
+#: ``display`` holds the CT, tumour and ablation volumes for the slices and, after a
+#: registration, the pre-ablation CT (``pre_ct``) and the transform (``transform``). The report
 #: package provides one (:func:`workstation.report.margin.render_margin_report`); the
 #: command line passes it in, so the measurement never imports the presentation layer.
-ReportRenderer = Callable[[MarginAnalysis, str, dict[str, Volume | None]], tuple[str, bytes | None]]
+ReportRenderer = Callable[[MarginAnalysis, str, dict[str, Any]], tuple[str, bytes | None]]
 
 
 def _report_files(
-    analysis: MarginAnalysis, title: str, display: dict[str, Volume | None],
+    analysis: MarginAnalysis, title: str, display: dict[str, Any],
     renderer: ReportRenderer | None,
 ) -> tuple[str, bytes | None, str]:
     """The rendered report, or the minimal table (the reason noted) without a renderer or on failure."""
@@ -221,7 +222,8 @@ def run_margin(
     }
     progress(0.95, "writing")
     _write_outputs(out, analysis, extra, "Ablation margins", transform,
-                   display={"ct": post, "tumor": tumor, "ablation": ablation},
+                   display={"ct": post, "tumor": tumor, "ablation": ablation, "pre_ct": pre,
+                            "transform": transform},
                    report_renderer=report_renderer, dicom_results=dicom_results)
     return analysis.results
 

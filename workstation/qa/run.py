@@ -17,7 +17,6 @@ from workstation.qa.nema import (
     QA_TOLERANCES,
     PhantomQAResult,
     analyse_nema_phantom,
-    sphere_recovery_model,
 )
 from workstation.qa.physics import run_physics_checks
 
@@ -97,63 +96,10 @@ def run_qa(
 
 
 def build_qa_report(qa: dict[str, Any], results: list[tuple[PhantomInput, PhantomQAResult]]):
-    """The QA report document: pass/fail table, physics checks, RC curves per phantom."""
-    from workstation.report.document import (
-        Figure,
-        ReportDocument,
-        Section,
-        Table,
-        figure_png,
-        format_number,
-    )
-    from workstation.report.plots import recovery_figure
+    """The QA report document (built by :func:`workstation.report.qa.build_qa_report`)."""
+    from workstation.report.qa import build_qa_report as _build
 
-    doc = ReportDocument("Physics and phantom QA",
-                         subtitle="PASSED" if qa["passed"] else "FAILED")
-    sec = doc.add(Section("Pass/fail"))
-    sec.tables.append(Table(
-        ["Group", "Check", "Value", "Tolerance", "Result"],
-        [[r["group"], r["check"], format_number(r["value"]), str(r["tolerance"]),
-          "pass" if r["passed"] else "FAIL"] for r in qa["table"]],
-    ))
-    for r in qa["table"]:
-        if r["passed"] is False and r.get("reason"):
-            sec.warnings.append(str(r["reason"]))
-    if qa["physics"]:
-        sec = doc.add(Section("Physics self-checks"))
-        sec.tables.append(Table(
-            ["Check", "Value", "Expected", "Deviation (%)", "Source"],
-            [[r["check"], format_number(r["value"]), format_number(r["expected"]),
-              format_number(r["deviation_percent"]), r["source"]] for r in qa["physics"]],
-        ))
-    for ph, res in results:
-        sec = doc.add(Section(f"Phantom: {ph.name}"))
-        sec.paragraphs.append(
-            f"{ph.path}: stated spheres {format_number(ph.sphere_concentration)} Bq/mL, background "
-            f"{format_number(ph.background_concentration)} Bq/mL; {res.calibration}. Measured background "
-            f"{format_number(res.background_measured)} Bq/mL, background variability "
-            f"{format_number(res.background_variability_percent)} % (37 mm ROIs), fitted resolution "
-            f"{format_number(res.fitted_fwhm_mm)} mm FWHM; lung insert "
-            + ("found" if res.lung_insert_found else "not found")
-            + (f", residual {format_number(res.lung_insert_residual_percent)} %"
-               if res.lung_insert_residual_percent is not None else "") + "."
-        )
-        sec.tables.append(Table(
-            ["Sphere (mm)", "RC mean", "RC max", "Model RC", "Dose recovery", "Position error (mm)"],
-            [[format_number(s.diameter_mm), format_number(s.rc_mean), format_number(s.rc_max),
-              format_number(s.rc_model), format_number(s.dose_recovery),
-              format_number(s.position_error_mm)] for s in res.spheres],
-        ))
-        d = np.linspace(8, 40, 60)
-        ratio_b = res.background_concentration / res.sphere_concentration
-        model = [res.fitted_scale * (ratio_b + (1 - ratio_b) * sphere_recovery_model(x, res.fitted_fwhm_mm)[0])
-                 for x in d]
-        fig = recovery_figure([s.diameter_mm for s in res.spheres], [s.rc_mean for s in res.spheres],
-                              [s.rc_max for s in res.spheres], d, model,
-                              f"Recovery coefficients, {ph.name}")
-        sec.figures.append(Figure(figure_png(fig), "Recovery coefficient per sphere with the fitted "
-                                  "model of a uniform sphere blurred by a Gaussian."))
-    return doc
+    return _build(qa, results)
 
 
 def write_qa(out_dir: str | os.PathLike[str], qa: dict[str, Any],

@@ -1,9 +1,29 @@
-"""A report as data: sections of paragraphs, tables and figures.
+"""A report as data: a summary block, then sections of paragraphs, tables and figures.
 
 One :class:`ReportDocument` is rendered both to a self-contained HTML file
 (:func:`render_html`, every image embedded as a data URI, no network) and to a
 PDF (:func:`render_pdf`, fpdf2 with the DejaVu font shipped by matplotlib), so
 the two always carry the same content.
+
+What every report gets by construction
+--------------------------------------
+* The :class:`Summary` comes first (patient/study and treatment facts, the key
+  numbers, the warnings of the whole document), whatever order the sections
+  were added in. A report that fills no summary still gets one with the
+  warnings ("No warning was raised" otherwise); when it has a section titled
+  "Summary", that section's tables and text become the summary block, and a
+  section titled "Warnings" (warnings and text only) is not repeated below.
+* Sections are shown in reading order by their ``kind``: ``"result"`` (figures
+  and results), then ``"detail"`` (per-method detail), then ``"reference"``
+  (inputs, constants, sources). A section without a kind is a result, unless
+  its title names inputs, constants, sources or parameters
+  (:func:`section_kind`).
+* Tables scroll inside their block in HTML and are split by columns in the PDF,
+  so nothing is wider than a 1280 px window or an A4 page. DICOM UIDs in cells
+  and paragraphs are shortened: the full value is on hover (HTML) and in an
+  appendix (PDF).
+* PDF headings are kept with what follows them (no heading alone at the foot
+  of a page); pages are numbered.
 """
 
 from __future__ import annotations
@@ -11,7 +31,6 @@ from __future__ import annotations
 import base64
 import datetime as _dt
 import io
-import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -19,46 +38,66 @@ from pathlib import Path
 from typing import Any
 
 from workstation.io._atomic import atomic_path
+from workstation.report._format import (
+    format_activity_gbq,
+    format_dose_gy,
+    format_fraction_percent,
+    format_length_mm,
+    format_mass_g,
+    format_number,
+    format_percent,
+    format_quantity,
+    format_ratio,
+    format_volume_ml,
+    humanize_key,
+    key_value_rows,
+    short_uid,
+)
 
 __all__ = [
+    "SECTION_KINDS",
     "Figure",
     "Table",
     "Section",
+    "Summary",
     "ReportDocument",
     "figure_png",
+    "format_activity_gbq",
+    "format_dose_gy",
+    "format_fraction_percent",
+    "format_length_mm",
+    "format_mass_g",
     "format_number",
+    "format_percent",
+    "format_quantity",
+    "format_ratio",
+    "format_volume_ml",
+    "humanize_key",
+    "key_value_rows",
     "lookup",
     "render_html",
     "render_pdf",
+    "section_kind",
+    "short_uid",
     "write_report",
 ]
 
+#: Reading order of section kinds (after the summary).
+SECTION_KINDS: tuple[str, ...] = ("result", "detail", "reference")
 
-def format_number(value: Any, digits: int = 4) -> str:
-    """Format a number for a table: ``digits`` significant digits, '–' for None/NaN.
+_REFERENCE_WORDS = ("input", "constant", "source", "parameter", "provenance", "reference",
+                    "software", "identifier")
 
-    Tests compare report text with results.json through this same function, so
-    a number in a report is exactly the results.json value rounded here.
-    """
-    if value is None:
-        return "–"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "–"
-        if math.isinf(value):
-            return "∞" if value > 0 else "−∞"
-        if value == 0:
-            return "0"
-        text = f"{value:.{digits}g}"
-        if "e" in text:
-            mant, exp = text.split("e")
-            return f"{mant}e{int(exp)}"
-        return text
-    return str(value)
+
+def section_kind(section: Section) -> str:
+    """The kind a section is shown as: its own ``kind``, else "reference" when its title
+    names inputs, constants, sources or parameters, else "result"."""
+    if section.kind:
+        if section.kind not in SECTION_KINDS:
+            raise ValueError(f"Section kind must be one of {SECTION_KINDS}, not {section.kind!r}.")
+        return section.kind
+    title = section.title.lower()
+    return "reference" if any(w in title for w in _REFERENCE_WORDS) else "result"
 
 
 def lookup(mapping: Any, path: tuple[str, ...] | list[str]) -> Any:
@@ -81,18 +120,38 @@ class Figure:
     def data_uri(self) -> str:
         return "data:image/png;base64," + base64.b64encode(self.png).decode("ascii")
 
+    def size_px(self) -> tuple[int, int]:
+        """(width, height) in pixels, read from the PNG header ((0, 0) when it is not a PNG)."""
+        if self.png[:8] != b"\x89PNG\r\n\x1a\n" or len(self.png) < 24:
+            return 0, 0
+        return int.from_bytes(self.png[16:20], "big"), int.from_bytes(self.png[20:24], "big")
+
 
 @dataclass
 class Table:
-    """A table of strings (numbers formatted with :func:`format_number`)."""
+    """A table of strings (numbers already formatted, see :mod:`workstation.report._format`)."""
 
     header: list[str]
     rows: list[list[str]]
     caption: str = ""
+    #: A line under the table (what the columns mean, where numbers come from).
+    note: str = ""
 
     @classmethod
     def from_values(cls, header: list[str], rows: list[list[Any]], caption: str = "") -> Table:
+        """Cells formatted with :func:`format_number` (significant digits)."""
         return cls(header, [[format_number(v) for v in row] for row in rows], caption)
+
+    @classmethod
+    def from_quantities(
+        cls, header: list[str], units: list[str], rows: list[list[Any]], caption: str = "", note: str = ""
+    ) -> Table:
+        """Cells formatted for their meaning: ``units[j]`` is the unit of column j ("Gy", "mL",
+        "%", "mm", "g", "GBq", "ratio"; "" for text or plain numbers)."""
+        if len(units) != len(header):
+            raise ValueError(f"Give one unit per column: {len(header)} columns, {len(units)} units.")
+        return cls(header, [[v if isinstance(v, str) else format_quantity(v, u) if u else format_number(v)
+                             for v, u in zip(row, units, strict=True)] for row in rows], caption, note)
 
 
 @dataclass
@@ -101,8 +160,34 @@ class Section:
     paragraphs: list[str] = field(default_factory=list)
     tables: list[Table] = field(default_factory=list)
     figures: list[Figure] = field(default_factory=list)
-    #: Items marked as warnings are shown highlighted.
+    #: Items marked as warnings are shown highlighted (and gathered into the summary).
     warnings: list[str] = field(default_factory=list)
+    #: "result", "detail" or "reference" (see :func:`section_kind`); "" infers it from the title.
+    kind: str = ""
+
+
+@dataclass
+class Summary:
+    """The block a reader sees first.
+
+    ``facts`` are (label, value) pairs: patient, study, treatment, method. ``tables``
+    hold the key numbers; ``verdict`` is an optional one-line headline (e.g.
+    "QA passed"), ``verdict_ok`` colours it (True green, False red, None neutral).
+    The document's warnings are added when it is rendered.
+    """
+
+    facts: list[tuple[str, str]] = field(default_factory=list)
+    tables: list[Table] = field(default_factory=list)
+    paragraphs: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    verdict: str = ""
+    verdict_ok: bool | None = None
+
+    def fact(self, label: str, value: Any) -> None:
+        """Add a fact unless its value is empty or None."""
+        if value is None or value == "":
+            return
+        self.facts.append((label, value if isinstance(value, str) else format_number(value)))
 
 
 @dataclass
@@ -117,144 +202,79 @@ class ReportDocument:
         "Generated by the open-source SIRT dosimetry and ablation-margin workstation. "
         "For review by a qualified medical physicist; not a substitute for clinical judgement."
     )
+    summary: Summary = field(default_factory=Summary)
 
     def add(self, section: Section) -> Section:
         self.sections.append(section)
         return section
 
+    def _promoted(self) -> Section | None:
+        """A section titled "Summary" stands in for an empty :attr:`summary`."""
+        s = self.summary
+        if s.facts or s.tables or s.paragraphs or s.verdict:
+            return None
+        return next((sec for sec in self.sections if sec.title.strip().lower() == "summary"), None)
 
-def figure_png(fig: Any, dpi: int = 110) -> bytes:
-    """Render a matplotlib ``Figure`` (object API, never pyplot) to PNG bytes."""
+    def effective_summary(self) -> Summary:
+        """The summary shown: :attr:`summary`, or, when it is empty, the content of a section
+        titled "Summary" (reports written before the summary block get one by construction)."""
+        sec = self._promoted()
+        if sec is None:
+            return self.summary
+        return Summary(facts=list(self.summary.facts), tables=list(sec.tables),
+                       paragraphs=list(sec.paragraphs), warnings=[*self.summary.warnings, *sec.warnings])
+
+    def ordered_sections(self) -> list[Section]:
+        """Sections in reading order (results, detail, reference), stable within a kind.
+
+        A section promoted to the summary, and a section titled "Warnings" with nothing but
+        warnings and text (they are all in the summary), are not repeated.
+        """
+        rank = {k: i for i, k in enumerate(SECTION_KINDS)}
+        promoted = self._promoted()
+        shown = [s for s in self.sections if s is not promoted and not (
+            s.title.strip().lower() == "warnings" and not s.tables and not s.figures)]
+        return sorted(shown, key=lambda s: rank[section_kind(s)])
+
+    def all_warnings(self) -> list[str]:
+        """The summary's warnings then every section's, each once, in order."""
+        seen: dict[str, None] = {}
+        for w in self.effective_summary().warnings:
+            seen.setdefault(str(w), None)
+        for s in self.sections:
+            for w in s.warnings:
+                seen.setdefault(str(w), None)
+        return list(seen)
+
+
+def figure_png(fig: Any, dpi: int = 110, tight: bool = True) -> bytes:
+    """Render a matplotlib ``Figure`` (object API, never pyplot) to PNG bytes.
+
+    ``tight=False`` saves the figure as laid out (one draw instead of two; use it for
+    figures whose layout is fixed, e.g. ``layout="constrained"`` or set margins).
+    """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-    FigureCanvasAgg(fig)
+    if not isinstance(fig.canvas, FigureCanvasAgg):
+        FigureCanvasAgg(fig)
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight", metadata={"Software": None})
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight" if tight else None,
+                metadata={"Software": None})
     return buf.getvalue()
-
-
-# --------------------------------------------------------------------- HTML
-_HTML_TEMPLATE = """<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<title>{{ doc.title }}</title>
-<style>
-body { font-family: "DejaVu Sans", Arial, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
-h1 { font-size: 1.6em; margin-bottom: 0.1em; } h2 { border-bottom: 1px solid #bbb; margin-top: 1.6em; }
-.subtitle { color: #555; } table { border-collapse: collapse; margin: 0.8em 0; font-size: 0.9em; }
-th, td { border: 1px solid #ccc; padding: 3px 8px; text-align: right; } th { background: #eef; }
-td:first-child, th:first-child { text-align: left; } caption { caption-side: top; text-align: left;
-font-weight: bold; padding: 4px 0; } figure { margin: 1em 0; } figcaption { color: #444; font-size: 0.9em; }
-img { max-width: 100%; } .warning { background: #fff3cd; border-left: 4px solid #e0a800; padding: 4px 8px;
-margin: 4px 0; } footer { margin-top: 3em; color: #777; font-size: 0.8em; }
-</style></head><body>
-<h1>{{ doc.title }}</h1>
-{% if doc.subtitle %}<p class="subtitle">{{ doc.subtitle }}</p>{% endif %}
-<p class="subtitle">Created {{ doc.created }}</p>
-{% for s in doc.sections %}
-<section><h2>{{ s.title }}</h2>
-{% for w in s.warnings %}<p class="warning">{{ w }}</p>{% endfor %}
-{% for p in s.paragraphs %}<p>{{ p }}</p>{% endfor %}
-{% for t in s.tables %}<table>{% if t.caption %}<caption>{{ t.caption }}</caption>{% endif %}
-<thead><tr>{% for h in t.header %}<th>{{ h }}</th>{% endfor %}</tr></thead>
-<tbody>{% for row in t.rows %}<tr>{% for c in row %}<td>{{ c }}</td>{% endfor %}</tr>{% endfor %}</tbody>
-</table>{% endfor %}
-{% for f in s.figures %}<figure><img src="{{ f.data_uri() }}" alt="{{ f.caption }}">
-<figcaption>{{ f.caption }}</figcaption></figure>{% endfor %}
-</section>
-{% endfor %}
-<footer>{{ doc.footer }}</footer>
-</body></html>
-"""
 
 
 def render_html(doc: ReportDocument) -> str:
     """Render a self-contained HTML page (autoescaped; images as data URIs)."""
-    import jinja2
+    from workstation.report._html import render_html as _render
 
-    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
-    return env.from_string(_HTML_TEMPLATE).render(doc=doc)
-
-
-# ---------------------------------------------------------------------- PDF
-def _font_dir() -> Path:
-    import matplotlib
-
-    return Path(matplotlib.get_data_path()) / "fonts" / "ttf"
+    return _render(doc)
 
 
 def render_pdf(doc: ReportDocument) -> bytes:
     """Render the same document as a PDF (A4 portrait)."""
-    from fpdf import FPDF
-    from fpdf.enums import XPos, YPos
+    from workstation.report._pdf import render_pdf as _render
 
-    pdf = FPDF(orientation="P", unit="mm", format="A4")
-    pdf.set_creation_date(_dt.datetime(2000, 1, 1, tzinfo=_dt.UTC))
-    pdf.set_title(doc.title)
-    pdf.set_creator("workstation")
-    fonts = _font_dir()
-    pdf.add_font("DejaVu", "", str(fonts / "DejaVuSans.ttf"))
-    pdf.add_font("DejaVu", "B", str(fonts / "DejaVuSans-Bold.ttf"))
-    pdf.set_auto_page_break(auto=True, margin=15)
-    pdf.add_page()
-    width = pdf.w - pdf.l_margin - pdf.r_margin
-
-    def para(text: str, size: float = 9.5, style: str = "") -> None:
-        pdf.set_font("DejaVu", style, size)
-        pdf.multi_cell(width, size * 0.5, text, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-
-    pdf.set_font("DejaVu", "B", 16)
-    pdf.multi_cell(width, 8, doc.title, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-    if doc.subtitle:
-        para(doc.subtitle, 10)
-    para(f"Created {doc.created}", 8)
-    for section in doc.sections:
-        pdf.ln(3)
-        pdf.set_font("DejaVu", "B", 12.5)
-        pdf.multi_cell(width, 7, section.title, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-        for w in section.warnings:
-            pdf.set_fill_color(255, 243, 205)
-            pdf.set_font("DejaVu", "", 9)
-            pdf.multi_cell(width, 4.6, "⚠ " + w, fill=True, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-            pdf.ln(0.8)
-        for p in section.paragraphs:
-            para(p)
-            pdf.ln(1)
-        for table in section.tables:
-            if table.caption:
-                para(table.caption, 9.5, "B")
-            ncol = max(len(table.header), 1)
-            font_size = 8.0 if ncol <= 8 else max(5.5, 8.0 * 8 / ncol)
-            pdf.set_font("DejaVu", "", font_size)
-            with pdf.table(
-                text_align=("LEFT",) + ("RIGHT",) * (ncol - 1),
-                first_row_as_headings=True,
-                line_height=font_size * 0.55,
-                width=width,
-            ) as t:
-                row = t.row()
-                for h in table.header:
-                    row.cell(h)
-                for values in table.rows:
-                    row = t.row()
-                    for c in values:
-                        row.cell(c)
-            pdf.ln(2)
-        for fig in section.figures:
-            from PIL import Image
-
-            with Image.open(io.BytesIO(fig.png)) as im:
-                w_px, h_px = im.size
-            img_w = min(width, w_px * 25.4 / 110)
-            img_h = img_w * h_px / w_px
-            if pdf.get_y() + img_h + 10 > pdf.h - pdf.b_margin:
-                pdf.add_page()
-            pdf.image(io.BytesIO(fig.png), w=img_w, h=img_h)
-            if fig.caption:
-                para(fig.caption, 8)
-            pdf.ln(2)
-    pdf.ln(4)
-    para(doc.footer, 7.5)
-    return bytes(pdf.output())
+    return _render(doc)
 
 
 def write_report(
