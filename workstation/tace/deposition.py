@@ -23,7 +23,8 @@ Method (:func:`segment_lipiodol`), every number from :mod:`workstation.tace.cons
    :data:`STREAK_ZONE_MM` of metal, in the metal's slices, a deposit must contain
    a disc of :data:`STREAK_OPENING_MM` radius (streaks are thin lines). (c)
    Bright structures mostly outside the liver (ribs, vertebrae, bowel contrast)
-   that reach into an imperfect liver mask. (d) With a registered pre-TACE CT:
+   that reach into an imperfect liver mask, and bright objects touching the
+   mask's edge that nowhere reach :data:`EDGE_DEPTH_MM` into it. (d) With a registered pre-TACE CT:
    whatever was already above :data:`PRE_EXISTING_HU` before the treatment
    (calcifications, clips, an earlier session's lipiodol), grown by
    :data:`PRE_EXISTING_MARGIN_MM`. Without it a calcification cannot be told
@@ -51,7 +52,7 @@ EXCLUSION_LABELS: dict[int, str] = {
     1: "metal",
     2: "streak artefact",
     3: "pre-existing hyperdensity",
-    4: "structure outside the liver",
+    4: "structure outside or at the edge of the liver",
 }
 
 
@@ -288,6 +289,15 @@ def segment_lipiodol(
         outside[0] = False
         excluded[outside[lab] & in_liver & (excluded == 0)] = 4
     deposits = keep[lab] & in_liver
+    if deposits.any():  # (c') thin objects along the mask's edge
+        depth = ndi.distance_transform_edt(in_liver, sampling=spacing)
+        lab_d, n_d = ndi.label(deposits, structure=np.ones((3, 3, 3), bool))
+        deepest = ndi.maximum(depth, lab_d, index=np.arange(1, n_d + 1))
+        edge = np.zeros(n_d + 1, dtype=bool)
+        edge[1:] = np.asarray(deepest) < K.EDGE_DEPTH_MM
+        at_edge = edge[lab_d]
+        excluded[at_edge & (excluded == 0)] = 4
+        deposits &= ~at_edge
     if deposits.any():
         lab2, n2 = ndi.label(deposits, structure=np.ones((3, 3, 3), bool))
         counts = np.bincount(lab2.ravel())

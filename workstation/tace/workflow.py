@@ -151,6 +151,7 @@ def analyse_tace(
     registration_mode: RegistrationMode = "deformable",
     inverse_consistency: bool = False,
     min_contrast_hu: float | None = None,
+    transform: Any | None = None,
     progress: Progress = _no_progress,
 ) -> TaceAnalysis:
     """Lipiodol deposition and per-tumour coverage after TACE.
@@ -175,6 +176,9 @@ def analyse_tace(
         Also estimate the registration error by the reverse registration.
     min_contrast_hu:
         Override of the seed contrast of the segmentation (HU above the liver).
+    transform:
+        A known SimpleITK transform (post-CT points → pre-CT points, e.g. from an
+        earlier ``workstation register``); with ``pre_ct`` it replaces the registration.
     progress:
         Callback ``progress(fraction, text)``.
 
@@ -195,12 +199,18 @@ def analyse_tace(
     liver_vol = post_ct.copy_with(array=liver_mask.astype(np.uint8), units=Unit.LABEL, modality=None,
                                   label_names={1: "liver"})
 
-    transform = None
     registration: dict[str, Any] | None = None
-    pre_on_post = None
+    if transform is not None and pre_ct is None:
+        raise InvalidInputError("A transform needs the pre-TACE CT it maps to (--pre-ct).")
     progress(0.05, "segmenting lipiodol")
     seg = segment_lipiodol(post_ct, liver_vol, min_contrast_hu=min_contrast_hu)
-    if pre_ct is not None:
+    if pre_ct is not None and transform is not None:
+        from workstation.registration import transform_volume
+
+        registration = {"mode": "given transform", "transform": str(transform.GetName())}
+        pre_on_post = transform_volume(pre_ct, post_ct, transform, interpolation="linear")
+        seg = segment_lipiodol(post_ct, liver_vol, pre_ct_on_post=pre_on_post, min_contrast_hu=min_contrast_hu)
+    elif pre_ct is not None:
         from workstation.registration import register, transform_volume
 
         progress(0.1, "registering the pre-TACE CT")
@@ -299,6 +309,7 @@ def run_tace(
     registration_mode: str = "deformable",
     inverse_consistency: bool = False,
     min_contrast_hu: float | None = None,
+    transform: str | os.PathLike[str] | None = None,
     report_renderer: ReportRenderer | None = None,
     progress: Progress = _no_progress,
 ) -> dict[str, Any]:
@@ -320,7 +331,7 @@ def run_tace(
     )
 
     out = Path(out_dir)
-    ensure_not_input(out, post_ct, pre_ct, tumor.split("#")[0], liver.split("#")[0])
+    ensure_not_input(out, post_ct, pre_ct, tumor.split("#")[0], liver.split("#")[0], transform)
     if registration_mode not in ("rigid", "affine", "deformable"):
         raise InvalidInputError(
             f"--registration-mode must be rigid, affine or deformable, not {registration_mode!r}."
@@ -332,9 +343,14 @@ def run_tace(
     tumor_vol.metadata.source_path = str(tumor)
     liver_vol = read_mask(liver, reference=post)
     liver_vol.metadata.source_path = str(liver)
+    tx = None
+    if transform is not None:
+        from workstation.registration import read_transform
+
+        tx = read_transform(transform)
     analysis = analyse_tace(post, tumor_vol, liver_vol, pre, cast(RegistrationMode, registration_mode),
                             inverse_consistency=inverse_consistency, min_contrast_hu=min_contrast_hu,
-                            progress=progress)
+                            transform=tx, progress=progress)
     results = analysis.results
     results["inputs"] = {"post_ct": str(post_ct), "pre_ct": None if pre_ct is None else str(pre_ct),
                          "tumor": str(tumor), "liver": str(liver)}
@@ -358,7 +374,7 @@ def run_tace(
             write_seg(analysis.segmentation.mask, tmp / "lipiodol_seg.dcm", post,
                       series_description="Lipiodol deposition (workstation tace)", algorithm_type="AUTOMATIC")
             results["seg"] = "lipiodol_seg.dcm"
-        if analysis.transform is not None:
+        if analysis.transform is not None and transform is None:
             import SimpleITK as sitk
 
             (tmp / "registration").mkdir()
