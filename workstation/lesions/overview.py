@@ -289,7 +289,8 @@ def _margins(lesions: Volume, other: np.ndarray, ct: Volume, limit_mm: float) ->
     zone = ct.copy_with(array=other.astype(np.uint8), units=Unit.LABEL, label_names={1: "other"}, modality=None)
     values = [int(v) for v in np.unique(lesions.array) if v]
     les = lesions if len(values) > 1 else lesions.copy_with(array=(lesions.array != 0).astype(np.uint8))
-    analysis = analyse_margins(les, zone, coverage_radii_mm=(0.0,), margin_limit_mm=limit_mm)
+    analysis = analyse_margins(les, zone, coverage_radii_mm=(0.0,), margin_limit_mm=limit_mm,
+                               binary_surface="constrained")
     if len(values) == 1:
         return {values[0]: analysis.surfaces[0]} if analysis.surfaces else {}
     return {s.label: s for s in analysis.surfaces}
