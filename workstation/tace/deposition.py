@@ -289,13 +289,24 @@ def segment_lipiodol(
         outside[0] = False
         excluded[outside[lab] & in_liver & (excluded == 0)] = 4
     deposits = keep[lab] & in_liver
-    if deposits.any():  # (c') thin objects along the mask's edge
-        depth = ndi.distance_transform_edt(in_liver, sampling=spacing)
-        lab_d, n_d = ndi.label(deposits, structure=np.ones((3, 3, 3), bool))
-        deepest = ndi.maximum(depth, lab_d, index=np.arange(1, n_d + 1))
-        edge = np.zeros(n_d + 1, dtype=bool)
-        edge[1:] = np.asarray(deepest) < K.EDGE_DEPTH_MM
-        at_edge = edge[lab_d]
+    if deposits.any():  # (c') thin objects along the mask's edge: depth within the deposits' box only
+        pad_e = np.ceil(K.EDGE_DEPTH_MM / spacing).astype(int) + 2
+        where = np.argwhere(deposits)
+        e_lo = np.maximum(where.min(axis=0) - pad_e, 0)
+        e_hi = np.minimum(where.max(axis=0) + pad_e + 1, np.array(deposits.shape))
+        ebox = _box(e_lo, e_hi)
+        # outside the box counts as liver: only depths below EDGE_DEPTH_MM matter, and the box
+        # reaches that far beyond every deposit
+        depth = ndi.distance_transform_edt(np.pad(in_liver[ebox], 1, constant_values=True),
+                                           sampling=spacing)[1:-1, 1:-1, 1:-1]
+        lab_d, n_d = ndi.label(deposits[ebox], structure=np.ones((3, 3, 3), bool))
+        deepest = np.zeros(n_d + 1)
+        inside_d = lab_d > 0
+        np.maximum.at(deepest, lab_d[inside_d], depth[inside_d])
+        edge = deepest < K.EDGE_DEPTH_MM
+        edge[0] = False
+        at_edge = np.zeros(deposits.shape, dtype=bool)
+        at_edge[ebox] = edge[lab_d]
         excluded[at_edge & (excluded == 0)] = 4
         deposits &= ~at_edge
     if deposits.any():

@@ -107,20 +107,33 @@ def _tumour_labels(tumor: Volume) -> Volume:
 
 
 def _fractions(labels: Volume, post: Volume, transform: Any | None) -> list[TumorFraction]:
+    """Each tumour's partial-volume fraction on the post-TACE grid.
+
+    A nearest-neighbour pass finds each tumour's box on the post-TACE grid; the
+    supersampled partial-volume resampling then runs on that box (plus 3 voxels) only.
+    """
     from workstation.registration import transform_volume
 
     out = []
+    if transform is None and labels.same_grid(post):
+        coarse = labels
+    else:
+        coarse = transform_volume(labels, post, transform, interpolation="nearest")
     for value in sorted(labels.label_names):
+        frac = np.zeros(post.shape, dtype=np.float32)
         if transform is None and labels.same_grid(post):
             frac = (labels.array == value).astype(np.float32)
         else:
-            frac = transform_volume(labels, post, transform, interpolation="partial", label=value).array
+            box = coarse.copy_with(array=(coarse.array == value).astype(np.uint8)).nonzero_box(margin_voxels=3)
+            if box is not None:
+                part = transform_volume(labels, post.crop(box), transform, interpolation="partial", label=value)
+                frac[box] = part.array
         if not np.any(frac >= 0.5):
             raise EmptyMaskError(
                 f"Tumour {value} of {labels.metadata.source_path or 'the tumor mask'} falls outside the "
                 "post-TACE CT (or is smaller than half a voxel there)."
             )
-        out.append(TumorFraction(int(value), frac.astype(np.float32)))
+        out.append(TumorFraction(int(value), frac))
     return out
 
 
