@@ -29,6 +29,7 @@ def tace_run(tmp_path_factory: pytest.TempPathFactory, tace_sample: Path) -> Pat
     return out
 
 
+@pytest.mark.slow
 def test_outputs_follow_the_contract(tace_run: Path, tace_sample: Path) -> None:
     res = json.loads((tace_run / "results.json").read_text(encoding="utf-8"))
     assert {"workstation_version", "tumors", "non_target_ml", "registration"} <= set(res)
@@ -48,6 +49,7 @@ def test_outputs_follow_the_contract(tace_run: Path, tace_sample: Path) -> None:
     assert "doi:10.1186/s40644-016-0090-4" in html
 
 
+@pytest.mark.slow
 def test_seg_is_valid_dicom(tace_run: Path, tace_sample: Path) -> None:
     path = tace_run / "lipiodol_seg.dcm"
     old = pydicom_config.settings.reading_validation_mode
@@ -79,6 +81,7 @@ def test_bad_inputs_exit_2_and_write_nothing(tmp_path: Path, tace_sample: Path) 
     assert not any((tmp_path / n).exists() for n in "abc")
 
 
+@pytest.mark.slow
 def test_lesions_command(tmp_path: Path) -> None:
     from workstation.samples import sample_data_dir
 
