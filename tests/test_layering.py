@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1] / "workstation"
-LOWER = ("core", "io", "dosimetry", "radiotherapy", "ablation", "registration", "segmentation")
+LOWER = ("core", "io", "dosimetry", "radiotherapy", "ablation", "registration", "segmentation", "tace",
+         "lesions")
 FORBIDDEN = ("napari", "PyQt6", "PyQt5", "PySide6", "qtpy", "magicgui", "vispy",
              "workstation.viewer", "workstation.report", "workstation.cli", "workstation.demo")
 

@@ -25,6 +25,7 @@ from workstation.cli import (
     registration,
     samples,
     segmentation,
+    tace,
     viewer,
 )
 from workstation.cli._common import STATE, run_command
@@ -48,6 +49,7 @@ _GROUPS: list[tuple[typer.Typer, str | None]] = [
     (dosimetry.app, None),
     (ablation.app, None),
     (radiotherapy.app, None),
+    (tace.app, None),
     (viewer.app, None),
     (qa.app, None),
     (demo.app, None),

@@ -1,6 +1,6 @@
 """Sample studies with known ground truth: digital patients and a QA phantom as DICOM.
 
-Four studies, each written by one function of :mod:`._cases`, deterministically
+Seven studies, each written by one function (:mod:`._cases`, :mod:`._sbrt`, :mod:`._hdr`, :mod:`._tace`), deterministically
 (fixed seeds, UIDs hashed from fixed strings, fixed dates):
 
 ``sirt``
@@ -22,6 +22,10 @@ Four studies, each written by one function of :mod:`._cases`, deterministically
     Interstitial 192Ir HDR brachytherapy of a second liver metastasis of the same
     patient (20 Gy / 1 fraction): CT, RT Structure Set, brachytherapy RT Plan and
     RT Dose of a point-source dose with known DVHs (:mod:`._hdr`).
+``tace``
+    Pre-TACE contrast CT and post-TACE unenhanced CT with known lipiodol
+    deposition (complete, partial, rim-sparing, non-target), a clip with streak
+    artefacts and a calcification (:mod:`._tace`).
 
 Layout of an output folder (other packages rely on it)::
 
@@ -31,6 +35,7 @@ Layout of an output folder (other packages rely on it)::
     nema/{pet/,spect/NM000001.dcm,ground_truth/}
     sbrt/{ct/,rt/{RS,RP,RD}.dcm,ground_truth/}
     hdr/{ct/,rt/{RS,RP,RD}.dcm,ground_truth/}
+    tace/{pre_ct/,post_ct/,ground_truth/}
 
 ``ground_truth/`` holds NIfTI masks and maps on the CT grid of the study and
 ``truth.json``; ``sample_data/README.md`` documents every number.
@@ -48,7 +53,7 @@ from workstation.core.errors import InvalidInputError
 __all__ = ["CASES", "CASE_FOLDERS", "RT_FOLDERS", "generate", "sample_data_dir"]
 
 #: Case names in generation order.
-CASES: tuple[str, ...] = ("sirt", "ablation", "nema", "maa", "sbrt", "hdr")
+CASES: tuple[str, ...] = ("sirt", "ablation", "nema", "maa", "sbrt", "hdr", "tace")
 
 #: The sub-folders each case writes.
 CASE_FOLDERS: dict[str, tuple[str, ...]] = {
@@ -58,6 +63,7 @@ CASE_FOLDERS: dict[str, tuple[str, ...]] = {
     "nema": ("pet", "spect", "ground_truth"),
     "sbrt": ("ct", "ground_truth"),
     "hdr": ("ct", "ground_truth"),
+    "tace": ("pre_ct", "post_ct", "ground_truth"),
 }
 
 #: The sub-folders of RT objects (RT Structure Set, RT Plan, RT Dose files), not image series.
@@ -102,12 +108,12 @@ def generate(
         The ``truth.json`` content of each generated case.
     """
     from workstation.io._atomic import atomic_directory
-    from workstation.samples import _cases, _hdr, _sbrt
+    from workstation.samples import _cases, _hdr, _sbrt, _tace
 
     chosen = _check_cases(cases)
     makers = {"sirt": _cases.make_sirt, "maa": _cases.make_maa,
               "ablation": _cases.make_ablation, "nema": _cases.make_nema,
-              "sbrt": _sbrt.make_sbrt, "hdr": _hdr.make_hdr}
+              "sbrt": _sbrt.make_sbrt, "hdr": _hdr.make_hdr, "tace": _tace.make_tace}
     truths: dict[str, dict[str, Any]] = {}
     out = Path(out_dir)
     with atomic_directory(out) as tmp:

@@ -113,6 +113,7 @@ def paint_patient(
     z: Array,
     lesions: tuple[Lesion, ...],
     voxel_mm: float,
+    tissue_hu: dict[int, float] | None = None,
 ) -> tuple[Array, Array]:
     """Attenuation (HU, with partial volume) and tissue labels at the given points.
 
@@ -124,6 +125,9 @@ def paint_patient(
         Liver lesions; they must lie inside the liver (checked by the caller).
     voxel_mm:
         Width (mm) of the partial-volume ramp, about the voxel size.
+    tissue_hu:
+        Attenuation of each tissue label; default :data:`TISSUE_HU` (portal-venous
+        phase). An unenhanced scan passes its own table.
 
     Returns
     -------
@@ -131,6 +135,7 @@ def paint_patient(
         float32 HU image and uint8 tissue labels (see the module constants).
     """
     shape = np.broadcast_shapes(np.shape(x), np.shape(y), np.shape(z))
+    TISSUE_HU = _TISSUE_HU_DEFAULT if tissue_hu is None else tissue_hu  # noqa: N806
     hu = np.full(shape, TISSUE_HU[AIR], dtype=np.float32)
     labels = np.zeros(shape, dtype=np.uint8)
 
@@ -221,6 +226,9 @@ def paint_patient(
             core = sh.sphere(x, y, z, lesion.centre_lps_mm, lesion.necrotic_core_diameter_mm / 2)
             paint(core, lesion.necrosis_hu, NECROSIS_BASE + k)
     return hu, labels
+
+
+_TISSUE_HU_DEFAULT = TISSUE_HU
 
 
 def liver_labels() -> tuple[int, ...]:

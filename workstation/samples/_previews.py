@@ -59,6 +59,10 @@ def write_preview(case: str, case_dir: Path, png: Path) -> Path:
         _preview_nema(fig, case_dir)
     elif case in ("sbrt", "hdr"):
         _preview_rt(fig, case, case_dir)
+    elif case == "tace":
+        from workstation.samples._tace import write_tace_preview
+
+        write_tace_preview(fig, case_dir)
     fig.tight_layout()
     png.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(png, metadata={"Software": None})
