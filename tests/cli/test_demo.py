@@ -16,7 +16,8 @@ def test_demo_writes_every_output_and_matches_the_truth(tmp_path, capsys) -> Non
     summary = json.loads((out / "demo_summary.json").read_text())
     commands = {st["command"].split()[1] for st in summary["steps"]}
     # every command of the contract that produces files (sample-data is the bundled folder itself)
-    assert {"info", "convert", "kernel", "qa", "segment", "register", "sirt", "plan", "margin"} <= commands
+    assert {"info", "convert", "kernel", "qa", "segment", "register", "sirt", "plan", "margin", "tace",
+            "rt-dose", "lesions", "anonymize"} <= commands
     for st in summary["steps"]:
         assert st["exit_code"] == 0, st
         for rel in st["outputs"]:
@@ -30,4 +31,11 @@ def test_demo_writes_every_output_and_matches_the_truth(tmp_path, capsys) -> Non
     assert abs(summary["minimal_margin_mm"] - summary["truth_minimal_margin_mm"]) < 1.0
     assert summary["segmentation_dice"]["liver"] >= 0.95
     assert summary["maa_to_sirt_registration_error_mm"]["mean"] < 1.0
+    # TACE: per-tumour coverage within 3 percentage points, every class right (issue 13 acceptance)
+    assert summary["tace"]["worst_coverage_error_pp"] <= 3.0 and summary["tace"]["classes_correct"]
+    # SBRT: PTV D98 within 3 % of the prescription of the known DVH (issue 12 sample acceptance)
+    rt = summary["rt_dose"]
+    assert abs(rt["d98_error_gy"]) <= 0.03 * rt["prescription_gy"]
+    # the reports fit a 1280 px window with the summary first (when Chromium is installed)
+    assert summary["report_check"] is None or summary["report_check"]["problems"] == []
     assert "demo_summary.json" in capsys.readouterr().out
