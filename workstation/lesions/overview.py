@@ -419,6 +419,16 @@ def lesion_overview(
     if not liver_m.any():
         raise EmptyMaskError(f"The liver mask {liver.metadata.source_path or ''} has no voxel on the CT.")
     labels = _labels(lesions, ct)
+    # Work in the box of the liver and the lesions: the capsule and segmented vessels lie inside it,
+    # a given vessel mask may lie up to the distance limit outside it. The dome (the liver's upper
+    # envelope, extended to the image's edges) is measured on the whole grid.
+    full_ct, liver_full, labels_full = ct, liver_m, labels
+    reach_mm = K.DISTANCE_LIMIT_MM if vessels is not None else 0.0
+    margin = np.ceil(reach_mm / ct.spacing_mm).astype(int) + 3
+    box = ct.copy_with(array=liver_m | (labels != 0)).nonzero_box()
+    assert box is not None
+    box = tuple(slice(max(b.start - m, 0), min(b.stop + m, n)) for b, m, n in zip(box, margin, ct.shape, strict=True))
+    ct, liver_m, labels = ct.crop(box), liver_m[box], labels[box]
     lesion_vol = ct.copy_with(array=labels.astype(np.uint8 if labels.max() < 256 else np.uint16), units=Unit.LABEL,
                               modality=None, label_names={int(v): f"lesion {int(v)}" for v in np.unique(labels) if v})
     any_lesion = labels != 0
@@ -444,8 +454,10 @@ def lesion_overview(
         vessel_info = {"segmented": False, "reason": "not requested"}
     limit = K.DISTANCE_LIMIT_MM
     capsule = _margins(lesion_vol, liver_m, ct, limit)
-    roof = _roof_mask(liver_m, ct) if abs(ct.direction[2, 0]) > 0.98 else None
-    dome = _margins(lesion_vol, roof, ct, limit) if roof is not None else {}
+    roof = _roof_mask(liver_full, full_ct) if abs(ct.direction[2, 0]) > 0.98 else None
+    dome = (_margins(full_ct.copy_with(array=labels_full.astype(lesion_vol.array.dtype), units=Unit.LABEL,
+                                       modality=None, label_names=dict(lesion_vol.label_names)),
+                     roof, full_ct, limit) if roof is not None else {})
     near_vessel = _margins(lesion_vol, large, ct, limit) if large.any() else {}
 
     hilum = None if landmarks is None or landmarks.portal_bifurcation is None else np.asarray(landmarks.portal_bifurcation)
@@ -526,9 +538,15 @@ def lesion_overview(
         "note": "Facts against published criteria; no treatment recommendation.",
         "warnings": warnings,
     }
-    vessel_vol = (ct.copy_with(array=large.astype(np.uint8), units=Unit.LABEL, modality=None,
-                               label_names={1: "large vessels"}) if large.any() else None)
-    liver_vol = ct.copy_with(array=liver_m.astype(np.uint8), units=Unit.LABEL, modality=None, label_names={1: "liver"})
+    def on_ct(mask: np.ndarray, names: dict[int, str]) -> Volume:
+        """A mask of the working box back on the whole CT grid."""
+        whole = np.zeros(full_ct.shape, mask.dtype)
+        whole[box] = mask
+        return full_ct.copy_with(array=whole, units=Unit.LABEL, modality=None, label_names=names)
+
+    vessel_vol = on_ct(large.astype(np.uint8), {1: "large vessels"}) if large.any() else None
+    liver_vol = on_ct(liver_m.astype(np.uint8), {1: "liver"})
+    lesion_vol = on_ct(lesion_vol.array, dict(lesion_vol.label_names))
     return LesionOverview(results, lesion_vol, vessel_vol, liver_vol, {"capsule": capsule})
 
 
