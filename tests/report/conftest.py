@@ -125,3 +125,127 @@ def registration_report(mode: str = "deformable", inverse: bool = True) -> dict:
             "mean": 0.412, "median": 0.38, "p95": 0.951, "max": 1.73, "n_points": 5000,
             "note": "|T_reverse(T_forward(x)) - x| over points of the fixed metric region"}
     return reg
+
+
+# ------------------------------------------------------------------ therapy reports
+def _soft_ball(r_mm: np.ndarray, radius_mm: float, edge_mm: float = 1.5) -> np.ndarray:
+    """1 inside a ball, 0 outside, a logistic edge ``edge_mm`` wide (partial volume, blur)."""
+    return 1.0 / (1.0 + np.exp((r_mm - radius_mm) / edge_mm))
+
+
+def _distance_mm(volume: Volume, centre_lps_mm: np.ndarray) -> np.ndarray:
+    pts = volume.index_to_world(np.argwhere(np.ones(volume.shape, bool))).reshape(*volume.shape, 3)
+    return np.linalg.norm(pts - centre_lps_mm, axis=-1)
+
+
+@pytest.fixture(scope="session")
+def rt_run(tmp_path_factory):
+    """The real ``rt-dose`` evaluation of a synthetic SBRT plan: 45 Gy in 3 fractions to a PTV
+    (r 15 mm) around a GTV (r 8 mm) in a small liver (r 35 mm), whose constraints fail."""
+    from tests.radiotherapy.rt_factory import write_external_plan, write_rtdose
+    from workstation.io import write_image
+    from workstation.radiotherapy import run_rt_dose
+
+    tmp = tmp_path_factory.mktemp("rt")
+    centre = np.array([0.0, 0.0, 0.0])
+
+    def dose_fn(p: np.ndarray) -> np.ndarray:
+        r = np.linalg.norm(p - centre, axis=-1)
+        return 60.0 * _soft_ball(r, 16.0, 2.0) + 8.0 * np.exp(-r / 25.0)
+
+    dose_path = write_rtdose(tmp / "RD.dcm", dose_fn, ipp=(-45.0, -45.0, -45.0), spacing_frc=(3.0, 3.0, 3.0),
+                             shape=(31, 31, 31))
+    write_external_plan(tmp / "RP.dcm", fractions=3, prescription_gy=45.0, beams=2)
+    ct = _ct((24, 40, 40), [4.0, 2.5, 2.5], seed=11)
+    ct.affine[:3, 3] = [-48.75, -48.75, -46.0]  # the grid centred on the target
+    ct.metadata.patient_name, ct.metadata.patient_id = "DOE^JOHN", "P-0043"
+    r = _distance_mm(ct, centre)
+    specs = {}
+    for name, mask in (("GTV", r <= 8.0), ("PTV", r <= 15.0), ("Liver", r <= 35.0)):
+        specs[name] = str(tmp / f"{name}.nii.gz")
+        write_image(ct.copy_with(array=mask.astype(np.uint8), units=Unit.LABEL), specs[name])
+    return run_rt_dose(dose_path, plan=tmp / "RP.dcm", rois=specs, ct=ct), ct
+
+
+@pytest.fixture(scope="session")
+def combine_run(tmp_path_factory):
+    """The real ``combine`` sum of an SBRT (3 fractions) and an HDR (1 fraction) dose on one CT."""
+    from workstation.io import write_image
+    from workstation.radiotherapy import run_combine
+
+    tmp = tmp_path_factory.mktemp("combine")
+    ct = _ct((16, 40, 40), [4.0, 2.5, 2.5], seed=12)
+    ct.affine[:3, 3] = [-48.75, -48.75, -30.0]
+    a, b = np.array([-10.0, 0.0, 0.0]), np.array([15.0, 5.0, 0.0])
+    ra, rb = _distance_mm(ct, a), _distance_mm(ct, b)
+    doses = {"sbrt": 50.0 * _soft_ball(ra, 14.0, 2.0), "hdr": 20.0 * np.clip(6.0 / np.maximum(rb, 1.0), 0, 8)}
+    specs = []
+    for name, scheme in (("sbrt", "ebrt:3"), ("hdr", "hdr:1")):
+        path = tmp / f"{name}.nii.gz"
+        write_image(ct.copy_with(array=doses[name].astype(np.float32), units=Unit.GY, modality=None), path)
+        specs.append(f"{name}={path}:{scheme}")
+    rois = {}
+    for name, mask in (("GTV", ra <= 8.0), ("Liver", _distance_mm(ct, np.zeros(3)) <= 40.0)):
+        rois[name] = str(tmp / f"{name}.nii.gz")
+        write_image(ct.copy_with(array=mask.astype(np.uint8), units=Unit.LABEL), rois[name])
+    return run_combine(specs, ct, rois=rois)
+
+
+@pytest.fixture(scope="session")
+def tace_analysis():
+    """The real TACE analysis of a synthetic post-TACE CT: tumour 1 filled with lipiodol, tumour 2
+    half filled, one non-target deposit; soft edges, texture and noise."""
+    from scipy import ndimage
+
+    from workstation.tace import analyse_tace
+
+    rng = np.random.default_rng(21)
+    shape, spacing = (28, 72, 72), [2.5, 1.5, 1.5]
+    ct0 = _ct(shape, spacing, seed=21)
+    centres = {1: np.array([-20.0, -10.0, -5.0]), 2: np.array([22.0, 8.0, -5.0])}
+    r = {k: _distance_mm(ct0, c) for k, c in centres.items()}
+    liver = np.zeros(shape, bool)
+    liver[2:-2, 6:-6, 6:-6] = True
+    hu = np.where(liver, 58.0, -100.0) + 4.0 * ndimage.gaussian_filter(rng.standard_normal(shape), 2.0) / 0.1
+    pts_x = ct0.index_to_world(np.argwhere(np.ones(shape, bool))).reshape(*shape, 3)[..., 0]
+    hu += 380.0 * _soft_ball(r[1], 9.0, 0.8)
+    hu += 330.0 * _soft_ball(r[2], 10.0, 0.8) * (pts_x > centres[2][0])  # the half towards the patient's left
+    hu += 300.0 * _soft_ball(_distance_mm(ct0, np.array([0.0, 30.0, -5.0])), 4.0, 0.8)  # non-target
+    hu += rng.normal(0.0, 12.0, shape)
+    ct = ct0.copy_with(array=hu.astype(np.float32))
+    ct.metadata.patient_name = "DOE^JANE"
+    tumours = np.zeros(shape, np.uint8)
+    tumours[r[1] <= 9.0] = 1
+    tumours[r[2] <= 10.0] = 2
+    tumor = ct.copy_with(array=tumours, units=Unit.LABEL, modality=None, label_names={1: "t1", 2: "t2"})
+    liver_vol = ct.copy_with(array=liver.astype(np.uint8), units=Unit.LABEL, modality=None)
+    return analyse_tace(ct, tumor, liver_vol)
+
+
+@pytest.fixture(scope="session")
+def lesion_overview_case():
+    """(overview, CT) of the real lesion overview on a synthetic contrast CT: a liver with a
+    portal vein and two lesions (one 22 mm near the capsule, one 12 mm deep), landmarks given."""
+    from workstation.lesions import HepaticLandmarks, lesion_overview
+
+    shape, spacing = (30, 80, 80), [3.0, 2.0, 2.0]
+    ct0 = _ct(shape, spacing, seed=31)
+    liver_r = _distance_mm(ct0, np.array([0.0, 0.0, 0.0]))
+    liver = liver_r <= 55.0
+    pts = ct0.index_to_world(np.argwhere(np.ones(shape, bool))).reshape(*shape, 3)
+    vessel = (np.hypot(pts[..., 0] - 5.0, pts[..., 1] + 5.0) <= 4.0) & liver  # a vertical vein, 8 mm wide
+    l1 = _distance_mm(ct0, np.array([-35.0, 0.0, 0.0])) <= 11.0
+    l2 = _distance_mm(ct0, np.array([20.0, 15.0, 10.0])) <= 6.0
+    hu = np.asarray(ct0.array, dtype=np.float64)
+    hu = np.where(liver, hu + 55.0, hu)  # 110 HU liver on the 55 HU body
+    hu = np.where(vessel, hu + 80.0, hu)  # enhancing vessel
+    hu = np.where(l1 | l2, hu - 60.0, hu)  # hypodense lesions
+    ct = ct0.copy_with(array=hu.astype(np.float32))
+    labels = np.zeros(shape, np.uint8)
+    labels[l1], labels[l2] = 1, 2
+    landmarks = HepaticLandmarks(ivc=(5.0, 30.0, 40.0), portal_bifurcation=(5.0, -5.0, -10.0),
+                                 right_hepatic_vein=(-50.0, -10.0, 30.0), middle_hepatic_vein=(0.0, -50.0, 30.0),
+                                 left_hepatic_vein=(45.0, -20.0, 30.0))
+    overview = lesion_overview(ct, ct.copy_with(array=(liver | l1 | l2).astype(np.uint8), units=Unit.LABEL),
+                               ct.copy_with(array=labels, units=Unit.LABEL), landmarks=landmarks)
+    return overview, ct

@@ -33,19 +33,29 @@ ROI_COLOURS: tuple[str, ...] = (
     "#FFFFFF",
 )
 
+#: Colours of isodose lines, in the order the levels are given (prescription first).
+_ISODOSE_COLOURS: tuple[str, ...] = ("#FFFFFF", "#CC79A7", "#F0E442")
+
 _METHOD_STYLES = {"ldm": "-", "vsv": "--", "vsv-density": ":", "vsv_density": ":"}
+_OTHER_STYLES = ("--", ":", "-.")
 
 
 def dvh_figure(
     curves: Mapping[str, Mapping[str, tuple[np.ndarray, np.ndarray]]],
     title: str = "Cumulative dose-volume histograms",
     primary: str | None = None,
+    xlabel: str = "Absorbed dose (Gy)",
+    methods_title: str = "method",
+    xmax_gy: float | None = None,
 ) -> Figure:
     """Cumulative DVHs: ``curves[method][roi] = (dose_gy, volume_percent)``.
 
-    Colour per region; with ``primary`` that method is drawn solid and the others
-    thin and broken, with one legend for regions and one for methods. The layout
-    is fixed (``figure_png(fig, tight=False)`` draws it once).
+    Colour per region; a single method without ``primary`` is drawn solid with a
+    legend of regions; with ``primary`` that method is drawn solid and the others
+    thin and broken, with one legend for regions and one (titled ``methods_title``)
+    for methods. ``xmax_gy`` ends the dose axis there (a few very hot voxels, e.g.
+    next to a brachytherapy source, would otherwise squeeze every curve to the left).
+    The layout is fixed (``figure_png(fig, tight=False)`` draws it once).
     """
     fig = Figure(figsize=(7.5, 4.2), layout="constrained")
     ax = fig.add_subplot()
@@ -59,19 +69,28 @@ def dvh_figure(
         c = ROI_COLOURS[roi_names.index(roi) % len(ROI_COLOURS)]
         return "#444444" if c == "#FFFFFF" else c
 
+    single = primary is None and len(curves) == 1  # one quantity: solid lines named by region
+    others = [m for m in curves if m != primary and m not in _METHOD_STYLES]
+
+    def style_of(method: str) -> str:
+        # methods without a style of their own (treatments) get one each
+        return _METHOD_STYLES.get(method) or _OTHER_STYLES[others.index(method) % len(_OTHER_STYLES)]
+
     for method, per_roi in curves.items():
         main = primary is None or method == primary
-        style = "-" if primary is not None and main else _METHOD_STYLES.get(method, "-.")
+        style = "-" if (primary is not None and main) or single else style_of(method)
         for roi, (dose, vol) in per_roi.items():
             ax.plot(dose, vol, style, color=colour(roi), lw=1.6 if main else 0.8,
-                    alpha=1.0 if main else 0.7, label=f"{roi} ({method})")
-    ax.set_xlabel("Absorbed dose (Gy)")
+                    alpha=1.0 if main else 0.7, label=roi if single else f"{roi} ({method})")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("Volume (%)")
     ax.set_ylim(0, 102)
-    ax.set_xlim(left=0)
+    ax.set_xlim(left=0, right=xmax_gy)
     ax.grid(alpha=0.3)
     ax.set_title(title)
-    if primary is None:
+    if single:
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="region", title_fontsize=7)
+    elif primary is None:
         ax.legend(fontsize=7, ncol=2, loc="upper right")
     else:
         regions = ax.legend(handles=[Line2D([], [], color=colour(r), lw=1.6, label=r) for r in roi_names],
@@ -79,9 +98,9 @@ def dvh_figure(
                             title_fontsize=7)
         ax.add_artist(regions)
         methods = [Line2D([], [], color="#333333", lw=1.6 if m == primary else 0.8,
-                          ls="-" if m == primary else _METHOD_STYLES.get(m, "-."), label=m)
+                          ls="-" if m == primary else style_of(m), label=m)
                    for m in curves]
-        ax.legend(handles=methods, fontsize=7, loc="lower left", bbox_to_anchor=(1.01, 0.0), title="method",
+        ax.legend(handles=methods, fontsize=7, loc="lower left", bbox_to_anchor=(1.01, 0.0), title=methods_title,
                   title_fontsize=7)
     return fig
 
@@ -97,7 +116,8 @@ class AxialSliceRenderer:
     The figure, its colour bars, legend and side letters are set up once; each
     :meth:`png` call swaps the slice data and draws once (about three times faster
     than a new figure per slice). ``dose`` (and ``diverging``, e.g. a margin map)
-    must be on the CT grid; ROI masks are boolean arrays on the CT grid. The
+    must be on the CT grid; ROI masks are boolean arrays on the CT grid; ``isodoses``
+    ((level in Gy, label), e.g. the prescription) are drawn as broken lines of the dose. The
     in-plane aspect follows the voxel spacing; slices are shown in radiological
     convention (the patient's right on the left of the picture, anterior at the top).
     """
@@ -115,8 +135,11 @@ class AxialSliceRenderer:
         diverging_label: str = "",
         marker_label: str = "",
         figsize_in: tuple[float, float] = (4.8, 4.0),
+        isodoses: Sequence[tuple[float, str]] = (),
     ) -> None:
         self.ct, self.dose, self.diverging = ct, dose, diverging
+        #: (level in Gy, legend label) of the dose lines drawn (broken lines), e.g. the prescription.
+        self.isodoses = [(float(level), label) for level, label in isodoses] if dose is not None else []
         self.rois = [(name, np.asarray(mask)) for name, mask in rois]
         self.window = window
         fig = Figure(figsize=figsize_in)
@@ -153,6 +176,8 @@ class AxialSliceRenderer:
             cb.ax.tick_params(labelsize=7)
         self._colours = {name: ROI_COLOURS[n % len(ROI_COLOURS)] for n, (name, _) in enumerate(self.rois)}
         handles = [Line2D([], [], color=self._colours[name], label=name) for name, _ in self.rois]
+        handles += [Line2D([], [], color=_ISODOSE_COLOURS[n % len(_ISODOSE_COLOURS)], ls="--", label=label)
+                    for n, (_, label) in enumerate(self.isodoses)]
         self._marker = ax.plot([], [], "x", color="#FF00FF", ms=10, mew=2, label=marker_label or "marker")[0]
         if marker_label:
             handles.append(self._marker)
@@ -196,8 +221,13 @@ class AxialSliceRenderer:
         title: str = "",
         marker_ij: tuple[float, float] | None = None,
         zoom_half_mm: float | None = None,
+        centre_ij: tuple[float, float] | None = None,
     ) -> Figure:
-        """Put slice ``slice_index`` on the figure and return it."""
+        """Put slice ``slice_index`` on the figure and return it.
+
+        The view is zoomed (``zoom_half_mm``) around the marker, else around ``centre_ij``
+        (row, column) without a marker.
+        """
         k = int(slice_index)
         self._ct_im.set_data(_window(np.asarray(self.ct.array[k], dtype=np.float32), *self.window))
         if self._dose_im is not None and self.dose is not None:
@@ -222,24 +252,34 @@ class AxialSliceRenderer:
             self._contours.append(self.ax.contour(
                 self._xs[c0:c1], self._ys[r0:r1], sl[r0:r1, c0:c1].astype(np.float32), levels=[0.5],
                 colors=[self._colours[name]], linewidths=1.2))
+        if self.isodoses and self.dose is not None:
+            d = np.asarray(self.dose.array[k], dtype=np.float32)
+            for n, (level, _) in enumerate(self.isodoses):
+                if float(d.max()) > level:
+                    self._contours.append(self.ax.contour(
+                        self._xs, self._ys, d, levels=[level], linestyles="--", linewidths=1.1,
+                        colors=[_ISODOSE_COLOURS[n % len(_ISODOSE_COLOURS)]]))
         centre = None
         if marker_ij is not None:
             centre = (marker_ij[0] * dy, marker_ij[1] * dx)
             self._marker.set_data([centre[1]], [centre[0]])
         else:
             self._marker.set_data([], [])
+            if centre_ij is not None:
+                centre = (centre_ij[0] * dy, centre_ij[1] * dx)
         self._set_view(centre, zoom_half_mm)
         self._title.set_text(title)
         return self.figure
 
     def png(self, slice_index: int, title: str = "", marker_ij: tuple[float, float] | None = None,
-            zoom_half_mm: float | None = None, dpi: int = 110) -> bytes:
+            zoom_half_mm: float | None = None, dpi: int = 110,
+            centre_ij: tuple[float, float] | None = None) -> bytes:
         """The slice as PNG bytes (one draw, fixed layout)."""
         import io
 
         from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-        fig = self.draw(slice_index, title, marker_ij, zoom_half_mm)
+        fig = self.draw(slice_index, title, marker_ij, zoom_half_mm, centre_ij)
         if not isinstance(fig.canvas, FigureCanvasAgg):
             FigureCanvasAgg(fig)
         buf = io.BytesIO()

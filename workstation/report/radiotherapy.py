@@ -1,7 +1,13 @@
 """Reports of ``rt-dose`` (coverage of an SBRT or HDR plan) and ``combine`` (EQD2 sums).
 
-Order, as a reader uses it: summary first (key numbers per structure, constraints,
-warnings), then the DVHs, then slices and detail, inputs and constants last.
+Reading order (issue 20). ``rt-dose``: the summary (patient and study, treatment
+and prescription, target coverage V100 / D98 / D2 and conformity, the normal-liver
+constraints met or not, the EQD2 of the normal tissue, the warnings), then the DVHs
+and slices with the prescription isodose, then the full per-structure tables and
+the plan, then the inputs, radiobiology parameters, constraints and constants with
+their sources. ``combine``: the summary (cumulative EQD2 per structure and what each
+treatment contributes), the EQD2 DVHs and slices of the sum, the per-treatment
+detail, then inputs and radiobiology.
 """
 
 from __future__ import annotations
@@ -12,37 +18,227 @@ from typing import Any
 import numpy as np
 
 from workstation.core.volume import Volume
+from workstation.report._facts import study_facts
 from workstation.report.document import (
     Figure,
     ReportDocument,
     Section,
+    Summary,
     Table,
     figure_png,
+    format_dose_gy,
     format_number,
+    format_percent,
+    format_quantity,
+    format_ratio,
+    format_volume_ml,
+    humanize_key,
+    key_value_rows,
 )
-from workstation.report.plots import axial_overlay_figure, dvh_figure
 
-__all__ = ["build_rt_dose_report", "render_rt_dose_report", "build_combine_report", "render_combine_report"]
+__all__ = [
+    "BRACHY_TARGET_COLUMNS",
+    "NORMAL_COLUMNS",
+    "STRUCTURE_DOSE_COLUMNS",
+    "TARGET_COLUMNS",
+    "build_combine_report",
+    "build_rt_dose_report",
+    "combine_table_rows",
+    "constraint_rows",
+    "render_combine_report",
+    "render_rt_dose_report",
+    "structure_table_rows",
+]
 
-#: Columns of the summary table: (header, key of an ROI entry).
-SUMMARY_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("Volume (mL)", "volume_ml"),
-    ("Mean (Gy)", "mean_gy"),
-    ("D98 (Gy)", "d98_gy"),
-    ("D95 (Gy)", "d95_gy"),
-    ("D50 (Gy)", "d50_gy"),
-    ("D2 (Gy)", "d2_gy"),
-    ("V100 (%)", "v100_percent"),
-    ("V95 (%)", "v95_percent"),
-    ("EQD2 mean (Gy)", "eqd2_mean_gy"),
-    ("α/β (Gy)", "alpha_beta_gy"),
+#: A column of a structure table: (header, key of a results.json ROI entry, unit of the formatter).
+Column = tuple[str, str, str]
+
+#: Target coverage in the summary (V100: share of the target receiving the prescription).
+TARGET_COLUMNS: tuple[Column, ...] = (
+    ("Volume (mL)", "volume_ml", "mL"),
+    ("V100 (%)", "v100_percent", "%"),
+    ("D98 (Gy)", "d98_gy", "Gy"),
+    ("D2 (Gy)", "d2_gy", "Gy"),
+    ("Mean (Gy)", "mean_gy", "Gy"),
 )
-BRACHY_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("D100 (Gy)", "d100_gy"),
-    ("D90 (Gy)", "d90_gy"),
-    ("V150 (%)", "v150_percent"),
-    ("V200 (%)", "v200_percent"),
+#: Added for brachytherapy targets (GEC-ESTRO: D90, V150, V200).
+BRACHY_TARGET_COLUMNS: tuple[Column, ...] = (
+    ("D90 (Gy)", "d90_gy", "Gy"),
+    ("V150 (%)", "v150_percent", "%"),
+    ("V200 (%)", "v200_percent", "%"),
 )
+#: Normal tissue in the summary: physical dose and EQD2 with the tissue's α/β.
+NORMAL_COLUMNS: tuple[Column, ...] = (
+    ("Volume (mL)", "volume_ml", "mL"),
+    ("Mean (Gy)", "mean_gy", "Gy"),
+    ("D2 (Gy)", "d2_gy", "Gy"),
+    ("EQD2 mean (Gy)", "eqd2_mean_gy", "Gy"),
+    ("EQD2 D2 (Gy)", "eqd2_d2_gy", "Gy"),
+    ("α/β (Gy)", "alpha_beta_gy", "Gy"),
+)
+#: Every structure, physical dose, in the detail.
+STRUCTURE_DOSE_COLUMNS: tuple[Column, ...] = (
+    ("Volume (mL)", "volume_ml", "mL"),
+    ("Mean (Gy)", "mean_gy", "Gy"),
+    ("Min (Gy)", "min_gy", "Gy"),
+    ("Max (Gy)", "max_gy", "Gy"),
+    ("D98 (Gy)", "d98_gy", "Gy"),
+    ("D95 (Gy)", "d95_gy", "Gy"),
+    ("D50 (Gy)", "d50_gy", "Gy"),
+    ("D2 (Gy)", "d2_gy", "Gy"),
+    ("V100 (%)", "v100_percent", "%"),
+    ("V95 (%)", "v95_percent", "%"),
+)
+_BRACHY_DETAIL_COLUMNS: tuple[Column, ...] = (
+    ("D100 (Gy)", "d100_gy", "Gy"),
+    ("D90 (Gy)", "d90_gy", "Gy"),
+    ("V150 (%)", "v150_percent", "%"),
+    ("V200 (%)", "v200_percent", "%"),
+)
+_EQD2_COLUMNS: tuple[Column, ...] = (
+    ("α/β (Gy)", "alpha_beta_gy", "Gy"),
+    ("EQD2 mean (Gy)", "eqd2_mean_gy", "Gy"),
+    ("EQD2 D98 (Gy)", "eqd2_d98_gy", "Gy"),
+    ("EQD2 D2 (Gy)", "eqd2_d2_gy", "Gy"),
+)
+_TARGET_KINDS = ("gtv", "target")
+#: Size of a slice picture (inches at 110 dpi): two side by side in a 1280 px window.
+_SLICE_SIZE_IN = (4.4, 3.7)
+_MAX_SLICE_ROIS = 8
+
+#: What the α/β cell says for a structure evaluated on the per-voxel EQD2 map without one α/β of
+#: its own (the derived normal liver): each voxel has the α/β of the structure it lies in.
+_PER_VOXEL = "per voxel"
+
+
+def _cell(entry: Mapping[str, Any], key: str, unit: str) -> str:
+    value = entry.get(key)
+    if key == "alpha_beta_gy" and value is None and entry.get("eqd2_mean_gy") is not None:
+        return _PER_VOXEL
+    return format_quantity(value, unit)
+
+
+def structure_table_rows(
+    rois: Mapping[str, Mapping[str, Any]],
+    columns: Sequence[Column],
+    names: Sequence[str] | None = None,
+) -> list[list[str]]:
+    """Rows (structure name first) of a structure table, each number formatted once for its unit."""
+    return [[name] + [_cell(rois[name], key, unit) for _, key, unit in columns]
+            for name in (names if names is not None else list(rois))]
+
+
+def _targets(rois: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    return [n for n, e in rois.items() if e.get("kind") in _TARGET_KINDS]
+
+
+def _normal_tissue(rois: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Structures that are neither targets nor the body outline, the derived normal liver first."""
+    names = [n for n, e in rois.items() if e.get("kind") not in (*_TARGET_KINDS, "body")]
+    return sorted(names, key=lambda n: (not _is_normal_liver(n, rois[n]), names.index(n)))
+
+
+def _is_normal_liver(name: str, entry: Mapping[str, Any]) -> bool:
+    """The liver minus the tumours the workflow derives ("Liver - GTV")."""
+    return entry.get("kind") == "liver" and " - " in name
+
+
+def constraint_rows(constraints: Sequence[Mapping[str, Any]]) -> list[list[str]]:
+    """Rows (constraint, value, limit, met) of the normal-liver constraints, formatted as in the report."""
+    rows = []
+    for c in constraints:
+        unit = str(c.get("unit", ""))
+        rows.append([
+            str(c.get("description", c.get("name", ""))) + (" (derived)" if c.get("derived") else ""),
+            f"{format_quantity(c.get('value'), unit)} {unit}".strip(),
+            f"{format_quantity(c.get('limit'), unit)} {unit}".strip(),
+            "yes" if c.get("passed") else "NO",
+        ])
+    return rows
+
+
+def _fractions_text(n: Any) -> str:
+    return f"{format_number(n)} fraction{'' if n == 1 else 's'}"
+
+
+def _treatment_text(results: Mapping[str, Any]) -> str:
+    plan = results.get("plan") or {}
+    brachy = plan.get("brachy") if isinstance(plan, Mapping) else None
+    if results.get("kind") == "brachy":
+        text = "HDR brachytherapy"
+        if isinstance(brachy, Mapping):
+            technique = str(brachy.get("technique") or "").lower()
+            isotopes = sorted({str(s.get("isotope", "")) for s in brachy.get("sources", []) if s.get("isotope")})
+            text += f" ({technique})" if technique else ""
+            if isotopes:
+                text += ", " + ", ".join(isotopes) + " source"
+            if brachy.get("channels") is not None:
+                text += f", {brachy['channels']} channels, {brachy.get('dwell_positions', '?')} dwell positions"
+    else:
+        text = "External beam (SBRT)"
+        if isinstance(plan, Mapping) and plan.get("beams"):
+            text += f", {plan['beams']} beams"
+    if isinstance(plan, Mapping) and plan.get("label"):
+        text += f"; plan “{plan['label']}”"
+    return text
+
+
+def _rt_summary(results: Mapping[str, Any], facts: Sequence[tuple[str, str]]) -> Summary:
+    summary = Summary(facts=list(facts))
+    rois: Mapping[str, Mapping[str, Any]] = results.get("rois", {})
+    rx, fx = results.get("prescription_gy"), results.get("fractions")
+    brachy = results.get("kind") == "brachy"
+    summary.fact("Treatment", _treatment_text(results))
+    if rx is not None:
+        text = f"{format_dose_gy(rx)} Gy"
+        if fx is not None:
+            text += f" in {_fractions_text(fx)}"
+            if results.get("dose_per_fraction_gy") is not None:
+                text += f" ({format_dose_gy(results['dose_per_fraction_gy'])} Gy per fraction)"
+        summary.fact("Prescription", text)
+    else:
+        summary.fact("Prescription", "not stated: no V100, no conformity")
+    conf = results.get("conformity") or {}
+    if conf.get("target"):
+        summary.fact(f"Conformity ({conf['target']})",
+                     f"Paddick {format_ratio(conf.get('paddick'))}, gradient index "
+                     f"{format_ratio(conf.get('gradient_index'))}")
+    cons = list(results.get("constraints", []))
+    if cons:
+        failed = [c for c in cons if not c.get("passed")]
+        summary.verdict_ok = not failed
+        summary.verdict = (f"Normal-liver constraints: {len(cons) - len(failed)} of {len(cons)} met"
+                           + ("" if not failed else " — not met: " + "; ".join(
+                               str(c.get("description", c.get("name"))) for c in failed)))
+    targets = _targets(rois)
+    if targets:
+        cols = TARGET_COLUMNS + (BRACHY_TARGET_COLUMNS if brachy else ())
+        rx_text = f" ({format_dose_gy(rx)} Gy)" if rx is not None else ""
+        summary.tables.append(Table(
+            ["Target"] + [h for h, _, _ in cols], structure_table_rows(rois, cols, targets),
+            caption="Target coverage",
+            note=f"Physical dose over the whole course. V100: share of the target receiving at least the "
+                 f"prescription{rx_text}; D98 / D2: near-minimum / near-maximum dose (ICRU 83)."
+                 + (" D90: minimum dose to the hottest 90 %; V150 / V200: share receiving 150 % / 200 % of "
+                    "the prescription (GEC-ESTRO)." if brachy else ""),
+        ))
+    if cons:
+        summary.tables.append(Table(["Constraint", "Value", "Limit", "Met"], constraint_rows(cons),
+                                    caption="Normal-liver constraints",
+                                    note="Normal liver: the liver minus the gross tumour. Sources: see "
+                                         "“Constraints and their sources”."))
+    normal = _normal_tissue(rois)
+    if normal:
+        summary.tables.append(Table(
+            ["Structure"] + [h for h, _, _ in NORMAL_COLUMNS], structure_table_rows(rois, NORMAL_COLUMNS, normal),
+            caption="Normal tissue: physical dose and EQD2",
+            note="EQD2: the dose in 2 Gy fractions with the same linear-quadratic effect, voxel by voxel with "
+                 "the α/β of the structure the voxel lies in. Where structures overlap the target's α/β "
+                 "applies, so normal liver inside the planning margin counts with the target's α/β "
+                 f"(“{_PER_VOXEL}”).",
+        ))
+    summary.warnings.extend(str(w) for w in results.get("warnings", []))
+    return summary
 
 
 def _curves(rows: Sequence[tuple[str, str, float, float]]) -> dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]:
@@ -56,45 +252,186 @@ def _curves(rows: Sequence[tuple[str, str, float, float]]) -> dict[str, dict[str
     return curves
 
 
-def _inputs_section(doc: ReportDocument, inputs: Sequence[Mapping[str, Any]]) -> None:
-    sec = doc.add(Section("Inputs"))
-    if inputs:
-        sec.tables.append(Table(["Role", "File"], [[str(i.get("role", "")), str(i.get("path", ""))] for i in inputs]))
+def _without_body(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], rois: Mapping[str, Any]) -> dict[str, Any]:
+    return {n: c for n, c in curves.items() if (rois.get(n) or {}).get("kind") != "body"}
+
+
+def _axis_end(values: Sequence[Any]) -> float | None:
+    """End of a DVH dose axis: 1.1 × the largest of ``values`` (near-maximum doses), None without any."""
+    finite = [float(v) for v in values if isinstance(v, int | float) and np.isfinite(v) and v > 0]
+    return 1.1 * max(finite) if finite else None
+
+
+def _mask_box_mm(mask: np.ndarray, volume: Volume) -> tuple[int, int, float, float, float]:
+    """(first slice, last slice, centre row, centre column, in-plane extent in mm) of a mask."""
+    idx = np.argwhere(mask)
+    lo, hi = idx.min(axis=0), idx.max(axis=0)
+    extent = float(max((hi[1] - lo[1] + 1) * volume.spacing_mm[1], (hi[2] - lo[2] + 1) * volume.spacing_mm[2]))
+    centre = idx.mean(axis=0)
+    return int(lo[0]), int(hi[0]), float(centre[1]), float(centre[2]), extent
+
+
+def _rt_slices(
+    doc: ReportDocument,
+    results: Mapping[str, Any],
+    dose: Volume,
+    ct: Volume | None,
+    structures: Sequence[tuple[str, np.ndarray]],
+) -> None:
+    """Slices through the conformity target with the dose wash and the 100 % / 50 % isodoses."""
+    from workstation.report.plots import AxialSliceRenderer
+
+    display = ct if ct is not None else dose
+    dose_on = dose if dose.same_grid(display) else dose.resample_to(display, interpolation="linear")
+    rois = results.get("rois", {})
+    rx = results.get("prescription_gy")
+    shown = [(n, np.asarray(m) > 0.5) for n, m in structures
+             if (rois.get(n) or {}).get("kind") != "body" and n.lower() not in ("body", "external")]
+    shown = [(n, m) for n, m in shown if m.shape == display.shape][:_MAX_SLICE_ROIS]
+    dmax = float(np.max(dose_on.array)) or 1.0
+    # colour scale to 200 % of the prescription: a brachytherapy source's surroundings saturate
+    vmax = min(dmax, 2.0 * float(rx)) if rx else dmax
+    isodoses = [(float(rx), f"100 % ({format_dose_gy(rx)} Gy)"),
+                (0.5 * float(rx), f"50 % ({format_dose_gy(0.5 * rx)} Gy)")] if rx else []
+    renderer = AxialSliceRenderer(display, dose=dose_on, rois=shown, dose_max_gy=vmax,
+                                  dose_threshold_gy=0.3 * float(rx) if rx else 0.1 * dmax, isodoses=isodoses,
+                                  figsize_in=_SLICE_SIZE_IN)
+    sec = doc.add(Section("Axial slices", kind="result"))
+    sec.paragraphs.append(
+        (f"Physical dose wash from 30 % of the prescription to {format_dose_gy(vmax)} Gy; broken lines: the "
+         "100 % and 50 % isodoses" if rx else
+         f"Physical dose wash from 10 % of the maximum to {format_dose_gy(vmax)} Gy")
+        + "; structure outlines in colour; the patient's right on the left of the picture.")
+    target = (results.get("conformity") or {}).get("target")
+    masks = dict(shown)
+    if target in masks and masks[target].any():
+        k0, k1, cy, cx, extent = _mask_box_mm(masks[target], display)
+        half = max(50.0, 0.5 * extent + 35.0)
+        done: set[int] = set()
+        for f, where in ((0.25, "caudal quarter"), (0.5, "centre"), (0.75, "cranial quarter")):
+            k = int(round(k0 + f * (k1 - k0)))
+            if k in done:
+                continue
+            done.add(k)
+            z_mm = float(display.index_to_world([k, 0, 0])[2])
+            png = renderer.png(k, title=f"{target}, {where}: slice {k} (z = {z_mm:.1f} mm)",
+                               zoom_half_mm=half, centre_ij=(cy, cx))
+            sec.figures.append(Figure(png, f"Slice {k}, {where} of the {target}; 1 cm scale bar."))
+    else:
+        k = int(np.argmax(np.asarray(dose_on.array).sum(axis=(1, 2))))
+        sec.figures.append(Figure(renderer.png(k, title=f"Hottest slice {k}"),
+                                  "The slice with the most dose (no target structure); 5 cm scale bar."))
+
+
+def _inputs_section(doc: ReportDocument, inputs: Sequence[Mapping[str, Any]], results: Mapping[str, Any]) -> None:
+    sec = doc.add(Section("Inputs", kind="reference"))
+    given = list(inputs) or [i for i in results.get("inputs", []) if isinstance(i, Mapping)]
+    if given:
+        sec.tables.append(Table(["Role", "File"], [[str(i.get("role", "")), str(i.get("path", ""))] for i in given]))
     else:
         sec.paragraphs.append("No input description was given.")
+    grid = results.get("grid")
+    if isinstance(grid, Mapping):
+        sec.tables.append(Table(["Quantity", "Value"], key_value_rows(grid), caption="Evaluation grid"))
 
 
 def _radiobiology_section(doc: ReportDocument, rb: Mapping[str, Any]) -> None:
-    sec = doc.add(Section("Radiobiology: parameters and sources"))
-    if rb.get("scheme"):
-        sec.paragraphs.append(f"Scheme: {rb['scheme'].get('description')}.")
-    per = rb.get("alpha_beta_gy", {})
+    sec = doc.add(Section("Radiobiology: parameters and sources", kind="reference"))
+    scheme = rb.get("scheme")
+    if isinstance(scheme, Mapping) and scheme.get("description"):
+        sec.paragraphs.append(f"Scheme: {scheme['description']}.")
+    per = rb.get("alpha_beta_gy") or {}
     if per:
-        trep = rb.get("repair_half_time_h", {})
+        trep = rb.get("repair_half_time_h") or {}
         sec.tables.append(Table(["Structure", "α/β (Gy)", "Repair half-time (h)"],
-                                [[k, format_number(v), format_number(trep.get(k))] for k, v in per.items()],
+                                [[k, format_quantity(v, "Gy"), format_number(trep.get(k))] for k, v in per.items()],
                                 caption="Parameters used per structure"))
-    tissues = rb.get("tissues", {})
+    tissues = rb.get("tissues") or {}
     if tissues:
-        sec.tables.append(Table(["Tissue", "α/β (Gy)", "T_rep (h)", "Source"],
-                                [[k, format_number(v["alpha_beta_gy"]), format_number(v["repair_half_time_h"]),
-                                  str(v["source"])] for k, v in tissues.items()],
-                                caption="Default tissue parameters (overridable)"))
+        sec.tables.append(Table(["Tissue", "α/β (Gy)", "Repair half-time (h)", "Source"],
+                                [[k, format_quantity(v.get("alpha_beta_gy"), "Gy"),
+                                  format_number(v.get("repair_half_time_h")), str(v.get("source", ""))]
+                                 for k, v in tissues.items() if isinstance(v, Mapping)],
+                                caption="Default tissue parameters (overridable with --alpha-beta and "
+                                        "--repair-half-time)"))
     default = rb.get("default_tissue")
-    if default:
-        sec.paragraphs.append(f"Voxels outside every structure: tissue '{default.get('name')}' "
-                              f"(α/β {format_number(default.get('alpha_beta_gy'))} Gy).")
-    for s in rb.get("sources", []):
-        sec.paragraphs.append(str(s))
+    if isinstance(default, Mapping):
+        sec.paragraphs.append(f"Voxels outside every structure: tissue “{default.get('name')}” "
+                              f"(α/β {format_quantity(default.get('alpha_beta_gy'), 'Gy')} Gy).")
+    sec.paragraphs.extend(str(s) for s in rb.get("sources", []))
 
 
-def _warnings_section(doc: ReportDocument, warnings: Sequence[Any]) -> Section:
-    sec = doc.add(Section("Warnings"))
-    if warnings:
-        sec.warnings.extend(str(w) for w in warnings)
-    else:
-        sec.paragraphs.append("No warning was raised.")
-    return sec
+def _constant_rows(const: Mapping[str, Any]) -> list[list[str]]:
+    """Constants with labels; per-fraction tables ({"3": 19.2}) on one line ("3 fx: 19.2")."""
+    rows = []
+    for key, value in const.items():
+        if key == "sources":
+            continue
+        label, unit, _ = humanize_key(str(key))
+        shown = f"{label} ({unit})" if unit and unit != "ratio" else label
+        if isinstance(value, Mapping):
+            rows.append([shown, ", ".join(f"{k} fx: {format_number(v, 6)}" for k, v in value.items())])
+        elif isinstance(value, list | tuple):
+            rows.append([shown, ", ".join(format_number(v, 6) for v in value)])
+        else:
+            rows.append([shown, format_number(value, 6)])
+    return rows
+
+
+_PLAN_LABELS: dict[str, tuple[str, str]] = {
+    "label": ("Plan label", ""), "file": ("File", ""), "sop_instance_uid": ("SOP Instance UID", ""),
+    "kind": ("Kind", ""), "fractions": ("Fractions", ""), "prescription_gy": ("Prescription (Gy)", "Gy"),
+    "prescription_source": ("Prescription from", ""), "dose_per_fraction_gy": ("Dose per fraction (Gy)", "Gy"),
+    "beams": ("Beams", ""),
+}
+_BRACHY_LABELS: dict[str, tuple[str, str]] = {
+    "technique": ("Technique", ""), "treatment_type": ("Treatment type", ""), "channels": ("Channels", ""),
+    "dwell_positions": ("Dwell positions", ""), "total_dwell_time_s": ("Total dwell time (s)", "s"),
+    "trak_ugy_at_1m_per_fraction": ("TRAK per fraction (µGy at 1 m)", "µGy"), "trak_note": ("TRAK", ""),
+}
+_SOURCE_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("Source", "number"), ("Isotope", "isotope"), ("Model", "model"), ("Half-life (d)", "half_life_days"),
+    ("Reference air kerma rate (µGy/h at 1 m)", "reference_air_kerma_rate_ugy_per_h_at_1m"),
+    ("Calibrated", "calibration_datetime"),
+)
+
+
+def _labelled_rows(mapping: Mapping[str, Any], labels: Mapping[str, tuple[str, str]]) -> list[list[str]]:
+    rows = []
+    for key, value in mapping.items():
+        if isinstance(value, Mapping | list) or value is None:
+            continue
+        label, unit = labels.get(key) or (humanize_key(str(key))[0], "")
+        if unit == "s":
+            text = f"{float(value):.1f}"
+        elif unit == "µGy":
+            text = f"{float(value):.0f}"
+        elif unit:
+            text = format_quantity(value, unit)
+        else:
+            text = format_number(value)
+        rows.append([label, text])
+    return rows
+
+
+def _plan_tables(sec: Section, results: Mapping[str, Any]) -> None:
+    plan = results.get("plan")
+    if isinstance(plan, Mapping):
+        sec.tables.append(Table(["RT Plan", "Value"], _labelled_rows(plan, _PLAN_LABELS), caption="Plan"))
+        brachy = plan.get("brachy")
+        if isinstance(brachy, Mapping):
+            sec.tables.append(Table(["Brachytherapy", "Value"], _labelled_rows(brachy, _BRACHY_LABELS),
+                                    caption="Brachytherapy delivery (TRAK: total reference air kerma)"))
+            sources = [s for s in brachy.get("sources", []) if isinstance(s, Mapping)]
+            if sources:
+                sec.tables.append(Table(
+                    [h for h, _ in _SOURCE_COLUMNS],
+                    [[format_number(s.get(k)) if not isinstance(s.get(k), str) else str(s[k])
+                      for _, k in _SOURCE_COLUMNS] for s in sources],
+                    caption="Sources"))
+    dose_info = results.get("dose")
+    if isinstance(dose_info, Mapping):
+        sec.tables.append(Table(["RT Dose", "Value"], key_value_rows(dose_info, nested=True), caption="Dose object"))
 
 
 def build_rt_dose_report(
@@ -104,112 +441,108 @@ def build_rt_dose_report(
     structures: Sequence[tuple[str, np.ndarray]] = (),
     dvh_curves: Mapping[str, Mapping[str, tuple[np.ndarray, np.ndarray]]] | None = None,
     inputs: Sequence[Mapping[str, Any]] = (),
+    facts: Sequence[tuple[str, str]] = (),
 ) -> ReportDocument:
-    """The coverage report of ``workstation rt-dose`` (see the module docstring)."""
-    kind = results.get("kind", "external")
-    label = "HDR brachytherapy" if kind == "brachy" else "External beam (SBRT)"
-    rx = results.get("prescription_gy")
-    fx = results.get("fractions")
-    doc = ReportDocument(
-        title=f"{label}: dose coverage and EQD2",
-        subtitle=(f"Prescription {format_number(rx)} Gy in {format_number(fx)} fraction(s); "
-                  f"workstation {results.get('workstation_version', '')}"),
-    )
-    # ---- summary
-    sec = doc.add(Section("Summary"))
-    rois = results.get("rois", {})
-    cols = SUMMARY_COLUMNS + (BRACHY_COLUMNS if kind == "brachy" else ())
-    rows = [[name] + [format_number(entry.get(key)) for _, key in cols] for name, entry in rois.items()]
-    sec.tables.append(Table(["Structure"] + [h for h, _ in cols], rows,
-                            caption="Physical dose over the whole course; V100/V95 in % of the structure "
-                            "receiving at least 100 %/95 % of the prescription; EQD2 with the structure's α/β."))
-    conf = results.get("conformity", {})
-    if conf.get("target"):
-        sec.tables.append(Table(
-            ["Target", "Paddick CI", "Gradient index", "PIV (mL)", "TV (mL)", "TV∩PIV (mL)"],
-            [[str(conf["target"]), format_number(conf.get("paddick")), format_number(conf.get("gradient_index")),
-              format_number(conf.get("piv_ml")), format_number(conf.get("tv_ml")), format_number(conf.get("tv_piv_ml"))]],
-            caption="Paddick conformity index TV_PIV²/(TV·PIV) (1 is ideal) and gradient index PIV50/PIV100.",
-        ))
-    cons = results.get("constraints", [])
-    if cons:
-        sec.tables.append(Table(
-            ["Constraint", "Value", "Limit", "Met", "Source"],
-            [[c["description"] + (" (derived)" if c.get("derived") else ""),
-              f"{format_number(c['value'])} {c['unit']}", f"{format_number(c['limit'])} {c['unit']}",
-              "yes" if c["passed"] else "NO", c["source"]] for c in cons],
-            caption="Normal-liver constraints (normal liver = liver minus GTV).",
-        ))
-    warnings = list(results.get("warnings", []))
-    if warnings:
-        sec.warnings.extend(str(w) for w in warnings)
-    # ---- DVH
+    """The coverage report of ``workstation rt-dose`` (see the module docstring).
+
+    Parameters
+    ----------
+    results:
+        The ``results.json`` dictionary of ``rt-dose``.
+    dose:
+        Physical dose (Gy, whole course) on the evaluation grid.
+    ct:
+        The CT of the slices (the dose grid is shown without one).
+    structures:
+        (name, weights on the evaluation grid) of each structure.
+    dvh_curves:
+        ``{"physical": {roi: (dose_gy, volume_percent)}, "eqd2": {...}}`` cumulative DVHs.
+    inputs:
+        One mapping (role, path) per input file; results.json's ``inputs`` when empty.
+    facts:
+        (label, value) of the patient and study for the summary
+        (:func:`workstation.report.study_facts`).
+    """
+    brachy = results.get("kind") == "brachy"
+    label = "HDR brachytherapy" if brachy else "External beam (SBRT)"
+    rois: Mapping[str, Mapping[str, Any]] = results.get("rois", {})
+    doc = ReportDocument(title=f"{label}: dose coverage and EQD2",
+                         subtitle=f"workstation {results.get('workstation_version', '')}")
+    doc.summary = _rt_summary(results, facts)
+
+    # ---------------------------------------------------------------- results
     if dvh_curves:
-        sec = doc.add(Section("Dose-volume histograms"))
-        phys = {"physical": dvh_curves["physical"]} if "physical" in dvh_curves else {}
+        sec = doc.add(Section("Dose-volume histograms", kind="result"))
+        from workstation.report.plots import dvh_figure
+
+        phys = _without_body(dvh_curves.get("physical", {}), rois)
         if phys:
-            sec.figures.append(Figure(figure_png(dvh_figure(phys, "Cumulative DVH, physical dose")),
-                                      "Physical dose over the whole course."))
-        if "eqd2" in dvh_curves:
-            sec.figures.append(Figure(figure_png(dvh_figure({"eqd2": dvh_curves["eqd2"]},
-                                                            "Cumulative DVH, EQD2")),
-                                      "EQD2 (Gy) with each structure's α/β; x axis in Gy EQD2."))
-    # ---- slices
-    display = ct if ct is not None else dose
-    if display is not None and dose is not None:
-        sec = doc.add(Section("Axial slices"))
-        target = conf.get("target")
-        masks = dict(structures)
-        k = None
-        if target in masks and np.any(masks[target]):
-            k = int(round(float(np.mean(np.nonzero(masks[target])[0]))))
-        if k is None:
-            k = int(np.argmax(np.asarray(dose.array).sum(axis=(1, 2))))
-        vmax = float(np.max(dose.array)) or 1.0
-        shown = [(n, m > 0.5) for n, m in structures if n.lower() not in ("body", "external")][:8]
-        for kk in sorted({max(0, k - 3), k, min(display.shape[0] - 1, k + 3)}):
-            z_mm = float(display.index_to_world([kk, 0, 0])[2])
-            fig = axial_overlay_figure(display, kk, dose=dose, rois=shown, dose_max_gy=vmax,
-                                       dose_threshold_gy=(0.3 * rx if rx else 0.1 * vmax),
-                                       title=f"slice {kk} (z = {z_mm:.1f} mm)")
-            sec.figures.append(Figure(figure_png(fig), "Physical dose wash from 30 % of the prescription."))
-    # ---- detail
-    sec = doc.add(Section("Detail per structure"))
-    keys = sorted({k for e in rois.values() for k, v in e.items() if isinstance(v, int | float) and k not in
-                   dict(cols).values()})
-    if keys:
-        sec.tables.append(Table(["Structure"] + keys,
-                                [[n] + [format_number(e.get(k)) for k in keys] for n, e in rois.items()]))
-    by_target = results.get("conformity_by_target", {})
+            fig = dvh_figure({"physical": phys}, "Cumulative DVH, physical dose")
+            sec.figures.append(Figure(figure_png(fig), "Physical dose over the whole course."))
+        eqd2 = _without_body(dvh_curves.get("eqd2", {}), rois)
+        if eqd2:
+            end = _axis_end([e.get("eqd2_d2_gy") for n, e in rois.items() if n in eqd2])
+            fig = dvh_figure({"EQD2": eqd2}, "Cumulative DVH, EQD2", xlabel="EQD2 (Gy)", xmax_gy=end)
+            sec.figures.append(Figure(figure_png(fig),
+                                      "EQD2 with each voxel's α/β"
+                                      + ("; the axis ends at 1.1 × the highest D2 (hotter voxels next to "
+                                         "the sources are off the scale)." if end is not None and brachy
+                                         else ".")))
+    if dose is not None:
+        _rt_slices(doc, results, dose, ct, structures)
+
+    # ----------------------------------------------------------------- detail
+    sec = doc.add(Section("Dose per structure", kind="detail"))
+    sec.paragraphs.append("Dx: minimum dose to the hottest x % of the structure; Vx: share of the structure "
+                          "receiving at least x % of the prescription; physical dose over the whole course.")
+    cols = STRUCTURE_DOSE_COLUMNS
+    sec.tables.append(Table(["Structure"] + [h for h, _, _ in cols], structure_table_rows(rois, cols),
+                            caption="Physical dose"))
+    if brachy:
+        targets = _targets(rois)
+        if targets:
+            sec.tables.append(Table(["Target"] + [h for h, _, _ in _BRACHY_DETAIL_COLUMNS],
+                                    structure_table_rows(rois, _BRACHY_DETAIL_COLUMNS, targets),
+                                    caption="Brachytherapy target metrics (GEC-ESTRO)"))
+    with_eqd2 = [n for n, e in rois.items() if e.get("eqd2_mean_gy") is not None]
+    if with_eqd2:
+        sec.tables.append(Table(["Structure"] + [h for h, _, _ in _EQD2_COLUMNS],
+                                structure_table_rows(rois, _EQD2_COLUMNS, with_eqd2), caption="EQD2"))
+    by_target = results.get("conformity_by_target") or {}
     if by_target:
-        sec.tables.append(Table(["Target", "Paddick", "GI", "RTOG PIV/TV"],
-                                [[n, format_number(c.get("paddick")), format_number(c.get("gradient_index")),
-                                  format_number(c.get("rtog"))] for n, c in by_target.items()],
-                                caption="Conformity of every target"))
-    plan = results.get("plan")
-    if plan:
-        rows2 = [[k, format_number(v)] for k, v in plan.items() if not isinstance(v, dict | list)]
-        sec.tables.append(Table(["RT Plan", "Value"], rows2))
-        brachy = plan.get("brachy")
-        if brachy:
-            sec.tables.append(Table(["Brachytherapy", "Value"],
-                                    [[k, format_number(v)] for k, v in brachy.items() if not isinstance(v, dict | list)]))
-            for s in brachy.get("sources", []):
-                sec.paragraphs.append("Source: " + ", ".join(f"{k} {format_number(v)}" for k, v in s.items()))
-    dose_info = results.get("dose", {})
-    if dose_info:
-        sec.tables.append(Table(["RT Dose", "Value"], [[k, format_number(v) if not isinstance(v, list) else
-                                                         ", ".join(str(x) for x in v)]
-                                                        for k, v in dose_info.items() if not isinstance(v, dict)]))
-    # ---- inputs and constants last
-    _inputs_section(doc, inputs)
+        sec.tables.append(Table(
+            ["Target", "Paddick CI", "Gradient index", "PIV / TV (RTOG)", "TV (mL)", "PIV (mL)", "TV ∩ PIV (mL)",
+             "PIV50 (mL)"],
+            [[n, format_ratio(c.get("paddick")), format_ratio(c.get("gradient_index")), format_ratio(c.get("rtog")),
+              format_volume_ml(c.get("tv_ml")), format_volume_ml(c.get("piv_ml")),
+              format_volume_ml(c.get("tv_piv_ml")), format_volume_ml(c.get("piv50_ml"))]
+             for n, c in by_target.items() if isinstance(c, Mapping)],
+            caption="Conformity of every target",
+            note="TV: target volume; PIV: volume inside the prescription isodose (PIV50: the 50 % isodose). "
+                 "Paddick CI = (TV ∩ PIV)² / (TV · PIV), 1 is ideal; gradient index = PIV50 / PIV.",
+        ))
+    sec = doc.add(Section("Plan and dose object", kind="detail"))
+    _plan_tables(sec, results)
+
+    # -------------------------------------------------------------- reference
+    _inputs_section(doc, inputs, results)
+    cons = [c for c in results.get("constraints", []) if isinstance(c, Mapping)]
+    if cons:
+        sec = doc.add(Section("Constraints and their sources", kind="reference"))
+        sec.tables.append(Table(["Constraint", "Limit", "Source"],
+                                [[row[0], row[2], str(c.get("source", ""))]
+                                 for row, c in zip(constraint_rows(cons), cons, strict=True)]))
     _radiobiology_section(doc, results.get("radiobiology", {}))
-    const = results.get("constants", {})
-    sec = doc.add(Section("Constants and their sources"))
-    sec.tables.append(Table(["Quantity", "Value"], [[k, format_number(v) if not isinstance(v, list | dict) else str(v)]
-                                                    for k, v in const.items() if k != "sources"]))
-    for k, s in const.get("sources", {}).items():
-        sec.paragraphs.append(f"{k}: {s}")
+    const = results.get("constants") or {}
+    sec = doc.add(Section("Constants and their sources", kind="reference"))
+    if results.get("prescription_source"):
+        sec.paragraphs.append(f"Prescription: {results['prescription_source']}.")
+    sec.tables.append(Table(["Constant", "Value"], _constant_rows(const)))
+    sources = const.get("sources") or {}
+    if isinstance(sources, Mapping):
+        sec.tables.append(Table(["Constant", "Source"],
+                                [[humanize_key(str(k).lower())[0], str(v)] for k, v in sources.items()],
+                                caption="Sources"))
     return doc
 
 
@@ -219,8 +552,97 @@ def render_rt_dose_report(result: Any, inputs: Sequence[Mapping[str, Any]] = ())
 
     structures = [(s.name, s.weights) for s in result.structures]
     doc = build_rt_dose_report(result.results, dose=result.dose, ct=result.ct, structures=structures,
-                               dvh_curves=_curves(result.dvh_rows), inputs=inputs)
+                               dvh_curves=_curves(result.dvh_rows), inputs=inputs,
+                               facts=study_facts(result.ct, "CT"))
     return render_html(doc), render_pdf(doc)
+
+
+# ------------------------------------------------------------------ combine
+def _treatment_names(results: Mapping[str, Any]) -> list[str]:
+    return [str(t["name"]) for t in results.get("treatments", []) if isinstance(t, Mapping) and "name" in t]
+
+
+def combine_table_rows(results: Mapping[str, Any]) -> list[list[str]]:
+    """Rows of the summary's cumulative-EQD2 table: structure, α/β, total mean / D98 / D2, then per
+    treatment its mean EQD2 and its share of the total mean (%), each formatted once."""
+    names = _treatment_names(results)
+    rows = []
+    for roi, entry in results.get("rois", {}).items():
+        total = entry.get("total") or {}
+        ab = entry.get("alpha_beta_gy")
+        row = [roi, _PER_VOXEL if ab is None else format_quantity(ab, "Gy"),
+               format_dose_gy(total.get("mean_gy")), format_dose_gy(total.get("d98_gy")),
+               format_dose_gy(total.get("d2_gy"))]
+        for n in names:
+            part = (entry.get(n) or {}).get("mean_gy")
+            whole = total.get("mean_gy")
+            share = 100.0 * part / whole if part is not None and whole else None
+            row += [format_dose_gy(part), format_percent(share)]
+        rows.append(row)
+    return rows
+
+
+def _combine_summary(results: Mapping[str, Any], facts: Sequence[tuple[str, str]]) -> Summary:
+    summary = Summary(facts=list(facts))
+    treatments = [t for t in results.get("treatments", []) if isinstance(t, Mapping)]
+    for t in treatments:
+        scheme = t.get("scheme") or {}
+        summary.fact(f"Treatment {t.get('name')}", str(scheme.get("description", "?"))
+                     + ("; registered to this CT" if t.get("transform") else ""))
+    summary.fact("Sum", "EQD2 voxel by voxel on the CT grid, each treatment with its own fractionation")
+    names = _treatment_names(results)
+    if results.get("rois"):
+        header = ["Structure", "α/β (Gy)", "Total EQD2 mean (Gy)", "Total D98 (Gy)", "Total D2 (Gy)"]
+        for n in names:
+            header += [f"{n}: EQD2 mean (Gy)", f"{n}: share (%)"]
+        summary.tables.append(Table(
+            header, combine_table_rows(results), caption="Cumulative EQD2 per structure",
+            note="EQD2: the dose in 2 Gy fractions with the same linear-quadratic effect, with the structure's "
+                 f"α/β (“{_PER_VOXEL}”: each voxel's own, targets' where structures overlap). D98 / D2 are those "
+                 "of the summed EQD2; share: the treatment's part of the total mean EQD2.",
+        ))
+    summary.warnings.extend(str(w) for w in results.get("warnings", []))
+    return summary
+
+
+def _combine_slices(
+    doc: ReportDocument,
+    results: Mapping[str, Any],
+    total: Volume,
+    ct: Volume,
+    structures: Sequence[tuple[str, np.ndarray]],
+) -> None:
+    from workstation.report.plots import AxialSliceRenderer
+
+    total_on = total if total.same_grid(ct) else total.resample_to(ct, interpolation="linear")
+    rois = results.get("rois", {})
+    shown = [(n, np.asarray(m) > 0.5) for n, m in structures
+             if (rois.get(n) or {}).get("kind", "") != "body" and n.lower() not in ("body", "external")]
+    shown = [(n, m) for n, m in shown if m.shape == ct.shape][:_MAX_SLICE_ROIS]
+    inside = np.zeros(ct.shape, bool)
+    for _, m in shown:
+        inside |= m
+    pool = total_on.array[inside] if inside.any() else total_on.array[total_on.array > 0]
+    # colour scale to the 99th percentile inside the structures: a few voxels next to a
+    # brachytherapy source reach thousands of Gy EQD2 and would wash out everything else
+    vmax = float(np.percentile(pool, 99.0)) if pool.size and np.any(pool > 0) else 1.0
+    renderer = AxialSliceRenderer(ct, dose=total_on, rois=shown, dose_max_gy=vmax, dose_threshold_gy=0.05 * vmax,
+                                  figsize_in=_SLICE_SIZE_IN)
+    slices: dict[int, str] = {}
+    for name, m in shown:
+        if (rois.get(name) or {}).get("kind") in _TARGET_KINDS and m.any():
+            k0, k1, *_ = _mask_box_mm(m, ct)
+            slices.setdefault(int(round(0.5 * (k0 + k1))), name)
+    if not slices:
+        slices[int(np.argmax(np.asarray(total_on.array).sum(axis=(1, 2))))] = "the most dose"
+    sec = doc.add(Section("Axial slices of the EQD2 sum", kind="result"))
+    sec.paragraphs.append(f"Summed EQD2 from {format_dose_gy(0.05 * vmax)} to {format_dose_gy(vmax)} Gy (the "
+                          "99th percentile inside the structures; hotter voxels saturate); structure outlines "
+                          "in colour; the patient's right on the left of the picture.")
+    for k, name in sorted(slices.items()):
+        z_mm = float(ct.index_to_world([k, 0, 0])[2])
+        sec.figures.append(Figure(renderer.png(k, title=f"EQD2 sum, slice {k} (z = {z_mm:.1f} mm)"),
+                                  f"Slice {k} through {name}; 5 cm scale bar."))
 
 
 def build_combine_report(
@@ -230,36 +652,60 @@ def build_combine_report(
     structures: Sequence[tuple[str, np.ndarray]] = (),
     dvh_curves: Mapping[str, Mapping[str, tuple[np.ndarray, np.ndarray]]] | None = None,
     inputs: Sequence[Mapping[str, Any]] = (),
+    facts: Sequence[tuple[str, str]] = (),
 ) -> ReportDocument:
-    """The report of ``workstation combine``: EQD2 per treatment and in total."""
-    names = [t["name"] for t in results.get("treatments", [])]
+    """The report of ``workstation combine``: cumulative EQD2 per structure, each treatment's part.
+
+    ``dvh_curves`` are keyed ``"eqd2_total"`` and ``"eqd2_<treatment>"`` (the ``dvh.csv``
+    quantities); ``facts`` are the patient and study lines of the summary.
+    """
+    names = _treatment_names(results)
     doc = ReportDocument(title="Cumulative EQD2 of several treatments",
-                         subtitle=", ".join(f"{t['name']}: {t['scheme']['description']}"
-                                            for t in results.get("treatments", [])))
-    sec = doc.add(Section("Summary"))
-    rows = []
-    for roi, entry in results.get("rois", {}).items():
-        row = [roi, format_number(entry.get("alpha_beta_gy"))]
-        row += [format_number(entry.get(n, {}).get("mean_gy")) for n in names]
-        row += [format_number(entry["total"]["mean_gy"]), format_number(entry["total"]["d2_gy"]),
-                format_number(entry["total"]["d98_gy"])]
-        rows.append(row)
-    sec.tables.append(Table(["Structure", "α/β (Gy)"] + [f"{n} EQD2 mean (Gy)" for n in names]
-                            + ["Total EQD2 mean (Gy)", "Total D2 (Gy)", "Total D98 (Gy)"], rows,
-                            caption="Mean EQD2 per treatment and of the sum (Gy)."))
-    if results.get("warnings"):
-        sec.warnings.extend(str(w) for w in results["warnings"])
+                         subtitle=f"workstation {results.get('workstation_version', '')}")
+    doc.summary = _combine_summary(results, facts)
+    rois: Mapping[str, Mapping[str, Any]] = results.get("rois", {})
+
+    # ---------------------------------------------------------------- results
     if dvh_curves:
-        sec = doc.add(Section("EQD2 dose-volume histograms"))
-        sec.figures.append(Figure(figure_png(dvh_figure(dvh_curves, "Cumulative DVH, EQD2")),
-                                  "One curve per structure and treatment (in brackets); eqd2_total is the sum."))
+        from workstation.report.plots import dvh_figure
+
+        curves = {("total" if q == "eqd2_total" else q.removeprefix("eqd2_")): c for q, c in dvh_curves.items()}
+        end = _axis_end([(e.get("total") or {}).get("d2_gy") for e in rois.values()])
+        sec = doc.add(Section("EQD2 dose-volume histograms", kind="result"))
+        fig = dvh_figure(curves, "Cumulative DVH, EQD2", primary="total" if "total" in curves else None,
+                         xlabel="EQD2 (Gy)", methods_title="treatment", xmax_gy=end)
+        sec.figures.append(Figure(figure_png(fig),
+                                  "Colour per structure; solid: the sum, broken: each treatment alone"
+                                  + ("; the axis ends at 1.1 × the highest D2 of the sum." if end else ".")))
     if total is not None and ct is not None:
-        sec = doc.add(Section("Axial slice of the EQD2 sum"))
-        k = int(np.argmax(np.asarray(total.array).sum(axis=(1, 2))))
-        shown = [(n, m > 0.5) for n, m in structures][:8]
-        fig = axial_overlay_figure(ct, k, dose=total, rois=shown, title=f"EQD2 sum, slice {k}")
-        sec.figures.append(Figure(figure_png(fig), "EQD2 sum (Gy)."))
-    _inputs_section(doc, inputs)
+        _combine_slices(doc, results, total, ct, structures)
+
+    # ----------------------------------------------------------------- detail
+    for n in names:
+        sec = doc.add(Section(f"Treatment {n}", kind="detail"))
+        t = next(t for t in results["treatments"] if t.get("name") == n)
+        scheme = t.get("scheme") or {}
+        sec.paragraphs.append(f"{scheme.get('description', '?')}; dose {t.get('file', '?')}"
+                              + ("; carried to this CT by the given transform." if t.get("transform") else "."))
+        rows = [[roi, format_dose_gy((e.get(n) or {}).get("physical_mean_gy"))]
+                + [format_dose_gy((e.get(n) or {}).get(k)) for k in ("mean_gy", "d98_gy", "d50_gy", "d2_gy", "max_gy")]
+                for roi, e in rois.items()]
+        sec.tables.append(Table(["Structure", "Physical mean (Gy)", "EQD2 mean (Gy)", "EQD2 D98 (Gy)",
+                                 "EQD2 D50 (Gy)", "EQD2 D2 (Gy)", "EQD2 max (Gy)"], rows))
+    sec = doc.add(Section("Sum", kind="detail"))
+    sec.tables.append(Table(
+        ["Structure", "Volume (mL)", "Mean (Gy)", "Min (Gy)", "D98 (Gy)", "D50 (Gy)", "D2 (Gy)", "Max (Gy)"],
+        [[roi, format_volume_ml((e.get("total") or {}).get("volume_ml"))]
+         + [format_dose_gy((e.get("total") or {}).get(k)) for k in ("mean_gy", "min_gy", "d98_gy", "d50_gy",
+                                                                     "d2_gy", "max_gy")]
+         for roi, e in rois.items()],
+        caption="Summed EQD2 per structure"))
+    if results.get("eqd2_total_max_gy") is not None:
+        sec.paragraphs.append(f"Highest EQD2 of the sum anywhere on the grid: "
+                              f"{format_dose_gy(results['eqd2_total_max_gy'])} Gy.")
+
+    # -------------------------------------------------------------- reference
+    _inputs_section(doc, inputs, results)
     _radiobiology_section(doc, results.get("radiobiology", {}))
     return doc
 
@@ -270,5 +716,6 @@ def render_combine_report(result: Any, inputs: Sequence[Mapping[str, Any]] = ())
 
     doc = build_combine_report(result.results, total=result.total, ct=result.ct,
                                structures=[(s.name, s.weights) for s in result.structures],
-                               dvh_curves=_curves(result.dvh_rows), inputs=inputs)
+                               dvh_curves=_curves(result.dvh_rows), inputs=inputs,
+                               facts=study_facts(result.ct, "CT"))
     return render_html(doc), render_pdf(doc)
