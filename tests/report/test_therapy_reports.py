@@ -430,3 +430,23 @@ def test_lesion_report_of_the_sample_study(tmp_path: Path) -> None:
         in _summary_rows(html)
     assert _facts(html)["Couinaud segments"] == "not estimated (no landmarks given)"
     assert [c for c in _clinical_cells(html) if _E_NOTATION.search(c)] == []
+
+
+def test_dvh_legend_of_long_structure_names_stays_inside_the_picture() -> None:
+    import numpy as np
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from workstation.report.plots import dvh_figure
+
+    d = np.linspace(0.0, 120.0, 60)
+    curves = {"total": {"GTV": (d, 100 / (1 + np.exp((d - 90) / 5))),
+                        "Liver - GTV1/GTV2": (d, 100 / (1 + np.exp((d - 10) / 4)))},
+              "sbrt": {"GTV": (d, 100 / (1 + np.exp((d - 85) / 5)))}}
+    for fit in (False, True):
+        fig = dvh_figure(curves, primary="total", methods_title="treatment", fit_legends=fit)
+        FigureCanvasAgg(fig).draw()
+        regions = next(a for a in fig.axes[0].get_children() if type(a).__name__ == "Legend" and
+                       a.get_title().get_text() == "region")
+        right = regions.get_window_extent().x1
+        # without fit_legends the legend runs off the figure (the behaviour kept for the SIRT report)
+        assert (right <= fig.bbox.x1 + 0.5) == fit

@@ -47,6 +47,7 @@ def dvh_figure(
     xlabel: str = "Absorbed dose (Gy)",
     methods_title: str = "method",
     xmax_gy: float | None = None,
+    fit_legends: bool = False,
 ) -> Figure:
     """Cumulative DVHs: ``curves[method][roi] = (dose_gy, volume_percent)``.
 
@@ -55,7 +56,9 @@ def dvh_figure(
     thin and broken, with one legend for regions and one (titled ``methods_title``)
     for methods. ``xmax_gy`` ends the dose axis there (a few very hot voxels, e.g.
     next to a brachytherapy source, would otherwise squeeze every curve to the left).
-    The layout is fixed (``figure_png(fig, tight=False)`` draws it once).
+    ``fit_legends`` keeps the region legend whole (without it, long region names are cut at
+    the figure's edge when ``primary`` is given; off by default so that existing figures stay
+    as they are). The layout is fixed (``figure_png(fig, tight=False)`` draws it once).
     """
     fig = Figure(figsize=(7.5, 4.2), layout="constrained")
     ax = fig.add_subplot()
@@ -96,6 +99,8 @@ def dvh_figure(
         regions = ax.legend(handles=[Line2D([], [], color=colour(r), lw=1.6, label=r) for r in roi_names],
                             fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="region",
                             title_fontsize=7)
+        if fit_legends:
+            regions.set_clip_on(False)  # outside the axes: counted by the layout and a tight bounding box
         ax.add_artist(regions)
         methods = [Line2D([], [], color="#333333", lw=1.6 if m == primary else 0.8,
                           ls="-" if m == primary else style_of(m), label=m)

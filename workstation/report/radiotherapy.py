@@ -673,7 +673,7 @@ def build_combine_report(
         end = _axis_end([(e.get("total") or {}).get("d2_gy") for e in rois.values()])
         sec = doc.add(Section("EQD2 dose-volume histograms", kind="result"))
         fig = dvh_figure(curves, "Cumulative DVH, EQD2", primary="total" if "total" in curves else None,
-                         xlabel="EQD2 (Gy)", methods_title="treatment", xmax_gy=end)
+                         xlabel="EQD2 (Gy)", methods_title="treatment", xmax_gy=end, fit_legends=True)
         sec.figures.append(Figure(figure_png(fig),
                                   "Colour per structure; solid: the sum, broken: each treatment alone"
                                   + ("; the axis ends at 1.1 × the highest D2 of the sum." if end else ".")))
