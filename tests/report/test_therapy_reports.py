@@ -245,6 +245,21 @@ def test_tace_summary_gives_coverage_rim_class_and_non_target_volume(tace_analys
     assert format_percent(t2["lipiodol_coverage_percent"]) in text and "moderate" in text
 
 
+def test_tace_report_after_a_registration_states_its_error(tace_analysis) -> None:
+    import dataclasses
+
+    from tests.report.conftest import registration_report
+
+    reg = dict(registration_report(mode="affine"), stages=[{"stage": "rigid"}, {"stage": "affine"}])
+    analysis = dataclasses.replace(tace_analysis, results=dict(tace_analysis.results, registration=reg))
+    html = render_html(build_tace_report(analysis))
+    assert _facts(html)["Registration"] == ("affine pre- to post-TACE CT; error inverse consistency 0.4 mm mean, "
+                                            "1.0 mm 95th percentile")
+    sec = html[html.index("Registration of the pre-TACE CT"):]
+    assert "rigid → affine" in sec and "mean 0.4, 95th percentile 1.0, max 1.7" in sec
+    _assert_reading_order(html)
+
+
 # ------------------------------------------------------------------ lesions
 def test_lesion_summary_gives_size_location_and_burden(lesion_overview_case) -> None:
     overview, ct = lesion_overview_case
