@@ -74,6 +74,13 @@ def test_rt_dose_on_the_dose_grid(tmp_path: Path) -> None:
     # EQD2 with alpha/beta 10 (target): 5 x 10 Gy -> 50 (10 + 10) / 12 = 83.33 Gy
     assert ptv["eqd2_mean_gy"] == pytest.approx(50 * 20 / 12, rel=1e-4)
     assert r["rois"]["Liver"]["alpha_beta_gy"] == 2.5
+    # the liver is liver in every voxel, the PTV inside it included: its EQD2 uses alpha/beta 2.5
+    # throughout (LQ: EQD2 = D (D/n + a/b) / (2 + a/b), n = 5), not the target's 10 where they overlap
+    dose = np.asarray(result.dose.array, dtype=np.float64)
+    liver = np.linalg.norm(reference.index_to_world(np.argwhere(np.ones(reference.shape, bool))), axis=1)
+    liver = (liver <= 28.0).reshape(reference.shape)
+    expected = float(np.mean((dose * (dose / 5 + 2.5) / (2 + 2.5))[liver]))
+    assert r["rois"]["Liver"]["eqd2_mean_gy"] == pytest.approx(expected, rel=1e-5)
     # Paddick: PIV = the ball of radius ~15 mm plus part of the ramp; TV inside it
     assert 0.5 < r["conformity"]["paddick"] <= 1.0
     assert r["conformity"]["target"] == "PTV"

@@ -117,12 +117,12 @@ def test_rt_dose_summary_first_with_coverage_constraints_and_normal_liver_eqd2(r
     assert _row(mean["description"], f"{format_dose_gy(mean['value'])} Gy", "15.0 Gy", "yes") in rows
     head = _summary_html(html)
     assert 'class="verdict fail"' in head and "Normal-liver constraints: 1 of 2 met" in head
-    # normal liver (derived, per-voxel alpha/beta) and the liver: physical dose and EQD2
+    # normal liver (derived; liver alpha/beta in all its voxels) and the liver: physical dose and EQD2
     nl = r["rois"]["Liver - GTV"]
-    assert "alpha_beta_gy" not in nl
+    assert nl["alpha_beta_gy"] == 2.5
     assert _row("Liver - GTV", format_volume_ml(nl["volume_ml"]), format_dose_gy(nl["mean_gy"]),
                 format_dose_gy(nl["d2_gy"]), format_dose_gy(nl["eqd2_mean_gy"]), format_dose_gy(nl["eqd2_d2_gy"]),
-                "per voxel") in rows
+                format_dose_gy(2.5)) in rows
     liver = r["rois"]["Liver"]
     assert rows.endswith(_row("Liver", format_volume_ml(liver["volume_ml"]), format_dose_gy(liver["mean_gy"]),
                               format_dose_gy(liver["d2_gy"]), format_dose_gy(liver["eqd2_mean_gy"]),
@@ -198,7 +198,7 @@ def test_combine_summary_gives_the_cumulative_eqd2_and_each_treatment_share(comb
     assert "sbrt: EQD2 mean (Gy)|sbrt: share (%)|hdr: EQD2 mean (Gy)|hdr: share (%)" in rows
     for name, entry in r["rois"].items():
         t = entry["total"]
-        cells = [name, "per voxel" if entry["alpha_beta_gy"] is None else format_dose_gy(entry["alpha_beta_gy"]),
+        cells = [name, format_dose_gy(entry["alpha_beta_gy"]),
                  format_dose_gy(t["mean_gy"]), format_dose_gy(t["d98_gy"]), format_dose_gy(t["d2_gy"])]
         shares = []
         for n in ("sbrt", "hdr"):
@@ -208,7 +208,7 @@ def test_combine_summary_gives_the_cumulative_eqd2_and_each_treatment_share(comb
         assert _row(*cells) in rows
         # EQD2 parts add voxel by voxel: the shares of the mean add up to 100 % (two roundings of 0.05)
         assert sum(shares) == pytest.approx(100.0, abs=0.11)
-    assert "Liver - GTV|per voxel" in rows
+    assert f"Liver - GTV|{format_dose_gy(2.5)}" in rows
     facts = _facts(html)
     assert facts["Treatment sbrt"] == "external beam, 3 fractions"
     assert facts["Treatment hdr"] == "HDR brachytherapy, 1 fraction"
@@ -390,7 +390,7 @@ def test_rt_dose_report_of_the_sample_plans(case: str, tmp_path: Path) -> None:
             assert _row(name, *cells) in rows
     nl = r["rois"]["Liver - GTV"]
     assert _row("Liver - GTV", format_volume_ml(nl["volume_ml"]), format_dose_gy(nl["mean_gy"])) in rows
-    assert f"{format_dose_gy(nl['eqd2_mean_gy'])}|{format_dose_gy(nl['eqd2_d2_gy'])}|per voxel" in rows
+    assert f"{format_dose_gy(nl['eqd2_mean_gy'])}|{format_dose_gy(nl['eqd2_d2_gy'])}|{format_dose_gy(2.5)}" in rows
     n = len(r["constraints"])
     assert f"Normal-liver constraints: {n} of {n} met" in _summary_html(html)
     assert _facts(html)["Patient"] == "SAMPLE, LIVER_RT (WS-RT-001)"
@@ -408,7 +408,7 @@ def test_combine_report_of_the_sample_plans(tmp_path: Path) -> None:
     rows = _summary_rows(html)
     for name, e in r["rois"].items():
         t = e["total"]
-        assert _row(name, "per voxel" if e["alpha_beta_gy"] is None else format_dose_gy(e["alpha_beta_gy"]),
+        assert _row(name, format_dose_gy(e["alpha_beta_gy"]),
                     format_dose_gy(t["mean_gy"]), format_dose_gy(t["d98_gy"]), format_dose_gy(t["d2_gy"]),
                     format_dose_gy(e["sbrt"]["mean_gy"]), format_percent(100 * e["sbrt"]["mean_gy"] / t["mean_gy"]),
                     format_dose_gy(e["hdr"]["mean_gy"]), format_percent(100 * e["hdr"]["mean_gy"] / t["mean_gy"])) in rows

@@ -370,6 +370,8 @@ class TreatmentDose:
     scheme: Scheme
     transform: Any | None = None
     eqd2: Volume | None = field(default=None, repr=False)
+    #: The physical dose on the reference grid of the last :func:`eqd2_sum` (Gy).
+    physical_on_reference: Volume | None = field(default=None, repr=False)
 
 
 def eqd2_sum(
@@ -420,6 +422,7 @@ def eqd2_sum(
             raise InvalidInputError(f"The dose {t.name!r} is not in Gy ({t.dose.units.value}).")
         on_ref = t.dose.resample_to(reference, "linear", fill_value=0.0, transform=t.transform,
                                     dtype=np.float32)
+        t.physical_on_reference = on_ref
         arr = np.clip(np.asarray(on_ref.array, dtype=np.float64), 0.0, None)
         e = eqd2(arr, t.scheme, ab, trep)
         total += e

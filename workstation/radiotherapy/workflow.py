@@ -35,6 +35,7 @@ from workstation.dosimetry.radiobiology import (
     TISSUES,
     Scheme,
     TreatmentDose,
+    eqd2,
     eqd2_sum,
     eqd2_volume,
     tissue,
@@ -173,6 +174,16 @@ def _outside_fraction(weights: np.ndarray, dose: Volume, reference: Volume) -> f
     upper = np.array(dose.shape) - 0.5
     outside = np.any((k < -0.5) | (k > upper), axis=1)
     return float(np.sum(weights[sel][outside]) / np.sum(weights[sel]))
+
+
+def _eqd2_inside(dose_gy: np.ndarray, weights: np.ndarray, scheme: Scheme, alpha_beta_gy: float,
+                 repair_half_time_h: float = 1.5) -> np.ndarray:
+    """EQD2 (Gy) with one alpha/beta, computed in the voxels of a structure (0 elsewhere)."""
+    out = np.zeros(dose_gy.shape, np.float32)
+    inside = weights > 0
+    out[inside] = eqd2(np.clip(np.asarray(dose_gy[inside], dtype=np.float64), 0.0, None), scheme,
+                       alpha_beta_gy, repair_half_time_h)
+    return out
 
 
 def _normal_liver(structures: Sequence[Structure]) -> Structure | None:
@@ -324,16 +335,26 @@ def run_rt_dose(
             warnings.append(f"{s.name} is empty: not evaluated.")
             continue
         is_target = s.kind in ("target", "gtv")
+        # A structure's EQD2 uses its own alpha/beta in every one of its voxels (normal liver in the
+        # margin of a PTV is still liver); the EQD2 map shows one value per voxel, targets winning.
+        own = None
+        if scheme is not None and s.kind != "body":
+            t = tissue(_tissue_of(s.kind))
+            ab_used.setdefault(s.name, float((alpha_beta_gy or {}).get(s.name, t.alpha_beta_gy)))
+            own = _eqd2_inside(dose_arr, s.weights, scheme, ab_used[s.name])
         met = structure_metrics(dose_arr, s.weights, voxel_ml, rx if s.kind != "body" else None,
                                 brachy=is_brachy and is_target,
-                                eqd2_gy=None if eqd2_map is None else eqd2_map.array, name=s.name)
+                                eqd2_gy=own if own is not None else (None if eqd2_map is None else eqd2_map.array),
+                                name=s.name)
         met["kind"] = s.kind
         met["interpreted_type"] = s.interpreted_type
         if s.name in ab_used:
             met["alpha_beta_gy"] = ab_used[s.name]
         rois_out[s.name] = met
         dvh_rows += _dvh_rows("physical", s.name, dose_arr, s.weights)
-        if eqd2_map is not None:
+        if own is not None:
+            dvh_rows += _dvh_rows("eqd2", s.name, own, s.weights)
+        elif eqd2_map is not None:
             dvh_rows += _dvh_rows("eqd2", s.name, np.asarray(eqd2_map.array), s.weights)
     target = _primary_target(structs, is_brachy)
     conf: dict[str, Any] = {"paddick": None, "gradient_index": None, "target": None}
@@ -582,8 +603,10 @@ def run_combine(
             for s in ordered}
     weights = {s.name: s.weights for s in ordered}
     total, parts = eqd2_sum(treatments, ct, ab, trep, weights, default_tissue)
-    physical = {t.name: t.dose.resample_to(ct, "linear", fill_value=0.0, transform=t.transform, dtype=np.float32)
-                for t in treatments}
+    physical: dict[str, Volume] = {}
+    for t in treatments:
+        assert t.physical_on_reference is not None  # set by eqd2_sum
+        physical[t.name] = t.physical_on_reference
     voxel_ml = ct.voxel_volume_ml
     rois_out: dict[str, Any] = {}
     dvh_rows: list[tuple[str, str, float, float]] = []
@@ -592,16 +615,24 @@ def run_combine(
     for s in evaluated:
         if s.kind == "body" or not np.any(s.weights > 0):
             continue
-        entry: dict[str, Any] = {"kind": s.kind, "alpha_beta_gy": ab.get(s.name)}
-        entry["total"] = structure_metrics(total.array, s.weights, voxel_ml, name=s.name)
-        for t, part in zip(treatments, parts, strict=True):
-            entry[t.name] = structure_metrics(part.array, s.weights, voxel_ml, name=s.name)
+        # each structure in its own alpha/beta and repair half-time in all its voxels (the maps
+        # written show one value per voxel, targets winning where structures overlap)
+        t_own = tissue(_tissue_of(s.kind))
+        ab.setdefault(s.name, float((alpha_beta_gy or {}).get(s.name, t_own.alpha_beta_gy)))
+        trep.setdefault(s.name, float((repair_half_time_h or {}).get(s.name, t_own.repair_half_time_h)))
+        own = {t.name: _eqd2_inside(np.asarray(physical[t.name].array), s.weights, t.scheme, ab[s.name],
+                                    trep[s.name]) for t in treatments}
+        own_total = np.sum(list(own.values()), axis=0)
+        entry: dict[str, Any] = {"kind": s.kind, "alpha_beta_gy": ab[s.name]}
+        entry["total"] = structure_metrics(own_total, s.weights, voxel_ml, name=s.name)
+        for t in treatments:
+            entry[t.name] = structure_metrics(own[t.name], s.weights, voxel_ml, name=s.name)
             entry[t.name]["physical_mean_gy"] = float(
                 np.sum(s.weights * physical[t.name].array) / np.sum(s.weights))
         rois_out[s.name] = entry
-        dvh_rows += _dvh_rows("eqd2_total", s.name, np.asarray(total.array), s.weights)
-        for t, part in zip(treatments, parts, strict=True):
-            dvh_rows += _dvh_rows(f"eqd2_{t.name}", s.name, np.asarray(part.array), s.weights)
+        dvh_rows += _dvh_rows("eqd2_total", s.name, own_total, s.weights)
+        for t in treatments:
+            dvh_rows += _dvh_rows(f"eqd2_{t.name}", s.name, own[t.name], s.weights)
     from workstation import __version__
 
     results = {

@@ -106,16 +106,8 @@ _TARGET_KINDS = ("gtv", "target")
 _SLICE_SIZE_IN = (4.4, 3.7)
 _MAX_SLICE_ROIS = 8
 
-#: What the α/β cell says for a structure evaluated on the per-voxel EQD2 map without one α/β of
-#: its own (the derived normal liver): each voxel has the α/β of the structure it lies in.
-_PER_VOXEL = "per voxel"
-
-
 def _cell(entry: Mapping[str, Any], key: str, unit: str) -> str:
-    value = entry.get(key)
-    if key == "alpha_beta_gy" and value is None and entry.get("eqd2_mean_gy") is not None:
-        return _PER_VOXEL
-    return format_quantity(value, unit)
+    return format_quantity(entry.get(key), unit)
 
 
 def structure_table_rows(
@@ -232,10 +224,10 @@ def _rt_summary(results: Mapping[str, Any], facts: Sequence[tuple[str, str]]) ->
         summary.tables.append(Table(
             ["Structure"] + [h for h, _, _ in NORMAL_COLUMNS], structure_table_rows(rois, NORMAL_COLUMNS, normal),
             caption="Normal tissue: physical dose and EQD2",
-            note="EQD2: the dose in 2 Gy fractions with the same linear-quadratic effect, voxel by voxel with "
-                 "the α/β of the structure the voxel lies in. Where structures overlap the target's α/β "
-                 "applies, so normal liver inside the planning margin counts with the target's α/β "
-                 f"(“{_PER_VOXEL}”).",
+            note="EQD2: the dose in 2 Gy fractions with the same linear-quadratic effect, in every voxel "
+                 "of a structure with that structure's α/β (normal liver inside the planning margin is still "
+                 "liver). The EQD2 map written beside the report shows one value per voxel, with the "
+                 "target's α/β where structures overlap.",
         ))
     summary.warnings.extend(str(w) for w in results.get("warnings", []))
     return summary
@@ -570,7 +562,7 @@ def combine_table_rows(results: Mapping[str, Any]) -> list[list[str]]:
     for roi, entry in results.get("rois", {}).items():
         total = entry.get("total") or {}
         ab = entry.get("alpha_beta_gy")
-        row = [roi, _PER_VOXEL if ab is None else format_quantity(ab, "Gy"),
+        row = [roi, format_quantity(ab, "Gy"),
                format_dose_gy(total.get("mean_gy")), format_dose_gy(total.get("d98_gy")),
                format_dose_gy(total.get("d2_gy"))]
         for n in names:
@@ -597,9 +589,9 @@ def _combine_summary(results: Mapping[str, Any], facts: Sequence[tuple[str, str]
             header += [f"{n}: EQD2 mean (Gy)", f"{n}: share (%)"]
         summary.tables.append(Table(
             header, combine_table_rows(results), caption="Cumulative EQD2 per structure",
-            note="EQD2: the dose in 2 Gy fractions with the same linear-quadratic effect, with the structure's "
-                 f"α/β (“{_PER_VOXEL}”: each voxel's own, targets' where structures overlap). D98 / D2 are those "
-                 "of the summed EQD2; share: the treatment's part of the total mean EQD2.",
+            note="EQD2: the dose in 2 Gy fractions with the same linear-quadratic effect, in every voxel of a "
+                 "structure with that structure's α/β. D98 / D2 are those of the summed EQD2; share: the "
+                 "treatment's part of the total mean EQD2.",
         ))
     summary.warnings.extend(str(w) for w in results.get("warnings", []))
     return summary
