@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from workstation.core.diagnostics import capture_warnings
 from workstation.core.errors import DicomError, InvalidInputError
 from workstation.core.volume import Unit
 from workstation.io.dicom._headers import (
@@ -49,6 +50,10 @@ class SeriesInfo:
     #: What sets this stack apart from the series' other stacks at the same
     #: positions (e.g. ``"AcquisitionNumber 2"``); ``None`` for geometry splits.
     distinct_by: str | None = None
+    #: The files have no SeriesInstanceUID; ``series_instance_uid`` is a stand-in key.
+    uid_missing: bool = False
+    #: How the files were grouped, when that needs saying (missing UIDs).
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def key(self) -> str:
@@ -151,6 +156,16 @@ class DicomIndex:
     skipped: list[Path] = field(default_factory=list)
     #: Files that look like DICOM but cannot be parsed: (path, reason).
     unreadable: list[Unreadable] = field(default_factory=list)
+
+    def warnings_for(self, info: SeriesInfo) -> list[str]:
+        """Warnings that concern reading ``info``: its grouping, its files' library warnings, skipped files."""
+        notes = list(info.warnings) + [w for rec in info.records for w in rec.warnings]
+        if self.skipped:
+            notes.append(
+                f"{self.root}: {len(self.skipped)} file(s) that are not DICOM were skipped "
+                f"(e.g. {self.skipped[0].name})."
+            )
+        return notes
 
     @property
     def images(self) -> list[SeriesInfo]:
@@ -327,6 +342,51 @@ def _sort_number(text: str) -> tuple[float, str]:
     return (value if value is not None else float("inf"), text)
 
 
+#: Key of the series formed by files without a SeriesInstanceUID (``--series no-uid``).
+NO_UID_KEY = "no-uid"
+
+
+def _text(value: Any) -> str:
+    return str(value or "").strip(" \x00")
+
+
+def _group_by_series(
+    records: list[FileRecord], root: Path
+) -> tuple[dict[str, list[FileRecord]], dict[str, list[str]]]:
+    """Files by SeriesInstanceUID; files without one grouped as GDCM groups them.
+
+    GDCM (and so SimpleITK's series reader) puts every file whose
+    SeriesInstanceUID is missing or empty into one series with the empty UID;
+    such files are grouped here the same way, split further by modality and
+    frame of reference so that an anonymised CT and PET in one folder stay
+    apart, and the geometry split that follows separates different stacks.
+    Returns the groups and, per stand-in key, the warning that says so.
+    """
+    by_series: dict[str, list[FileRecord]] = {}
+    missing: dict[tuple[str, str], list[FileRecord]] = {}
+    for rec in records:
+        uid = _text(rec.header.get("SeriesInstanceUID"))
+        if uid:
+            by_series.setdefault(uid, []).append(rec)
+        else:
+            key = (_text(rec.header.get("Modality")), _text(rec.header.get("FrameOfReferenceUID")))
+            missing.setdefault(key, []).append(rec)
+    notes: dict[str, list[str]] = {}
+    for n, ((modality, frame), recs) in enumerate(sorted(missing.items()), start=1):
+        key = NO_UID_KEY if len(missing) == 1 else f"{NO_UID_KEY}-{n}"
+        absent = ["SeriesInstanceUID"]
+        if not any(_text(r.header.get("StudyInstanceUID")) for r in recs):
+            absent.append("StudyInstanceUID")
+        by = f"modality {modality or 'unknown'}" + (f", frame of reference {frame}" if frame else "")
+        notes[key] = [
+            f"{len(recs)} file(s) in {root} have no {' and no '.join(absent)} (e.g. {recs[0].path.name}); "
+            f"they were grouped as one series ({by}), as GDCM groups files without a "
+            f"SeriesInstanceUID; select it with --series {key}."
+        ]
+        by_series[key] = recs
+    return by_series, notes
+
+
 def index_dicom(
     path: str | os.PathLike[str],
     progress: Callable[[float], None] | None = None,
@@ -357,7 +417,7 @@ def index_dicom(
     skipped: list[Path] = []
     unreadable: list[Unreadable] = []
     workers = max_workers or min(8, (os.cpu_count() or 2) * 2)
-    with ThreadPoolExecutor(max_workers=workers) as pool:
+    with capture_warnings(), ThreadPoolExecutor(max_workers=workers) as pool:
         for i, result in enumerate(pool.map(read_header, files, chunksize=16)):
             if isinstance(result, FileRecord):
                 records.append(result)
@@ -367,9 +427,7 @@ def index_dicom(
                 skipped.append(files[i])
             if progress is not None and (i % 64 == 0 or i == len(files) - 1):
                 progress((i + 1) / max(len(files), 1))
-    by_series: dict[str, list[FileRecord]] = {}
-    for rec in records:
-        by_series.setdefault(str(rec.header.SeriesInstanceUID), []).append(rec)
+    by_series, grouping = _group_by_series(records, root)
     series: list[SeriesInfo] = []
     for uid, recs in by_series.items():
         stacks = _split_stacks(recs)
@@ -386,6 +444,8 @@ def index_dicom(
                 stack=n,
                 n_stacks=len(stacks),
                 distinct_by=distinct,
+                uid_missing=uid in grouping,
+                warnings=list(grouping.get(uid, [])),
             )
             if info.is_image:
                 label = f"series {info.key} ({modality}{' ' + repr(info.description) if info.description else ''})"
