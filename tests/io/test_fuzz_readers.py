@@ -17,12 +17,13 @@ times as many with another seed.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 import pydicom
 import pytest
-from hypothesis import HealthCheck, given, seed, settings
+from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
 from tests.io.dicom_factory import write_nm_multiframe, write_single_frame_series
@@ -41,12 +42,16 @@ SLOW_FACTOR = 10
 
 
 def _settings(reader: str, slow: bool) -> settings:
+    # FUZZ_NO_SHRINK=1 reports every distinct failure at once, unshrunk (for development).
+    phases = [Phase.explicit, Phase.generate] if os.environ.get("FUZZ_NO_SHRINK") else list(Phase)
     return settings(
         max_examples=BUDGET[reader] * (SLOW_FACTOR if slow else 1),
         deadline=None,
         database=None,
         suppress_health_check=list(HealthCheck),
         print_blob=True,
+        phases=phases,
+        report_multiple_bugs=True,
     )
 
 
@@ -128,15 +133,30 @@ def _mutate_copy(source: Path, mutation, work: Path, which: int = 0) -> tuple[Pa
                 data = mutation.apply(data)
             (target / name).write_bytes(data)
         return target, [target]
-    target = work / source.name
+    # A DICOM file protects its folder from outputs: inputs go to their own folder.
+    (work / "in").mkdir()
+    target = work / "in" / source.name
     target.write_bytes(mutation.apply(source.read_bytes()))
     return target, [target]
 
 
 # -------------------------------------------------------- oracles on exit 0
 def _pixels(path: Path) -> np.ndarray:
+    """Stored values of every frame, decoded with numpy from pydicom's element (native data)."""
     ds = pydicom.dcmread(path, force=True)
-    return np.asarray(ds.pixel_array, dtype=np.float64).reshape(-1, int(ds.Rows), int(ds.Columns))
+    rows, columns = int(ds.Rows), int(ds.Columns)
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    data = bytes(ds.PixelData)
+    bits = int(ds.get("BitsAllocated") or 8 * len(data) // (rows * columns * frames))
+    signed = int(ds.get("PixelRepresentation", 0) or 0) == 1
+    dtype = np.dtype(f"<{'i' if signed else 'u'}{bits // 8}")
+    count = rows * columns * frames
+    values = np.frombuffer(data[: count * dtype.itemsize], dtype=dtype)
+    stored = int(ds.get("BitsStored") or bits)
+    if 0 < stored < bits:
+        shift = bits - stored
+        values = (values << shift) >> shift if signed else values & ((1 << stored) - 1)
+    return values.astype(np.float64).reshape(frames, rows, columns)
 
 
 def _check_written(output: Path, volume: Volume) -> None:
@@ -177,8 +197,8 @@ def _ct_series(clean: dict[str, Path], mutation, which: int) -> None:  # noqa: A
             _check_sane(volume)
             for k, name in enumerate(volume.metadata.extra["files"]):
                 ds = pydicom.dcmread(name, force=True)
-                slope = float(ds.get("RescaleSlope", 1) or 1)
-                intercept = float(ds.get("RescaleIntercept", 0) or 0)
+                slope = float(ds.RescaleSlope) if ds.get("RescaleSlope") not in (None, "") else 1.0
+                intercept = float(ds.RescaleIntercept) if ds.get("RescaleIntercept") not in (None, "") else 0.0
                 expected = _pixels(Path(name))[0] * slope + intercept
                 np.testing.assert_allclose(volume.array[k], expected, rtol=1e-5, atol=1e-3)
 

@@ -42,7 +42,7 @@ _collectors: list[WarningLog] = []
 _LIBRARIES = ("pydicom", "highdicom", "SimpleITK", "numpy", "scipy", "skimage", "nibabel", "pylibjpeg")
 
 
-@dataclass
+@dataclass(eq=False)  # identity: nested logs are told apart by ``is``
 class WarningLog:
     """Library warnings caught by :func:`capture_warnings` outside any :func:`warning_source`."""
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import re
-import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -174,11 +173,11 @@ def read_header(path: Path) -> FileRecord | Unreadable | None:
     return record
 
 
-#: What parsing a damaged file can raise inside pydicom (a property of the file).
-_PARSE_ERRORS = (
-    OSError, EOFError, ValueError, KeyError, TypeError, AttributeError, IndexError,
-    NotImplementedError, OverflowError, UnicodeError, struct.error, RecursionError,
-)
+#: What parsing a damaged file can raise inside pydicom: besides the builtin
+#: errors, pydicom's own (BytesLengthException derives from Exception
+#: directly). Only the parsing of one file's bytes is guarded with this, so any
+#: failure there is a property of the file.
+_PARSE_ERRORS = (Exception,)
 
 
 def _exception_text(exc: BaseException) -> str:
