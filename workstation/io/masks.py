@@ -42,6 +42,7 @@ from typing import Any
 
 import numpy as np
 
+from workstation.core.diagnostics import summarize, warning_source
 from workstation.core.errors import (
     DicomError,
     EmptyMaskError,
@@ -112,6 +113,13 @@ def read_mask(spec: str | os.PathLike[str], reference: Volume | None = None) -> 
     label = os.fspath(spec)
     if not path.exists():
         raise InvalidInputError(f"The mask {label}: no such file or folder.")
+    with warning_source(path) as caught:
+        mask = _read_any(path, name, label, reference)
+    mask.metadata.warnings.extend(summarize(caught))
+    return mask
+
+
+def _read_any(path: Path, name: str | None, label: str, reference: Volume | None) -> Volume:
     kind = _kind(path)
     if kind == "segnrrd":
         mask = _read_seg_nrrd(path, name)
@@ -320,6 +328,20 @@ def _nrrd_has_segments(path: Path) -> bool:
     return b"Segment0_" in head
 
 
+def _int_field(keys: dict[str, str], key: str, default: int, path: Path) -> int:
+    """A whole-number header field of a Slicer segmentation (``default`` when absent)."""
+    text = keys.get(key)
+    if text is None:
+        return default
+    try:
+        return int(text.strip())
+    except ValueError:
+        raise InvalidInputError(
+            f"{path}: the header field {key} is {text.strip()[:40]!r}, not a whole number; "
+            "the segmentation cannot be read (save it again from 3D Slicer)."
+        ) from None
+
+
 @functools.lru_cache(maxsize=1)
 def _load_seg_nrrd(path_text: str, mtime_ns: int, size: int) -> tuple[np.ndarray, np.ndarray, dict[str, str], int]:
     """The layers (z, y, x, layers; read-only), affine, header fields and layer count of a NRRD.
@@ -369,8 +391,8 @@ def _read_seg_nrrd(path: Path, name: str | None) -> Volume:
         seg_name = keys[f"Segment{n}_Name"].strip()
         # Files from Slicer before 4.11 have neither field: one segment per layer with
         # value 1 (4D) or the segment index + 1 in a single volume (3D).
-        layer = int(keys.get(f"Segment{n}_Layer", n if layers > 1 else 0))
-        value = int(keys.get(f"Segment{n}_LabelValue", 1 if layers > 1 else n + 1))
+        layer = _int_field(keys, f"Segment{n}_Layer", n if layers > 1 else 0, path)
+        value = _int_field(keys, f"Segment{n}_LabelValue", 1 if layers > 1 else n + 1, path)
         if not 0 <= layer < layers:
             raise InvalidInputError(
                 f"{path}: segment {seg_name!r} is on layer {layer}, but the file has {layers} layer(s)."
@@ -403,8 +425,13 @@ def _read_dicom_seg(path: Path, name: str | None) -> Volume:
     try:
         seg = hd.seg.segread(path)
     except Exception as exc:  # noqa: BLE001 - any parse failure is a bad input file
-        raise DicomError(f"{path}: cannot be read as a DICOM SEG ({exc}).") from None
-    described = {int(item.SegmentNumber): str(item.SegmentLabel) for item in seg.SegmentSequence}
+        raise DicomError(f"{path}: cannot be read as a DICOM SEG ({_why(exc)}).") from None
+    try:
+        described = {int(item.SegmentNumber): str(item.SegmentLabel) for item in seg.SegmentSequence}
+    except Exception as exc:  # noqa: BLE001 - a malformed segment description is the file's
+        raise DicomError(
+            f"{path}: cannot be read as a DICOM SEG: its SegmentSequence is malformed ({_why(exc)})."
+        ) from None
     if name is not None:
         number = _find_name(described, name, path)
         numbers = [number]
@@ -420,8 +447,10 @@ def _read_dicom_seg(path: Path, name: str | None) -> Volume:
             rescale_fractional=True,
             allow_missing_positions=True,
         )
-    except (ValueError, RuntimeError, KeyError, IndexError) as exc:
-        raise DicomError(f"{path}: the SEG frames do not form a regular 3D grid ({exc}).") from None
+    except Exception as exc:  # noqa: BLE001 - highdicom's failures on a damaged SEG are the file's
+        raise DicomError(
+            f"{path}: the SEG frames cannot be placed on a regular 3D grid ({_why(exc)})."
+        ) from None
     stacked = np.asarray(volume.array)
     if stacked.ndim == 3:
         stacked = stacked[..., np.newaxis]
@@ -449,8 +478,22 @@ def _read_rtstruct(path: Path, name: str | None, reference: Volume) -> Volume:
 
     try:
         ds = pydicom.dcmread(path)
-    except Exception as exc:  # noqa: BLE001
-        raise DicomError(f"{path}: cannot be read as an RT Structure Set ({exc}).") from None
+        return _parse_rtstruct(ds, path, name, reference)
+    except (DicomError, GeometryMismatchError, EmptyMaskError, InvalidInputError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - a damaged structure set is the file's problem
+        raise DicomError(
+            f"{path}: cannot be read as an RT Structure Set ({_why(exc)}); check it with "
+            "`workstation info` or export it again from the planning system."
+        ) from None
+
+
+def _why(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text[:200]}" if text else type(exc).__name__
+
+
+def _parse_rtstruct(ds: Any, path: Path, name: str | None, reference: Volume) -> Volume:
     rois = {
         int(item.ROINumber): str(getattr(item, "ROIName", f"ROI {item.ROINumber}"))
         for item in getattr(ds, "StructureSetROISequence", [])

@@ -150,9 +150,11 @@ def read_header(path: Path) -> FileRecord | Unreadable | None:
         return Unreadable(path, "the file ends in the middle of its header (truncated)")
     if not ds.get("SOPClassUID") and "MediaStorageSOPClassUID" in ds.file_meta:
         ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID
-    sop_class = str(ds.get("SOPClassUID", "") or "")
+    sop_class = str(ds.get("SOPClassUID", "") or "").strip(" \x00")
     if sop_class == DICOMDIR_SOP_CLASS:
         return None
+    if sop_class and not _UID.fullmatch(sop_class):
+        return Unreadable(path, f"its SOPClassUID {_shown(sop_class)} is not a UID, so its kind is unknown")
     if head is None and sop_class in IMAGE_SOP_CLASSES:
         return Unreadable(path, "the image has no pixel data; the file may be truncated")
     record = FileRecord(
@@ -178,6 +180,9 @@ def read_header(path: Path) -> FileRecord | Unreadable | None:
 #: directly). Only the parsing of one file's bytes is guarded with this, so any
 #: failure there is a property of the file.
 _PARSE_ERRORS = (Exception,)
+
+
+_UID = re.compile(r"[0-9]+(\.[0-9]+)*")
 
 
 def _exception_text(exc: BaseException) -> str:

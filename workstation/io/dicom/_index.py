@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from workstation.core.diagnostics import capture_warnings
+from workstation.core.diagnostics import capture_warnings, warning_source
 from workstation.core.errors import DicomError, InvalidInputError
 from workstation.core.volume import Unit
 from workstation.io.dicom._headers import (
@@ -449,10 +449,12 @@ def index_dicom(
             )
             if info.is_image:
                 label = f"series {info.key} ({modality}{' ' + repr(info.description) if info.description else ''})"
-                try:
-                    info.plan = plan_for(members, label)
-                except DicomError as exc:
-                    info.problem = str(exc)
+                with capture_warnings(), warning_source(members[0].path) as caught:
+                    try:
+                        info.plan = plan_for(members, label)
+                    except DicomError as exc:
+                        info.problem = str(exc)
+                info.warnings.extend(caught)
             series.append(info)
     series.sort(key=lambda s: (_int_or_none(s.header.get("SeriesNumber")) or 0, s.description, s.key))
     return DicomIndex(root=root, series=series, skipped=skipped, unreadable=unreadable)
