@@ -52,6 +52,9 @@ IMAGE_SOP_CLASSES = {
     "1.2.840.10008.5.1.4.1.1.481.2",  # RT Dose
     "1.2.840.10008.5.1.4.1.1.481.1",  # RT Image
     "1.2.840.10008.5.1.4.1.1.7",  # Secondary Capture
+    "1.2.840.10008.5.1.4.1.1.2.2",  # Legacy Converted Enhanced CT Image
+    "1.2.840.10008.5.1.4.1.1.4.4",  # Legacy Converted Enhanced MR Image
+    "1.2.840.10008.5.1.4.1.1.128.1",  # Legacy Converted Enhanced PET Image
 }
 RTDOSE_STORAGE = "1.2.840.10008.5.1.4.1.1.481.2"
 DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
@@ -155,8 +158,15 @@ def read_header(path: Path) -> FileRecord | Unreadable | None:
         return None
     if sop_class and not _UID.fullmatch(sop_class):
         return Unreadable(path, f"its SOPClassUID {_shown(sop_class)} is not a UID, so its kind is unknown")
+    series_uid = ds.get("SeriesInstanceUID")
+    if series_uid not in (None, "") and not (
+        isinstance(series_uid, str) and _UID.fullmatch(series_uid.strip(" \x00"))
+    ):
+        return Unreadable(
+            path, f"its SeriesInstanceUID {_shown(series_uid)} is not a UID, so its series is unknown"
+        )
     if head is None and sop_class in IMAGE_SOP_CLASSES:
-        return Unreadable(path, "the image has no pixel data; the file may be truncated")
+        return Unreadable(path, "the image has no pixel data: the file is truncated or its header is damaged")
     record = FileRecord(
         path=path, header=ds, file_size=size, has_pixels=head is not None, sop_class=sop_class
     )
@@ -183,6 +193,14 @@ _PARSE_ERRORS = (Exception,)
 
 
 _UID = re.compile(r"[0-9]+(\.[0-9]+)*")
+
+
+def failure_text(exc: BaseException) -> str:
+    """A library's exception as a short reason (a missing attribute said as such)."""
+    missing = re.search(r"has no attribute '(\w+)'", str(exc))
+    if isinstance(exc, AttributeError) and missing:
+        return f"{missing.group(1)} is missing"
+    return _exception_text(exc)
 
 
 def _exception_text(exc: BaseException) -> str:
@@ -372,8 +390,12 @@ def _parse_fast(rec: FileRecord) -> str | None:
                 return f"{keyword} is {_shown(raw)}, not one whole number"
             setattr(rec, name, value)
         rec.signed = _us(_raw(ds, 0x00280103)) == 1
-    if rec.has_pixels and (rec.rows < 1 or rec.columns < 1):
-        return f"the image is {rec.rows} rows by {rec.columns} columns (Rows and Columns must be at least 1)"
+    if rec.has_pixels:
+        for keyword, tag, value in (("Rows", 0x00280010, rec.rows), ("Columns", 0x00280011, rec.columns)):
+            if _raw(ds, tag) is None:
+                return f"{keyword} is missing, so the image size is unknown"
+            if value < 1:
+                return f"{keyword} is {value}; an image needs at least one row and one column"
     raw = _raw(ds, 0x00280008)
     if not _absent(raw):
         frames = _text_numbers(raw)

@@ -228,9 +228,37 @@ class DicomIndex:
             bad = self.unreadable[0]
             return f"{bad.path}: is not a readable DICOM file ({bad.reason})."
         if self.series:
-            kinds = ", ".join(sorted({s.modality for s in self.series}))
-            return f"{self.root} holds no image series, only {kinds} objects."
-        return f"{self.root}: no DICOM files found ({len(self.skipped)} other file(s) skipped)."
+            empty = [s for s in self.series if not s.records[0].has_pixels and s.modality in _IMAGE_MODALITIES]
+            if empty:
+                return (
+                    f"{empty[0].records[0].path}: the {empty[0].modality} image has no pixel data "
+                    "(the file is truncated or its header is damaged)."
+                )
+            kinds = ", ".join(sorted({_short(s.modality) for s in self.series}))
+            return (
+                f"{self.root} holds no image series, only {kinds} objects; a SEG or RTSTRUCT is "
+                "a MASK: use it with `workstation mask` or an option that takes a MASK (--roi, --tumor)."
+            )
+        if self.root.is_file():
+            return (
+                f"{self.root} is not a DICOM file (no DICOM header could be parsed: it is truncated, "
+                "damaged or of another kind); an IMG is a DICOM folder or file, or a .nii/.nii.gz, "
+                ".nrrd/.nhdr or .mha/.mhd file."
+            )
+        return (
+            f"{self.root}: no DICOM files found ({len(self.skipped)} other file(s) skipped); "
+            "an IMG is a DICOM folder or file, or a .nii/.nii.gz, .nrrd/.nhdr or .mha/.mhd file."
+        )
+
+
+#: Modalities whose objects are images (a file of one without pixel data is damaged).
+_IMAGE_MODALITIES = {"CT", "MR", "PT", "NM", "RTDOSE", "OT", "CR", "DX", "US", "XA", "MG", "SC"}
+
+
+def _short(text: str) -> str:
+    """A header value for messages: printable and short."""
+    clean = "".join(c if c.isprintable() else "?" for c in str(text))
+    return clean if len(clean) <= 16 else repr(clean[:13] + "...")
 
 
 def _geometry_text(info: SeriesInfo) -> str:

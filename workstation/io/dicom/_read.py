@@ -15,7 +15,7 @@ from pydicom.dataset import Dataset
 from workstation.core.diagnostics import capture_warnings, summarize
 from workstation.core.errors import DicomError
 from workstation.core.volume import Unit, Volume, VolumeMetadata
-from workstation.io.dicom._headers import floats, number
+from workstation.io.dicom._headers import failure_text, floats, number
 from workstation.io.dicom._index import DicomIndex, SeriesInfo, _int_or_none, index_dicom
 from workstation.io.dicom._pet import (
     acquisition_datetime,
@@ -297,7 +297,7 @@ def _read_enhanced(
     except Exception as exc:  # noqa: BLE001 - decoder or geometry failures are the file's
         raise DicomError(
             f"{rec.path}: the enhanced multi-frame image cannot be read "
-            f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})."
+            f"({failure_text(exc)})."
         ) from None
     values = np.asarray(volume.array)
     if values.shape != out.shape:

@@ -36,6 +36,7 @@ from workstation.io.dicom._headers import (
     RTDOSE_STORAGE,
     FileRecord,
     describe,
+    failure_text,
     floats,
     number,
 )
@@ -98,17 +99,28 @@ def _in_plane(label: str, ds, path, rec: FileRecord | None = None) -> tuple[np.n
     else:
         rc, ps = orientation_of(ds), pixel_spacing_of(ds)
     if rc is None:
-        raise DicomError(f"{label}: {path} has no valid ImageOrientationPatient.")
+        modality = str(ds.get("Modality", "") or "")
+        if modality.upper() in _PROJECTION_MODALITIES or "ImagePositionPatient" not in ds:
+            raise DicomError(
+                f"{label}: {path} is a 2D {modality or 'image'} without patient geometry (no "
+                "ImageOrientationPatient/ImagePositionPatient); only cross-sectional images (CT, MR, "
+                "PET, SPECT/NM reconstructions, RT Dose) can be read as volumes."
+            )
+        raise DicomError(f"{label}: {path} has no ImageOrientationPatient, so its slice direction is unknown.")
     if abs(float(rc[0] @ rc[1])) > 1e-3:
         raise DicomError(
             f"{label}: ImageOrientationPatient of {path} is not orthogonal "
             f"(row·column = {float(rc[0] @ rc[1]):.4f})."
         )
     if ps is None:
-        raise DicomError(f"{label}: {path} has no valid PixelSpacing.")
+        raise DicomError(f"{label}: {path} has no PixelSpacing, so its voxel size is unknown.")
     normal = np.cross(rc[0], rc[1])
     normal /= np.linalg.norm(normal)
     return rc, ps, normal
+
+
+#: Modalities of projection images, which have no volume geometry.
+_PROJECTION_MODALITIES = {"CR", "DX", "MG", "US", "XA", "RF", "OT", "SC", "IO", "PX", "ES", "XC"}
 
 
 def _normalised(iop: np.ndarray) -> np.ndarray | None:
@@ -154,7 +166,7 @@ def plan_single_frame(records: list[FileRecord], label: str) -> StackPlan:
     for rec in recs:
         ipp = rec.position
         if ipp is None:
-            raise DicomError(f"{label}: {rec.path} has no valid ImagePositionPatient.")
+            raise DicomError(f"{label}: {rec.path} has no ImagePositionPatient, so its place is unknown.")
         positions.append(ipp)
     pos = np.array(positions)
     along = pos @ normal
@@ -242,7 +254,7 @@ def _nm_geometry(rec: FileRecord, label: str) -> tuple[np.ndarray, np.ndarray, n
         )
     ps = pixel_spacing_of(ds)
     if ps is None:
-        raise DicomError(f"{label}: {rec.path} has no valid PixelSpacing.")
+        raise DicomError(f"{label}: {rec.path} has no PixelSpacing, so its voxel size is unknown.")
     rc = orientation_of(source)
     assert rc is not None
     normal = np.cross(rc[0], rc[1])
@@ -370,7 +382,7 @@ def plan_rtdose(rec: FileRecord, label: str) -> StackPlan:
     rc, ps, normal = _in_plane(label, ds, rec.path)
     ipp = floats(ds.get("ImagePositionPatient"), 3)
     if ipp is None:
-        raise DicomError(f"{label}: {rec.path} has no valid ImagePositionPatient.")
+        raise DicomError(f"{label}: {rec.path} has no ImagePositionPatient, so its place is unknown.")
     n_frames = rec.number_of_frames
     raw_offsets = ds.get("GridFrameOffsetVector")
     offsets = floats(raw_offsets)
@@ -442,7 +454,7 @@ def plan_enhanced(rec: FileRecord, label: str) -> StackPlan:
     except Exception as exc:  # noqa: BLE001 - any failure is a property of the file
         raise DicomError(
             f"{label}: the frame geometry of {rec.path.name} cannot be read "
-            f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})."
+            f"({failure_text(exc)})."
         ) from None
     if geometry is None:
         raise DicomError(
@@ -472,7 +484,8 @@ def plan_for(records: list[FileRecord], label: str) -> StackPlan:
     frames = int(number(records[0].header.get("NumberOfFrames"), 1) or 1)
     if frames > 1:
         raise DicomError(
-            f"{label}: {records[0].path.name} is a multi-frame image of a kind that cannot be "
-            "read as a volume."
+            f"{label}: {records[0].path.name} is a multi-frame {records[0].header.get('Modality', '')} "
+            f"image without per-frame geometry (SOP class {records[0].sop_class_uid or 'unknown'}, no "
+            "PerFrameFunctionalGroupsSequence), so it cannot be read as a volume."
         )
     return plan_single_frame(records, label)
