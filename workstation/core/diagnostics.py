@@ -72,8 +72,10 @@ def library_of(filename: str) -> str:
 def _first_sentence(message: Any) -> str:
     text = str(message).strip()
     text = text.splitlines()[0] if text else type(message).__name__
-    # pydicom appends "Please see <URL> for allowed values for each VR."
+    # pydicom appends "Please see <URL> for allowed values for each VR."; highdicom
+    # explains at length: the first sentence says what is wrong.
     text = re.sub(r"\s*Please see <[^>]*>.*$", "", text)
+    text = re.split(r"(?<=[a-z0-9)'\"])\. (?=[A-Z])", text, maxsplit=1)[0]
     return text.rstrip(" .") + "."
 
 
