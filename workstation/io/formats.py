@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +34,11 @@ def read_sitk_image(path: str | os.PathLike[str], units: Unit | str | None = Non
         image = sitk.ReadImage(str(p))
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()[-1] if str(exc).strip() else "unreadable"
-        raise InvalidInputError(f"{p}: cannot be read as an image ({first}).") from None
+        first = re.sub(r"^.*?(?:ERROR|Exception)[^:]*:\s*", "", first)[:300]
+        raise InvalidInputError(
+            f"{p}: cannot be read as a {_format_name(p)} image ({first}); the file is damaged or "
+            "not of the kind its name says (`workstation info FILE` shows what can be read)."
+        ) from None
     if image.GetDimension() == 4 and image.GetSize()[3] == 1:
         image = image[:, :, :, 0]
     if image.GetDimension() == 2:
@@ -46,9 +51,22 @@ def read_sitk_image(path: str | os.PathLike[str], units: Unit | str | None = Non
             f"{image.GetNumberOfComponentsPerPixel()} components per voxel."
         )
     vol = Volume.from_sitk(image, units=Unit.parse(units), metadata=VolumeMetadata(source_path=str(p)))
+    from workstation.io.plausibility import check_geometry, check_values
+
+    check_geometry(vol, str(p))
+    vol.metadata.warnings.extend(check_values(vol, str(p)))
     if vol.array.dtype.kind == "f" and p.name.lower().endswith((".nii", ".nii.gz")):
         _restore_nifti_nan(p, vol.array)
     return vol
+
+
+def _format_name(path: Path) -> str:
+    name = path.name.lower()
+    if name.endswith((".nii", ".nii.gz")):
+        return "NIfTI"
+    if name.endswith((".nrrd", ".nhdr")):
+        return "NRRD"
+    return "MetaImage"
 
 
 #: NIfTI-1 float datatypes (code -> numpy dtype). Source: nifti1.h (NIFTI_TYPE_FLOAT32/64).

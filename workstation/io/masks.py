@@ -128,7 +128,9 @@ def _read_any(path: Path, name: str | None, label: str, reference: Volume | None
     elif kind == "rtstruct":
         if reference is None:
             raise InvalidInputError(
-                f"The RTSTRUCT mask {label} needs the image it is used with to rasterize its contours."
+                f"The RTSTRUCT mask {label} needs the image it is used with to rasterize its "
+                "contours; give it with --image IMG (workstation mask) or use the mask with a "
+                "command that has an image."
             )
         mask = _read_rtstruct(path, name, reference)
     else:

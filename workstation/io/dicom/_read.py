@@ -77,7 +77,8 @@ def read_indexed(
     if not info.is_image:
         raise DicomError(
             f"Series {info.key} in {index.root} is a {info.modality} object, not an image; "
-            "use it as a MASK instead."
+            f"use it where a MASK is taken, e.g. `workstation mask {info.records[0].path} "
+            "--image IMG -o labels.nii.gz`."
         )
     if info.problem is not None or info.plan is None:
         raise DicomError(info.problem or f"Series {info.key} cannot be read.")
