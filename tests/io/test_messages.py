@@ -124,3 +124,19 @@ def test_a_2d_radiograph_says_only_cross_sections_are_volumes(tmp_path: Path) ->
         pytest.skip("pydicom-data is not installed")
     line = _error(["convert", str(root / "US1_UNCR.dcm"), "-o", str(tmp_path / "out.nii.gz")])
     assert "is a 2D US without patient geometry" in line and "only cross-sectional images" in line
+
+
+def test_a_broken_file_of_another_series_does_not_block_this_one(
+    tmp_path: Path, rng: np.random.Generator
+) -> None:
+    values = rng.normal(30, 10, (3, 8, 8)).round()
+    write_single_frame_series(tmp_path / "mixed", values, AFFINE, prefix="CT")
+    (broken,) = write_single_frame_series(tmp_path / "mixed", values[:1], AFFINE, "PT", prefix="PT")
+    ds = pydicom.dcmread(broken)
+    with pytest.warns(UserWarning):
+        ds.RescaleSlope = "nan"
+    ds.save_as(broken)
+    result = run_cli(["convert", str(tmp_path / "mixed"), "-o", str(tmp_path / "out" / "ct.nii.gz")])
+    assert result.code == 0, result.stderr
+    assert f"{broken} (series {ds.SeriesInstanceUID}) cannot be read and was left out" in result.stderr
+    np.testing.assert_array_equal(read_image(tmp_path / "out" / "ct.nii.gz").array, values)

@@ -109,9 +109,25 @@ class Unreadable:
 
     path: Path
     reason: str
+    #: The file's SeriesInstanceUID when its header could be parsed that far.
+    series_uid: str | None = None
 
 
 def read_header(path: Path) -> FileRecord | Unreadable | None:
+    """See :func:`_read_header`; an :class:`Unreadable` carries the file's series when known."""
+    result = _read_header(path)
+    if isinstance(result, Unreadable) and result.series_uid is None:
+        result.series_uid = _LAST_SERIES.pop(path, None)
+    else:
+        _LAST_SERIES.pop(path, None)
+    return result
+
+
+#: SeriesInstanceUID of each file being read, while it is read (thread-safe by key).
+_LAST_SERIES: dict[Path, str] = {}
+
+
+def _read_header(path: Path) -> FileRecord | Unreadable | None:
     """Read a file's header without pixel data.
 
     Returns ``None`` for a file that is not DICOM (no ``DICM`` marker and not
@@ -142,6 +158,7 @@ def read_header(path: Path) -> FileRecord | Unreadable | None:
                 if not (_present(ds, 0x00080016) and _present(ds, 0x00080060)):
                     return None
             tell = fp.tell()
+            _remember_series(path, ds)
             head = _element_header(fp, ds)
             decoded = _decode_used(ds, path)
     except _PARSE_ERRORS as exc:
@@ -183,6 +200,15 @@ def read_header(path: Path) -> FileRecord | Unreadable | None:
             record.pixel_offset = tell + header_len
             record.pixel_length = value_len
     return record
+
+
+def _remember_series(path: Path, ds: Dataset) -> None:
+    try:
+        uid = ds.get("SeriesInstanceUID")
+    except Exception:  # noqa: BLE001 - an undecodable UID is reported later
+        return
+    if isinstance(uid, str) and _UID.fullmatch(uid.strip(" \x00")):
+        _LAST_SERIES[path] = uid.strip(" \x00")
 
 
 #: What parsing a damaged file can raise inside pydicom: besides the builtin

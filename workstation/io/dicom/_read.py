@@ -70,8 +70,9 @@ def read_indexed(
     index: DicomIndex, series: str | None = None, progress: Callable[[float], None] | None = None
 ) -> Volume:
     """Read the stack selected by ``series`` from an existing index."""
-    if index.unreadable and (series is None or not index.series):
-        bad = index.unreadable[0]
+    unknown = [u for u in index.unreadable if u.series_uid is None]
+    if index.unreadable and (not index.images or (series is None and unknown)):
+        bad = (unknown or index.unreadable)[0]
         raise DicomError(f"{bad.path}: this DICOM file cannot be read ({bad.reason}).")
     info = index.select(series)
     if not info.is_image:
@@ -80,14 +81,21 @@ def read_indexed(
             f"use it where a MASK is taken, e.g. `workstation mask {info.records[0].path} "
             "--image IMG -o labels.nii.gz`."
         )
+    # A file that cannot be read may be a slice of the chosen series, unless its
+    # header named another series: those are reported as warnings.
+    ours = [u for u in index.unreadable if u.series_uid in (None, info.series_instance_uid)]
+    if ours:
+        bad = ours[0]
+        raise DicomError(f"{bad.path}: this DICOM file cannot be read ({bad.reason}).")
     if info.problem is not None or info.plan is None:
         raise DicomError(info.problem or f"Series {info.key} cannot be read.")
-    if index.unreadable:
-        bad = index.unreadable[0]
-        raise DicomError(f"{bad.path}: this DICOM file cannot be read ({bad.reason}).")
     with capture_warnings() as caught:
         volume = _assemble(info, info.plan, progress)
-    notes = [*index.warnings_for(info), *caught.sentences()]
+    others = [
+        f"{u.path} (series {u.series_uid}) cannot be read and was left out ({u.reason})."
+        for u in index.unreadable
+    ]
+    notes = [*index.warnings_for(info), *others, *caught.sentences()]
     volume.metadata.warnings.extend(n for n in summarize(notes) if n not in volume.metadata.warnings)
     return volume
 
