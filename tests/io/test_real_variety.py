@@ -203,3 +203,56 @@ def test_corpus_sample_in_the_default_run(tmp_path: Path) -> None:
         if outcome.kind == "read" and entry.name not in SITK_WRONG and (ref := sitk_volume(entry)) is not None:
             assert compare_with_sitk(outcome.volume, ref) is None, entry.name
     assert counts["read"] >= 4 and counts["refused"] >= 3, counts
+
+
+# ------------------------------------------------------ legacy multi-frame
+@pytest.mark.parametrize("reverse", [False, True], ids=["feet-first", "head-first"])
+def test_legacy_converted_multiframe_equals_its_single_frames(
+    tmp_path: Path, rng: np.random.Generator, oblique_direction: np.ndarray, reverse: bool
+) -> None:
+    """Geometry per frame (Legacy Converted Enhanced CT, highdicom): the same volume as the slices.
+
+    Oblique, anisotropic, in both slice orders (frames stored in ascending or
+    descending position along the normal).
+    """
+    import highdicom as hd
+
+    affine = affine_from_geometry([-40.0, 12.0, 30.0], [2.5, 0.9, 0.7], oblique_direction)
+    values = rng.normal(20.0, 30.0, (5, 9, 11)).round()
+    paths = write_single_frame_series(tmp_path / "slices", values, affine, shuffle_seed=5)
+    slices = read_image(tmp_path / "slices")
+    datasets = [pydicom.dcmread(p) for p in (paths[::-1] if reverse else paths)]
+    legacy = hd.legacy.LegacyConvertedEnhancedCTImage(datasets, hd.UID(), 7, hd.UID(), 1)
+    (tmp_path / "legacy").mkdir()
+    legacy.save_as(tmp_path / "legacy" / "ct.dcm", enforce_file_format=True)
+    volume = read_image(tmp_path / "legacy" / "ct.dcm")
+    np.testing.assert_array_equal(volume.array, slices.array)
+    np.testing.assert_allclose(volume.affine, slices.affine, atol=1e-4)
+
+
+# ------------------------------------------------------ vendor PET variants
+def test_philips_pet_in_counts_with_activity_scale_factor(tmp_path: Path, rng: np.random.Generator) -> None:
+    """Philips PET: Units CNTS, Bq/mL = rescaled counts × (7053,1009) of each image."""
+    affine = affine_from_geometry([-100.0, -100.0, -50.0], [4.0, 4.07, 4.07])
+    counts = rng.uniform(0, 3000.0, size=(4, 6, 5)).round()
+    paths = write_single_frame_series(tmp_path / "pet", counts, affine, "PT", rescale_slope=1.0, pet={"units": "CNTS"})
+    factors = [41.7, 41.7, 41.9, 41.7]  # Bq/mL per count, per image as the scanner writes it
+    for path, factor in zip(paths, factors, strict=True):
+        ds = pydicom.dcmread(path)
+        block = ds.private_block(0x7053, "Philips PET Private Group", create=True)
+        block.add_new(0x09, "DS", f"{factor:g}")
+        ds.save_as(path)
+    volume = read_image(tmp_path / "pet")
+    assert volume.units == Unit.BQML
+    expected = counts * np.array(factors)[:, None, None]
+    np.testing.assert_allclose(volume.array, expected, rtol=1e-6)  # float32 of the exact product
+    assert any("Activity Concentration Scale Factor (7053,1009)" in w for w in volume.metadata.warnings)
+
+
+def test_pet_in_counts_without_a_scale_factor_stays_counts(tmp_path: Path, rng: np.random.Generator) -> None:
+    affine = affine_from_geometry([0.0, 0.0, 0.0], [4.0, 4.0, 4.0])
+    counts = rng.uniform(0, 3000.0, size=(3, 5, 5)).round()
+    write_single_frame_series(tmp_path / "pet", counts, affine, "PT", rescale_slope=1.0, pet={"units": "CNTS"})
+    volume = read_image(tmp_path / "pet")
+    assert volume.units == Unit.COUNTS
+    np.testing.assert_array_equal(volume.array, counts)

@@ -21,6 +21,7 @@ from workstation.io.dicom._pet import (
     acquisition_datetime,
     decay_reference,
     pet_units,
+    philips_activity_scale,
     radiopharmaceutical_from,
 )
 from workstation.io.dicom._pixels import read_stored
@@ -168,6 +169,22 @@ def _scales(plan: StackPlan) -> tuple[np.ndarray, np.ndarray, Unit, list[str]]:
     if plan.kind == "slices":
         slopes = np.array([r.rescale_slope for r in plan.records])
         inters = np.array([r.rescale_intercept for r in plan.records])
+        if unit == Unit.BQML and str(first.get("Units", "")).strip().upper() == "CNTS":
+            # Philips PET in counts: each image's Activity Concentration Scale Factor.
+            factors = [philips_activity_scale(r.header) for r in plan.records]
+            if any(f is None for f in factors):
+                missing = plan.records[factors.index(None)].path.name
+                raise DicomError(
+                    f"{missing}: Units is CNTS and, unlike the other images of its series, it has no "
+                    f"Philips Activity Concentration Scale Factor (7053,1009), so it cannot be put in Bq/mL."
+                )
+            scale = np.array(factors, dtype=float)
+            slopes, inters = slopes * scale, inters * scale
+            warnings.append(
+                "Units CNTS (Philips): converted to Bq/mL with the Activity Concentration Scale "
+                f"Factor (7053,1009) of each image ({scale.min():.6g}"
+                + ("" if np.ptp(scale) == 0 else f" to {scale.max():.6g}") + " Bq/mL per count)."
+            )
         return slopes, inters, unit, warnings
     if plan.kind == "enhanced":  # highdicom applies the rescale per frame
         return np.ones(nz), np.zeros(nz), unit, warnings
