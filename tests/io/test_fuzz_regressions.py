@@ -122,3 +122,23 @@ def test_no_raw_warning_reaches_the_terminal(ct: Path, tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "UserWarning" not in done.stderr and "warn_and_log" not in done.stderr
     assert "warning: " in done.stderr and "CT0004.dcm" in done.stderr
+
+
+def test_itk_warnings_become_ours_and_nothing_reaches_stderr(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """ITK writes its warnings to file descriptor 2, past Python: they are caught there too."""
+    import struct
+
+    from workstation.core import Unit, Volume, affine_from_geometry
+    from workstation.io import write_image
+
+    volume = Volume(np.zeros((3, 4, 5), np.int16), affine_from_geometry([0, 0, 0], [2, 1, 1]), units=Unit.HU)
+    path = write_image(volume, tmp_path / "ct.nii", compress=False)
+    data = bytearray(path.read_bytes())
+    data[280:284] = struct.pack("<f", 7.0)  # srow_x[0]: an sform scale that disagrees with pixdim
+    path.write_bytes(bytes(data))
+    capfd.readouterr()
+    read = read_image(path)
+    assert capfd.readouterr().err == ""
+    assert any("SimpleITK: the file has unexpected scales in sform" in w for w in read.metadata.warnings)

@@ -31,7 +31,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["WarningLog", "capture_warnings", "library_of", "summarize", "warning_source"]
+__all__ = [
+    "WarningLog", "capture_native_stderr", "capture_warnings", "library_of", "summarize", "warning_source",
+]
 
 _local = threading.local()
 _lock = threading.Lock()
@@ -166,3 +168,57 @@ def summarize(messages: list[str], limit: int = 200) -> list[str]:
         else:
             out.append(f"{first} (also in {len(members) - 1} other file(s) or value(s))")
     return out[:limit]
+
+
+@contextlib.contextmanager
+def capture_native_stderr(source: str | Path, library: str = "SimpleITK") -> Iterator[list[str]]:
+    """Catch what compiled code (ITK) writes to the process's stderr during the block.
+
+    ITK reports doubtful input ("NiftiImageIO (0x…): FILE has unexpected scales
+    in sform") straight to file descriptor 2, past Python's warnings. The
+    descriptor is pointed at a temporary file for the block (main thread only:
+    it is process-wide) and what was written becomes sentences
+    ``"source: SimpleITK: …"`` in the yielded list.
+    """
+    import os
+    import sys
+    import tempfile
+
+    caught: list[str] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield caught
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield caught
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            text = sink.read().decode("utf-8", "replace")
+        caught.extend(
+            f"{source}: {library}: {line.replace(str(source), 'the file')}" for line in _native_sentences(text)
+        )
+
+
+def _native_sentences(text: str) -> list[str]:
+    """ITK's warning blocks as one sentence each (the object address and source line dropped)."""
+    out: list[str] = []
+    if "vnl_svd" in text:
+        out.append("the orientation matrix is singular or not finite (its SVD failed).")
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith(("WARNING: In", "ERROR: In")) or "vnl_svd" in line:
+            continue
+        if re.fullmatch(r"[-+0-9.eEnaif\s\[\]M=]*", line):  # matrix dumps
+            continue
+        line = re.sub(r"^\w+ \(0x[0-9a-f]+\):\s*", "", line)
+        line = re.sub(r"^\S+: ", "", line) if line.startswith("/") else line
+        sentence = line.rstrip(" .") + "."
+        if sentence not in out:
+            out.append(sentence)
+    return out

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from workstation.core.diagnostics import capture_native_stderr
 from workstation.core.errors import InvalidInputError
 from workstation.core.volume import Unit, Volume, VolumeMetadata
 from workstation.io._atomic import atomic_path
@@ -31,7 +32,8 @@ def read_sitk_image(path: str | os.PathLike[str], units: Unit | str | None = Non
     if not p.is_file():
         raise InvalidInputError(f"{p}: no such file.")
     try:
-        image = sitk.ReadImage(str(p))
+        with capture_native_stderr(p) as native:
+            image = sitk.ReadImage(str(p))
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()[-1] if str(exc).strip() else "unreadable"
         first = re.sub(r"^.*?(?:ERROR|Exception)[^:]*:\s*", "", first)[:300]
@@ -54,6 +56,7 @@ def read_sitk_image(path: str | os.PathLike[str], units: Unit | str | None = Non
     from workstation.io.plausibility import check_geometry, check_values
 
     check_geometry(vol, str(p))
+    vol.metadata.warnings.extend(native)
     vol.metadata.warnings.extend(check_values(vol, str(p)))
     if vol.array.dtype.kind == "f" and p.name.lower().endswith((".nii", ".nii.gz")):
         _restore_nifti_nan(p, vol.array)

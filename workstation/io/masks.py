@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from workstation.core.diagnostics import summarize, warning_source
+from workstation.core.diagnostics import capture_native_stderr, summarize, warning_source
 from workstation.core.errors import (
     DicomError,
     EmptyMaskError,
@@ -345,8 +345,10 @@ def _int_field(keys: dict[str, str], key: str, default: int, path: Path) -> int:
 
 
 @functools.lru_cache(maxsize=1)
-def _load_seg_nrrd(path_text: str, mtime_ns: int, size: int) -> tuple[np.ndarray, np.ndarray, dict[str, str], int]:
-    """The layers (z, y, x, layers; read-only), affine, header fields and layer count of a NRRD.
+def _load_seg_nrrd(
+    path_text: str, mtime_ns: int, size: int
+) -> tuple[np.ndarray, np.ndarray, dict[str, str], int, tuple[str, ...]]:
+    """The layers (z, y, x, layers; read-only), affine, header fields, layer count and ITK's warnings.
 
     Cached for the last file (keyed by path, modification time and size): a command
     that takes several segments of one ``.seg.nrrd`` (``--roi liver=S#Liver --roi
@@ -356,7 +358,8 @@ def _load_seg_nrrd(path_text: str, mtime_ns: int, size: int) -> tuple[np.ndarray
 
     path = Path(path_text)
     try:
-        image = sitk.ReadImage(path_text)
+        with capture_native_stderr(path) as native:
+            image = sitk.ReadImage(path_text)
     except RuntimeError as exc:
         last = str(exc).strip().splitlines()[-1] if str(exc).strip() else "unreadable"
         raise InvalidInputError(
@@ -376,12 +379,15 @@ def _load_seg_nrrd(path_text: str, mtime_ns: int, size: int) -> tuple[np.ndarray
     spacing = np.array(image.GetSpacing())
     direction = np.array(image.GetDirection()).reshape(3, 3)
     affine = affine_from_geometry(image.GetOrigin(), spacing[::-1], direction[:, ::-1])
-    return array, affine, keys, layers
+    return array, affine, keys, layers, tuple(native)
 
 
 def _read_seg_nrrd(path: Path, name: str | None) -> Volume:
     stat = path.stat()
-    array, affine, keys, layers = _load_seg_nrrd(str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+    array, affine, keys, layers, itk_warnings = _load_seg_nrrd(
+        str(path.resolve()), stat.st_mtime_ns, stat.st_size
+    )
+    native = list(itk_warnings)
     affine = affine.copy()
 
     numbers = sorted(int(m.group(1)) for k in keys if (m := re.fullmatch(r"Segment(\d+)_Name", k)))
@@ -406,18 +412,18 @@ def _read_seg_nrrd(path: Path, name: str | None) -> Volume:
         index = _find_name(names, name, path)
         seg_name, layer, value = segments[index]
         binary = (array[..., layer] == value).astype(np.uint8)
-        return _label_volume(binary, affine, {1: seg_name}, path, "SEG")
+        return _label_volume(binary, affine, {1: seg_name}, path, "SEG", warnings=native)
 
     if layers == 1:
         # Shared layer: keep the file's label values.
         names = {value: seg_name for seg_name, _, value in segments}
         kept = np.where(np.isin(array[..., 0], list(names)), array[..., 0], 0)
-        return _label_volume(kept, affine, names, path, "SEG")
+        return _label_volume(kept, affine, names, path, "SEG", warnings=native)
     masks = [array[..., layer] == value for _, layer, value in segments]
     values = list(range(1, len(segments) + 1))
     combined, warnings = _combine(masks, values, path)
     names = {v: s[0] for v, s in zip(values, segments, strict=True)}
-    return _label_volume(combined, affine, names, path, "SEG", warnings=warnings)
+    return _label_volume(combined, affine, names, path, "SEG", warnings=native + warnings)
 
 
 # ------------------------------------------------------------------ DICOM SEG
