@@ -386,7 +386,11 @@ def _shown(raw: Any) -> str:
 
 
 def _absent(raw: Any) -> bool:
-    return raw is None or (isinstance(raw, bytes | str) and not raw.strip(b" \x00" if isinstance(raw, bytes) else " \x00"))
+    if isinstance(raw, bytes):
+        return not raw.strip(b" \x00")
+    if isinstance(raw, str):
+        return not raw.strip(" \x00")
+    return raw is None
 
 
 def _parse_fast(rec: FileRecord) -> str | None:

@@ -327,8 +327,8 @@ def _split_stacks(records: list[FileRecord]) -> list[tuple[list[FileRecord], str
         else:
             stacks.append((key, [rec]))
     out: list[tuple[list[FileRecord], str | None]] = []
-    for key, members in stacks:
-        if key is None:
+    for stack_key, members in stacks:
+        if stack_key is None:
             out.append((members, None))
         else:
             out.extend(_split_repeated_positions(members))
@@ -401,17 +401,17 @@ def _group_by_series(
             missing.setdefault(key, []).append(rec)
     notes: dict[str, list[str]] = {}
     for n, ((modality, frame), recs) in enumerate(sorted(missing.items()), start=1):
-        key = NO_UID_KEY if len(missing) == 1 else f"{NO_UID_KEY}-{n}"
+        stand_in = NO_UID_KEY if len(missing) == 1 else f"{NO_UID_KEY}-{n}"
         absent = ["SeriesInstanceUID"]
         if not any(_text(r.header.get("StudyInstanceUID")) for r in recs):
             absent.append("StudyInstanceUID")
         by = f"modality {modality or 'unknown'}" + (f", frame of reference {frame}" if frame else "")
-        notes[key] = [
+        notes[stand_in] = [
             f"{len(recs)} file(s) in {root} have no {' and no '.join(absent)} (e.g. {recs[0].path.name}); "
             f"they were grouped as one series ({by}), as GDCM groups files without a "
-            f"SeriesInstanceUID; select it with --series {key}."
+            f"SeriesInstanceUID; select it with --series {stand_in}."
         ]
-        by_series[key] = recs
+        by_series[stand_in] = recs
     return by_series, notes
 
 

@@ -178,12 +178,12 @@ def _scales(plan: StackPlan) -> tuple[np.ndarray, np.ndarray, Unit, list[str]]:
                     f"{missing}: Units is CNTS and, unlike the other images of its series, it has no "
                     f"Philips Activity Concentration Scale Factor (7053,1009), so it cannot be put in Bq/mL."
                 )
-            scale = np.array(factors, dtype=float)
-            slopes, inters = slopes * scale, inters * scale
+            per_count = np.array(factors, dtype=float)
+            slopes, inters = slopes * per_count, inters * per_count
             warnings.append(
                 "Units CNTS (Philips): converted to Bq/mL with the Activity Concentration Scale "
-                f"Factor (7053,1009) of each image ({scale.min():.6g}"
-                + ("" if np.ptp(scale) == 0 else f" to {scale.max():.6g}") + " Bq/mL per count)."
+                f"Factor (7053,1009) of each image ({per_count.min():.6g}"
+                + ("" if np.ptp(per_count) == 0 else f" to {per_count.max():.6g}") + " Bq/mL per count)."
             )
         return slopes, inters, unit, warnings
     if plan.kind == "enhanced":  # highdicom applies the rescale per frame
