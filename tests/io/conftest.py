@@ -11,7 +11,9 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     if not OUTCOMES:
         return
     total = sum(c["inputs"] for c in OUTCOMES.values())
-    terminalreporter.write_sep("-", f"reader fuzzing: seed {FUZZ_SEED}, {total} mutated inputs")
+    terminalreporter.write_sep(
+        "-", f"reader fuzzing: Hypothesis seed {FUZZ_SEED} (slow run {FUZZ_SEED + 1}), {total} mutated inputs"
+    )
     for reader, counts in sorted(OUTCOMES.items()):
         terminalreporter.write_line(
             f"{reader:>12}: {counts['inputs']:4d} inputs, {counts['exit 0']:4d} read (exit 0), "

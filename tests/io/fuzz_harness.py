@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import os
 import shutil
 import tempfile
 import unittest.mock
@@ -84,6 +85,9 @@ def check_contract(
 ) -> Outcome:
     """Run ``args``; assert the contract; count the outcome under ``reader``."""
     before = {k: v for p in inputs for k, v in digest(p).items()}
+    if trace := os.environ.get("FUZZ_TRACE"):  # development: the last line names a crash's input
+        with open(trace, "a") as fh:
+            fh.write(f"{reader} {what!r}\n")
     result = run_cli(args)
     counts = OUTCOMES.setdefault(reader, Counter())
     counts["inputs"] += 1

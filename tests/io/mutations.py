@@ -116,7 +116,24 @@ class RawValue:
         if len(value) % 2:
             value += b"\x00" if vr in ("UI", "OB") else b" "
         ds[self.tag] = RawDataElement(Tag(self.tag), vr, len(value), value, 0, False, True)
-        return _save(ds)
+        try:
+            return _save(ds)
+        except Exception:  # noqa: BLE001 - pydicom will not write it (e.g. a garbage character set)
+            return _replace_bytes(data, self.tag, value)
+
+
+_LONG_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
+
+
+def _replace_bytes(data: bytes, tag: int, value: bytes) -> bytes:
+    """Replace an element's value in the bytes of an explicit VR little endian file."""
+    needle = (tag >> 16).to_bytes(2, "little") + (tag & 0xFFFF).to_bytes(2, "little")
+    pos = data.find(needle, 132, _pixel_offset(data))
+    if pos < 0 or data[pos + 4 : pos + 6] in _LONG_VRS or not re.fullmatch(rb"[A-Z]{2}", data[pos + 4 : pos + 6]):
+        return data
+    length = int.from_bytes(data[pos + 6 : pos + 8], "little")
+    head = data[pos : pos + 6] + len(value).to_bytes(2, "little")
+    return data[:pos] + head + value + data[pos + 8 + length :]
 
 
 @dataclass(frozen=True)

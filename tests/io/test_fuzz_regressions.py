@@ -142,3 +142,16 @@ def test_itk_warnings_become_ours_and_nothing_reaches_stderr(
     read = read_image(path)
     assert capfd.readouterr().err == ""
     assert any("SimpleITK: the file has unexpected scales in sform" in w for w in read.metadata.warnings)
+
+
+def test_metaimage_with_absurd_ndims_is_refused_before_itk_crashes(tmp_path: Path) -> None:
+    """Found by the slow fuzz run: NDims = 99999 made ITK's MetaIO crash the process."""
+    from workstation.core import Unit, Volume, affine_from_geometry
+    from workstation.io import write_image
+
+    volume = Volume(np.zeros((3, 4, 5), np.int16), affine_from_geometry([0, 0, 0], [2, 1, 1]), units=Unit.HU)
+    path = write_image(volume, tmp_path / "ct.mha", compress=False)
+    path.write_bytes(path.read_bytes().replace(b"NDims = 3", b"NDims = 99999 99999 99999"))
+    result = run_cli(["convert", str(path), "-o", str(tmp_path / "out" / "ct.nii.gz")])
+    assert result.code == 2, result.stderr
+    assert "the MetaImage header field NDims is '99999 99999 99999'" in result.stderr

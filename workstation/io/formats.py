@@ -31,6 +31,8 @@ def read_sitk_image(path: str | os.PathLike[str], units: Unit | str | None = Non
     p = Path(path)
     if not p.is_file():
         raise InvalidInputError(f"{p}: no such file.")
+    if p.name.lower().endswith((".mha", ".mhd")):
+        _check_metaimage_header(p)
     try:
         with capture_native_stderr(p) as native:
             image = sitk.ReadImage(str(p))
@@ -61,6 +63,63 @@ def read_sitk_image(path: str | os.PathLike[str], units: Unit | str | None = Non
     if vol.array.dtype.kind == "f" and p.name.lower().endswith((".nii", ".nii.gz")):
         _restore_nifti_nan(p, vol.array)
     return vol
+
+
+#: MetaImage header fields that are booleans (ITK's MetaIO reads anything else as
+#: "true", and then decompresses raw data into an uninitialised buffer).
+_METAIMAGE_BOOLEANS = ("CompressedData", "BinaryData", "BinaryDataByteOrderMSB")
+#: Numeric MetaImage fields and how many numbers each holds (n = NDims). ITK's
+#: MetaIO does not check them: NDims = 99999 crashes the process (found by the
+#: reader fuzzing), so they are checked here first.
+_METAIMAGE_VECTORS = {
+    "DimSize": 1, "ElementSpacing": 1, "ElementSize": 1, "Offset": 1, "Position": 1, "Origin": 1,
+    "CenterOfRotation": 1, "TransformMatrix": 2, "Rotation": 2, "Orientation": 2,
+}
+
+
+def _check_metaimage_header(path: Path) -> None:
+    """Refuse a MetaImage header that ITK would misread or crash on, naming the field."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(65536)
+    except OSError as exc:
+        raise InvalidInputError(f"{path}: cannot be read ({exc.strerror or exc}).") from None
+    text = head.split(b"ElementDataFile", 1)[0].decode("latin-1")
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        if sep:
+            fields[key.strip()] = value.strip()
+
+    def bad(key: str, what: str) -> InvalidInputError:
+        return InvalidInputError(
+            f"{path}: the MetaImage header field {key} is {fields[key][:40]!r}, not {what}; "
+            "the header is damaged."
+        )
+
+    for key in _METAIMAGE_BOOLEANS:
+        if key in fields and fields[key].lower() not in ("true", "false"):
+            raise bad(key, "True or False")
+    ndims_text = fields.get("NDims", "3")
+    if not re.fullmatch(r"[1-4]", ndims_text):
+        fields.setdefault("NDims", ndims_text)
+        raise bad("NDims", "a number of dimensions from 1 to 4")
+    ndims = int(ndims_text)
+    for key, power in _METAIMAGE_VECTORS.items():
+        if key not in fields:
+            continue
+        try:
+            values = [float(v) for v in fields[key].split()]
+        except ValueError:
+            raise bad(key, f"{ndims ** power} numbers") from None
+        if len(values) != ndims**power or not all(np.isfinite(values)):
+            raise bad(key, f"{ndims ** power} finite numbers")
+        if key == "DimSize" and not all(v >= 1 and v == int(v) for v in values):
+            raise bad(key, "positive whole numbers")
+    channels = fields.get("ElementNumberOfChannels", "1")
+    if not re.fullmatch(r"[1-9][0-9]{0,2}", channels):
+        fields.setdefault("ElementNumberOfChannels", channels)
+        raise bad("ElementNumberOfChannels", "a small positive whole number")
 
 
 def _format_name(path: Path) -> str:

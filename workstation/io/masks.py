@@ -192,9 +192,9 @@ def _kind(path: Path) -> str:
 
     try:
         ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["SOPClassUID"])
-    except Exception:  # noqa: BLE001 - not DICOM: let the image reader report it
+        sop = str(getattr(ds, "SOPClassUID", ""))
+    except Exception:  # noqa: BLE001 - not DICOM or damaged: let the image reader report it
         return "image"
-    sop = str(getattr(ds, "SOPClassUID", ""))
     if sop == _SEG_STORAGE:
         return "seg"
     if sop == _RTSTRUCT_STORAGE:
@@ -370,7 +370,13 @@ def _load_seg_nrrd(
             f"{path}: a 3D segmentation (with an optional layer axis) is needed, "
             f"but it is {image.GetDimension()}D."
         )
-    keys = {k: image.GetMetaData(k) for k in image.GetMetaDataKeys()}
+    try:
+        keys = {k: image.GetMetaData(k) for k in image.GetMetaDataKeys()}
+    except (TypeError, UnicodeError, RuntimeError):
+        raise InvalidInputError(
+            f"{path}: its header fields cannot be read as text (the header is damaged); "
+            "save the segmentation again from 3D Slicer."
+        ) from None
     layers = image.GetNumberOfComponentsPerPixel()
     array = sitk.GetArrayFromImage(image)  # (z, y, x) or (z, y, x, layers)
     if array.ndim == 3:

@@ -69,7 +69,10 @@ POSITION_MAX_MM = 1e5
 
 
 def check_geometry(volume: Volume, source: str) -> None:
-    """Refuse a zero, negative, enormous or non-finite voxel spacing or position."""
+    """Refuse an empty grid, and a zero, negative, enormous or non-finite voxel spacing or position."""
+    if volume.array.size == 0:
+        size = "x".join(str(n) for n in volume.shape[::-1])
+        raise InvalidInputError(f"{source}: the image has no voxels (size {size}); its size elements are wrong.")
     spacing = np.linalg.norm(volume.affine[:3, :3], axis=0)
     if not np.all(np.isfinite(spacing)) or np.any(spacing <= 0):
         raise InvalidInputError(f"{source}: the voxel spacing is {_mm(spacing)} mm; a spacing must be positive.")
