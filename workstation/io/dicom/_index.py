@@ -133,7 +133,7 @@ class SeriesInfo:
                 origin=[round(float(o), 6) for o in affine[:3, 3]],
                 direction=[round(float(d), 8) for d in direction_zyx[:, ::-1].ravel()],
                 units=self.units.value,
-                warnings=list(self.plan.warnings),
+                warnings=[*self.warnings, *self.plan.warnings],
             )
         else:
             out.update(size=None, spacing=None, origin=None, direction=None,
