@@ -15,6 +15,7 @@ from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
+from pydicom.sequence import Sequence as DicomSequence
 
 from workstation.core.diagnostics import warning_source
 
@@ -262,9 +263,15 @@ _DESCRIPTIVE = {
     0x00080032, 0x0008002A, 0x0008103E, 0x00100010, 0x00100020, 0x0020000D, 0x00200011,
     0x00200012, 0x00181120, 0x00200100, 0x00180086, 0x00181060, 0x00280004,
 }
-#: UIDs are decoded when the header is read, so that pydicom's remarks on a
-#: damaged one ("Invalid value for VR UI") are attributed to the file.
-_UID_TAGS = {0x00080016, 0x00080018, 0x0020000D, 0x0020000E, 0x00200052}
+#: Elements that :func:`_parse_fast` parses and validates from their raw bytes
+#: (converting them with pydicom costs ~0.2 ms each); only their VR and binary
+#: length are checked here. Other used elements of the VRs in ``_DECODED_VRS``
+#: are decoded, so that a damaged value (an IS of 'inf') is reported here,
+#: naming the file, and pydicom's remarks on it are attributed to the file.
+_RAW_PARSED = {
+    0x00200032, 0x00200037, 0x00280030, 0x00280010, 0x00280011, 0x00280100, 0x00280101,
+    0x00280103, 0x00280002, 0x00281052, 0x00281053, 0x00280008,
+}
 #: Sequences whose items' elements are used (their items are decoded too).
 _USED_SEQUENCES = (0x00540022, 0x00409096, 0x00540016)
 
@@ -278,6 +285,18 @@ def _element_name(tag: int) -> str:
 
 #: Value sizes (bytes) of the binary VRs; a raw value of another length cannot be decoded.
 _BINARY_SIZES = {"US": 2, "SS": 2, "UL": 4, "SL": 4, "FL": 4, "FD": 8, "AT": 4, "UV": 8, "SV": 8}
+
+
+#: VRs whose conversion can fail on a damaged value (numbers as text: an IS of
+#: 'inf'; sequences), or whose remarks must name the file (UIDs). Other text VRs
+#: (CS, LO, SH, PN, DA, TM, …) decode with at most a warning, so they are left
+#: for later (decoding a PN or DA costs ~0.1 ms).
+_DECODED_VRS = {"IS", "DS", "SQ", "UI"}
+
+
+def _vr_of(ds: Dataset, tag: int) -> str:
+    element = ds.get_item(tag)
+    return str(element.VR) if element is not None and element.VR is not None else ""
 
 
 def _check_raw(ds: Dataset, tag: int) -> None:
@@ -304,10 +323,12 @@ def _decode_used(ds: Dataset, path: Path) -> list[str] | Unreadable:
         try:
             if tag not in ds:
                 continue
-            if tag not in _USED_SEQUENCES and tag not in _UID_TAGS:
-                _check_raw(ds, tag)
+            if tag not in _USED_SEQUENCES and (tag in _RAW_PARSED or _vr_of(ds, tag) not in _DECODED_VRS):
+                _check_raw(ds, tag)  # parsed from the raw bytes, or text that decodes safely
                 continue
             value = ds[tag].value
+            if tag in _USED_SEQUENCES and not isinstance(value, DicomSequence):
+                raise ValueError(f"its value representation is {_vr_of(ds, tag)}, not SQ (a sequence)")
             if tag in _USED_SEQUENCES and value:
                 for item in value:
                     for sub in list(item.keys()):
@@ -403,6 +424,13 @@ def _us(raw: Any) -> int | None:
         return None
 
 
+#: Raw-parsed elements stored as text numbers, with their dictionary VR.
+_TEXT_NUMBER_VRS = {
+    0x00200032: "DS", 0x00200037: "DS", 0x00280030: "DS", 0x00281052: "DS", 0x00281053: "DS",
+    0x00280008: "IS",
+}
+
+
 def _shown(raw: Any) -> str:
     """A raw element value for messages (decoded text, at most 40 characters)."""
     if isinstance(raw, bytes):
@@ -420,6 +448,14 @@ def _absent(raw: Any) -> bool:
     if isinstance(raw, str):
         return not raw.strip(" \x00")
     return raw is None
+
+
+def _wrong_vr(ds: Dataset, tag: int, expected: str) -> str | None:
+    """A sentence when a raw-parsed element has another VR than the dictionary's."""
+    vr = _vr_of(ds, tag)
+    if vr in (expected, "UN", ""):
+        return None
+    return f"{_element_name(tag).split(' ')[0]} has the value representation {vr!r}, not {expected}"
 
 
 def _parse_fast(rec: FileRecord) -> str | None:
@@ -443,6 +479,9 @@ def _parse_fast(rec: FileRecord) -> str | None:
             raw = _raw(ds, tag)
             if raw is None:
                 continue
+            if _vr_of(ds, tag) not in ("US", "SS", "UN"):
+                keyword = _element_name(tag).split(" ")[0]
+                return f"{keyword} has the value representation {_vr_of(ds, tag)!r}, not US"
             value = _us(raw)
             if value is None:
                 keyword = _element_name(tag).split(" ")[0]
@@ -455,6 +494,9 @@ def _parse_fast(rec: FileRecord) -> str | None:
                 return f"{keyword} is missing, so the image size is unknown"
             if value < 1:
                 return f"{keyword} is {value}; an image needs at least one row and one column"
+    for tag, expected in _TEXT_NUMBER_VRS.items():
+        if tag in ds and (problem := _wrong_vr(ds, tag, expected)):
+            return problem
     raw = _raw(ds, 0x00280008)
     if not _absent(raw):
         frames = _text_numbers(raw)
