@@ -479,7 +479,7 @@ def _parse_fast(rec: FileRecord) -> str | None:
             raw = _raw(ds, tag)
             if raw is None:
                 continue
-            if _vr_of(ds, tag) not in ("US", "SS", "UN"):
+            if _vr_of(ds, tag) not in ("US", "SS", "UN", ""):  # "": implicit VR
                 keyword = _element_name(tag).split(" ")[0]
                 return f"{keyword} has the value representation {_vr_of(ds, tag)!r}, not US"
             value = _us(raw)
