@@ -487,6 +487,8 @@ def _parse_fast(rec: FileRecord) -> str | None:
                 keyword = _element_name(tag).split(" ")[0]
                 return f"{keyword} is {_shown(raw)}, not one whole number"
             setattr(rec, name, value)
+        if 0x00280103 in ds and (problem := _wrong_vr(ds, 0x00280103, "US")):
+            return problem
         rec.signed = _us(_raw(ds, 0x00280103)) == 1
     if rec.has_pixels:
         for keyword, tag, value in (("Rows", 0x00280010, rec.rows), ("Columns", 0x00280011, rec.columns)):
