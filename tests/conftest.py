@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -29,3 +32,17 @@ def ct_volume(rng: np.random.Generator) -> Volume:
     arr = rng.normal(40.0, 10.0, size=(12, 20, 24)).astype(np.float32)
     affine = affine_from_geometry([-50.0, -80.0, 120.0], [2.5, 0.8, 0.7])
     return Volume(arr, affine, frame_of_reference_uid="1.2.3.4", modality="CT", units=Unit.HU)
+
+
+#: ``../shared`` beside the repository (CI and developers' machines have it; a
+#: user's fresh clone does not), or the folder named by WORKSTATION_SHARED.
+SHARED_DIR = Path(os.environ.get("WORKSTATION_SHARED", Path(__file__).resolve().parents[1] / ".." / "shared"))
+
+
+@pytest.fixture
+def shared_real() -> Path:
+    """``shared/real``: public real scans; the test is skipped when the folder is absent."""
+    real = SHARED_DIR / "real"
+    if not real.is_dir():
+        pytest.skip(f"{real} is absent: the real scans live beside the repository, not in it")
+    return real

@@ -88,20 +88,24 @@ def test_per_slice_rescale_gives_float_values(tmp_path, rng):
 
 def test_unsigned_storage_with_negative_intercept(tmp_path, rng):
     # The common CT encoding: uint16 stored values, RescaleIntercept -1024,
-    # including stored values above 32767 whose HU still fit int16.
+    # including stored values above 32767 whose rescaled values still fit int16.
+    # (MR: such values are beyond any CT scale and a CT would be refused, see
+    # workstation.io.plausibility.)
     values = rng.integers(-1024, 31000, size=(3, 5, 5)).astype(float)
     values[0, 0, 0] = 31743.0  # stored 32767 + 1 = 32768: beyond int16 as a stored value
     affine = affine_from_geometry([0, 0, 0], [1.0, 1.0, 1.0])
-    write_single_frame_series(tmp_path, values, affine, stored_dtype=np.uint16, rescale_intercept=-1024)
+    write_single_frame_series(
+        tmp_path, values, affine, "MR", stored_dtype=np.uint16, rescale_intercept=-1024
+    )
     vol = read_dicom_image(tmp_path)
     assert vol.array.dtype == np.int16
     np.testing.assert_array_equal(vol.array, values)
 
 
 def test_int16_overflow_falls_back_to_float(tmp_path):
-    values = np.full((3, 4, 4), 40000.0)
+    values = np.full((3, 4, 4), 40000.0)  # MR: a CT with 40000 HU is refused (plausibility)
     affine = affine_from_geometry([0, 0, 0], [1.0, 1.0, 1.0])
-    write_single_frame_series(tmp_path, values, affine, stored_dtype=np.uint16, rescale_intercept=0.0)
+    write_single_frame_series(tmp_path, values, affine, "MR", stored_dtype=np.uint16, rescale_intercept=0.0)
     vol = read_dicom_image(tmp_path)
     assert vol.array.dtype == np.float32 and np.all(vol.array == 40000.0)
 

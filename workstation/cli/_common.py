@@ -8,17 +8,23 @@ or removed without touching the others.
 from __future__ import annotations
 
 import contextlib
+import functools
+import math
 import sys
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 
 import click
 import typer
 
+from workstation.core.diagnostics import capture_warnings
 from workstation.core.errors import InvalidInputError, WorkstationError
 
-__all__ = ["Progress", "STATE", "is_quiet", "parse_named_specs", "progress", "run_command", "say"]
+__all__ = [
+    "Progress", "STATE", "is_quiet", "parse_named_specs", "progress", "require_finite_numbers",
+    "run_command", "say", "warn",
+]
 
 #: ``advance(fraction, text=None)``: the progress callback the CLI hands to the packages.
 Progress = Callable[..., None]
@@ -90,6 +96,49 @@ def parse_named_specs(items: Sequence[str] | None, option: str = "--roi") -> dic
     return specs
 
 
+def require_finite_numbers(command: click.Command) -> click.Command:
+    """Make every command under ``command`` refuse NaN and infinite numbers in its options.
+
+    typer parses ``float`` options as Python floats, which accepts ``nan``,
+    ``inf`` and ``1e309``; a physical quantity or a point in patient
+    coordinates is never one of them. Each command's callback is wrapped once,
+    at the root, so every command and every future one gets the check: a
+    non-finite number (alone, or in a tuple or list) is an
+    :class:`~workstation.core.errors.InvalidInputError` naming the option.
+    """
+    seen: set[int] = set()
+
+    def visit(cmd: click.Command) -> None:
+        if id(cmd) in seen:
+            return
+        seen.add(id(cmd))
+        callback = cmd.callback
+        if callback is not None and not getattr(callback, "finite_numbers", False):
+            cmd.callback = _finite_numbers(callback)
+        for sub in getattr(cmd, "commands", {}).values():
+            visit(sub)
+
+    visit(command)
+    return command
+
+
+def _finite_numbers(callback: Callable[..., object]) -> Callable[..., object]:
+    @functools.wraps(callback)
+    def checked(*args: object, **kwargs: object) -> object:
+        for name, value in kwargs.items():
+            values = value if isinstance(value, list | tuple) else [value]
+            bad = [v for v in values if isinstance(v, float) and not math.isfinite(v)]
+            if bad:
+                option = "--" + name.replace("_", "-")
+                raise InvalidInputError(
+                    f"{option} is {' '.join(str(v) for v in values)}: {bad[0]} is not a finite number."
+                )
+        return callback(*args, **kwargs)
+
+    checked.finite_numbers = True  # type: ignore[attr-defined]
+    return checked
+
+
 def run_command(command: click.Command, argv: Sequence[str]) -> int:
     """Run the command line *argv* on *command* and map the outcome to an exit status.
 
@@ -98,6 +147,36 @@ def run_command(command: click.Command, argv: Sequence[str]) -> int:
     ``--debug``); 130 interrupted. The root options of the caller (``STATE``) are
     restored afterwards, so a command may run others in-process.
     """
+    saved_shown = set(_SHOWN)
+    _SHOWN.clear()
+    try:
+        with capture_warnings() as caught:
+            code = _run(command, argv)
+        # Library warnings that no reader attributed to a file: said once, never raw.
+        warn(caught.sentences())
+        return code
+    finally:
+        _SHOWN.clear()
+        _SHOWN.update(saved_shown)
+
+
+#: Warnings printed by the invocation being run (each is said once).
+_SHOWN: set[str] = set()
+
+
+def warn(messages: Iterable[str]) -> None:
+    """Print warnings on stderr as ``warning: …``, each once per invocation.
+
+    Commands pass the ``metadata.warnings`` of what they read; library warnings
+    caught by :func:`run_command` (pydicom, highdicom, numpy …) go through here too.
+    """
+    for message in messages:
+        if message not in _SHOWN:
+            _SHOWN.add(message)
+            typer.echo(f"warning: {message}", err=True)
+
+
+def _run(command: click.Command, argv: Sequence[str]) -> int:
     args = list(argv)
     debug = "--debug" in args
     saved = replace(STATE)

@@ -28,7 +28,7 @@ from workstation.cli import (
     tace,
     viewer,
 )
-from workstation.cli._common import STATE, run_command
+from workstation.cli._common import STATE, require_finite_numbers, run_command
 
 __all__ = ["app", "main"]
 
@@ -82,4 +82,5 @@ def _root(
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the command line and return its exit status (see ``run_command``)."""
-    return run_command(typer.main.get_command(app), sys.argv[1:] if argv is None else argv)
+    command = require_finite_numbers(typer.main.get_command(app))
+    return run_command(command, sys.argv[1:] if argv is None else argv)

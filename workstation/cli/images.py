@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from workstation.cli._common import progress, say
+from workstation.cli._common import progress, say, warn
 
 app = typer.Typer()
 
@@ -43,6 +43,7 @@ def convert(
     ensure_not_input(output, image)
     vol = read_image(image, series=series)
     write_image(vol, output)
+    warn(vol.metadata.warnings)
     say(f"wrote {output} ({'x'.join(map(str, vol.shape[::-1]))} voxels, {vol.units.value})")
 
 
@@ -95,8 +96,7 @@ def mask(
         write_seg(labels, output, reference)
     else:
         write_image(labels, output)
-    for warning in labels.metadata.warnings:
-        typer.echo(f"warning: {warning}", err=True)
+    warn([*(reference.metadata.warnings if reference is not None else []), *labels.metadata.warnings])
     names = ", ".join(f"{value}={name}" for value, name in sorted(labels.label_names.items()))
     say(f"wrote {output} ({int((labels.array != 0).sum())} voxels inside; labels {names})")
 

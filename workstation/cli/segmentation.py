@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated
 
@@ -30,6 +31,10 @@ def _parse_seeds(extra: list[str]) -> list[tuple[float, float, float]]:
             raise InvalidInputError(
                 f"--seed needs three numbers X Y Z (LPS mm), got {' '.join(extra[k + 1 : k + 4]) or 'none'}."
             ) from None
+        if not all(math.isfinite(v) for v in (x, y, z)):
+            raise InvalidInputError(
+                f"--seed needs three finite numbers X Y Z (LPS mm), got {' '.join(extra[k + 1 : k + 4])}."
+            )
         seeds.append((x, y, z))
         k += 4
     return seeds

@@ -453,7 +453,7 @@ def voxel_s_kernel(
     if n_vox > 3e6:
         raise InvalidInputError(
             f"A kernel for spacing {sp.tolist()} mm at density {density_g_per_ml} g/mL would have "
-            f"{int(n_vox)} voxels; use a coarser spacing."
+            f"{n_vox:.3g} voxels; use a coarser spacing."
         )
     nuc = get_nuclide(nuclide)
     key = tuple(round(float(s), 6) for s in sp)

@@ -83,7 +83,7 @@ def read_image(
     """
     p = resolve_image_path(path)
     if not p.exists():
-        raise InvalidInputError(f"{p}: no such file or folder.")
+        raise InvalidInputError(_missing_image_message(os.fspath(path)))
     if p.is_file() and is_sitk_format(p):
         return read_sitk_image(p, units=units)
     from workstation.io.dicom import read_dicom_image
@@ -107,3 +107,18 @@ def read_mask(spec: str | os.PathLike[str], reference: Volume | None = None) -> 
         base, sep, name = text.partition("#")
         spec = f"{resolve_image_path(base)}{sep}{name}"
     return _read_mask(spec, reference=reference)
+
+
+def _missing_image_message(text: str) -> str:
+    """Why an IMG path does not exist, and what would help (MASK syntax given as an IMG)."""
+    base, sep, name = text.rpartition("#")
+    if sep and base and Path(base).exists():
+        return (
+            f"{text}: '#{name}' selects a segment, which is MASK syntax (FILE.seg.nrrd#Segment, "
+            f"SEG.dcm#Label, RTSTRUCT.dcm#ROI, LABELS.nii.gz#N); this takes an IMG, an image. To "
+            f"write that segment as a label image, run `workstation mask {text} -o OUT.nii.gz`; "
+            f"to use the whole file as an image, give {base} without '#{name}'."
+        )
+    parent = Path(text).parent
+    where = "" if parent.exists() else f" (the folder {parent} does not exist either)"
+    return f"{text}: no such file or folder{where}."

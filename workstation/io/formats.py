@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
 
+from workstation.core.diagnostics import capture_native_stderr
 from workstation.core.errors import InvalidInputError
 from workstation.core.volume import Unit, Volume, VolumeMetadata
 from workstation.io._atomic import atomic_path
@@ -29,11 +31,18 @@ def read_sitk_image(path: str | os.PathLike[str], units: Unit | str | None = Non
     p = Path(path)
     if not p.is_file():
         raise InvalidInputError(f"{p}: no such file.")
+    if p.name.lower().endswith((".mha", ".mhd")):
+        _check_metaimage_header(p)
     try:
-        image = sitk.ReadImage(str(p))
+        with capture_native_stderr(p) as native:
+            image = sitk.ReadImage(str(p))
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()[-1] if str(exc).strip() else "unreadable"
-        raise InvalidInputError(f"{p}: cannot be read as an image ({first}).") from None
+        first = re.sub(r"^.*?(?:ERROR|Exception)[^:]*:\s*", "", first)[:300]
+        raise InvalidInputError(
+            f"{p}: cannot be read as a {_format_name(p)} image ({first}); the file is damaged or "
+            "not of the kind its name says (`workstation info FILE` shows what can be read)."
+        ) from None
     if image.GetDimension() == 4 and image.GetSize()[3] == 1:
         image = image[:, :, :, 0]
     if image.GetDimension() == 2:
@@ -46,9 +55,80 @@ def read_sitk_image(path: str | os.PathLike[str], units: Unit | str | None = Non
             f"{image.GetNumberOfComponentsPerPixel()} components per voxel."
         )
     vol = Volume.from_sitk(image, units=Unit.parse(units), metadata=VolumeMetadata(source_path=str(p)))
+    from workstation.io.plausibility import check_geometry, check_values
+
+    check_geometry(vol, str(p))
+    vol.metadata.warnings.extend(native)
+    vol.metadata.warnings.extend(check_values(vol, str(p)))
     if vol.array.dtype.kind == "f" and p.name.lower().endswith((".nii", ".nii.gz")):
         _restore_nifti_nan(p, vol.array)
     return vol
+
+
+#: MetaImage header fields that are booleans (ITK's MetaIO reads anything else as
+#: "true", and then decompresses raw data into an uninitialised buffer).
+_METAIMAGE_BOOLEANS = ("CompressedData", "BinaryData", "BinaryDataByteOrderMSB")
+#: Numeric MetaImage fields and how many numbers each holds (n = NDims). ITK's
+#: MetaIO does not check them: NDims = 99999 crashes the process (found by the
+#: reader fuzzing), so they are checked here first.
+_METAIMAGE_VECTORS = {
+    "DimSize": 1, "ElementSpacing": 1, "ElementSize": 1, "Offset": 1, "Position": 1, "Origin": 1,
+    "CenterOfRotation": 1, "TransformMatrix": 2, "Rotation": 2, "Orientation": 2,
+}
+
+
+def _check_metaimage_header(path: Path) -> None:
+    """Refuse a MetaImage header that ITK would misread or crash on, naming the field."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(65536)
+    except OSError as exc:
+        raise InvalidInputError(f"{path}: cannot be read ({exc.strerror or exc}).") from None
+    text = head.split(b"ElementDataFile", 1)[0].decode("latin-1")
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        if sep:
+            fields[key.strip()] = value.strip()
+
+    def bad(key: str, what: str) -> InvalidInputError:
+        return InvalidInputError(
+            f"{path}: the MetaImage header field {key} is {fields[key][:40]!r}, not {what}; "
+            "the header is damaged."
+        )
+
+    for key in _METAIMAGE_BOOLEANS:
+        if key in fields and fields[key].lower() not in ("true", "false"):
+            raise bad(key, "True or False")
+    ndims_text = fields.get("NDims", "3")
+    if not re.fullmatch(r"[1-4]", ndims_text):
+        fields.setdefault("NDims", ndims_text)
+        raise bad("NDims", "a number of dimensions from 1 to 4")
+    ndims = int(ndims_text)
+    for key, power in _METAIMAGE_VECTORS.items():
+        if key not in fields:
+            continue
+        try:
+            values = [float(v) for v in fields[key].split()]
+        except ValueError:
+            raise bad(key, f"{ndims ** power} numbers") from None
+        if len(values) != ndims**power or not all(np.isfinite(values)):
+            raise bad(key, f"{ndims ** power} finite numbers")
+        if key == "DimSize" and not all(v >= 1 and v == int(v) for v in values):
+            raise bad(key, "positive whole numbers")
+    channels = fields.get("ElementNumberOfChannels", "1")
+    if not re.fullmatch(r"[1-9][0-9]{0,2}", channels):
+        fields.setdefault("ElementNumberOfChannels", channels)
+        raise bad("ElementNumberOfChannels", "a small positive whole number")
+
+
+def _format_name(path: Path) -> str:
+    name = path.name.lower()
+    if name.endswith((".nii", ".nii.gz")):
+        return "NIfTI"
+    if name.endswith((".nrrd", ".nhdr")):
+        return "NRRD"
+    return "MetaImage"
 
 
 #: NIfTI-1 float datatypes (code -> numpy dtype). Source: nifti1.h (NIFTI_TYPE_FLOAT32/64).

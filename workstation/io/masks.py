@@ -42,6 +42,7 @@ from typing import Any
 
 import numpy as np
 
+from workstation.core.diagnostics import capture_native_stderr, summarize, warning_source
 from workstation.core.errors import (
     DicomError,
     EmptyMaskError,
@@ -112,6 +113,13 @@ def read_mask(spec: str | os.PathLike[str], reference: Volume | None = None) -> 
     label = os.fspath(spec)
     if not path.exists():
         raise InvalidInputError(f"The mask {label}: no such file or folder.")
+    with warning_source(path) as caught:
+        mask = _read_any(path, name, label, reference)
+    mask.metadata.warnings.extend(summarize(caught))
+    return mask
+
+
+def _read_any(path: Path, name: str | None, label: str, reference: Volume | None) -> Volume:
     kind = _kind(path)
     if kind == "segnrrd":
         mask = _read_seg_nrrd(path, name)
@@ -120,7 +128,9 @@ def read_mask(spec: str | os.PathLike[str], reference: Volume | None = None) -> 
     elif kind == "rtstruct":
         if reference is None:
             raise InvalidInputError(
-                f"The RTSTRUCT mask {label} needs the image it is used with to rasterize its contours."
+                f"The RTSTRUCT mask {label} needs the image it is used with to rasterize its "
+                "contours; give it with --image IMG (workstation mask) or use the mask with a "
+                "command that has an image."
             )
         mask = _read_rtstruct(path, name, reference)
     else:
@@ -182,9 +192,9 @@ def _kind(path: Path) -> str:
 
     try:
         ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["SOPClassUID"])
-    except Exception:  # noqa: BLE001 - not DICOM: let the image reader report it
+        sop = str(getattr(ds, "SOPClassUID", ""))
+    except Exception:  # noqa: BLE001 - not DICOM or damaged: let the image reader report it
         return "image"
-    sop = str(getattr(ds, "SOPClassUID", ""))
     if sop == _SEG_STORAGE:
         return "seg"
     if sop == _RTSTRUCT_STORAGE:
@@ -320,9 +330,25 @@ def _nrrd_has_segments(path: Path) -> bool:
     return b"Segment0_" in head
 
 
+def _int_field(keys: dict[str, str], key: str, default: int, path: Path) -> int:
+    """A whole-number header field of a Slicer segmentation (``default`` when absent)."""
+    text = keys.get(key)
+    if text is None:
+        return default
+    try:
+        return int(text.strip())
+    except ValueError:
+        raise InvalidInputError(
+            f"{path}: the header field {key} is {text.strip()[:40]!r}, not a whole number; "
+            "the segmentation cannot be read (save it again from 3D Slicer)."
+        ) from None
+
+
 @functools.lru_cache(maxsize=1)
-def _load_seg_nrrd(path_text: str, mtime_ns: int, size: int) -> tuple[np.ndarray, np.ndarray, dict[str, str], int]:
-    """The layers (z, y, x, layers; read-only), affine, header fields and layer count of a NRRD.
+def _load_seg_nrrd(
+    path_text: str, mtime_ns: int, size: int
+) -> tuple[np.ndarray, np.ndarray, dict[str, str], int, tuple[str, ...]]:
+    """The layers (z, y, x, layers; read-only), affine, header fields, layer count and ITK's warnings.
 
     Cached for the last file (keyed by path, modification time and size): a command
     that takes several segments of one ``.seg.nrrd`` (``--roi liver=S#Liver --roi
@@ -332,7 +358,8 @@ def _load_seg_nrrd(path_text: str, mtime_ns: int, size: int) -> tuple[np.ndarray
 
     path = Path(path_text)
     try:
-        image = sitk.ReadImage(path_text)
+        with capture_native_stderr(path) as native:
+            image = sitk.ReadImage(path_text)
     except RuntimeError as exc:
         last = str(exc).strip().splitlines()[-1] if str(exc).strip() else "unreadable"
         raise InvalidInputError(
@@ -343,7 +370,13 @@ def _load_seg_nrrd(path_text: str, mtime_ns: int, size: int) -> tuple[np.ndarray
             f"{path}: a 3D segmentation (with an optional layer axis) is needed, "
             f"but it is {image.GetDimension()}D."
         )
-    keys = {k: image.GetMetaData(k) for k in image.GetMetaDataKeys()}
+    try:
+        keys = {k: image.GetMetaData(k) for k in image.GetMetaDataKeys()}
+    except (TypeError, UnicodeError, RuntimeError):
+        raise InvalidInputError(
+            f"{path}: its header fields cannot be read as text (the header is damaged); "
+            "save the segmentation again from 3D Slicer."
+        ) from None
     layers = image.GetNumberOfComponentsPerPixel()
     array = sitk.GetArrayFromImage(image)  # (z, y, x) or (z, y, x, layers)
     if array.ndim == 3:
@@ -352,12 +385,15 @@ def _load_seg_nrrd(path_text: str, mtime_ns: int, size: int) -> tuple[np.ndarray
     spacing = np.array(image.GetSpacing())
     direction = np.array(image.GetDirection()).reshape(3, 3)
     affine = affine_from_geometry(image.GetOrigin(), spacing[::-1], direction[:, ::-1])
-    return array, affine, keys, layers
+    return array, affine, keys, layers, tuple(native)
 
 
 def _read_seg_nrrd(path: Path, name: str | None) -> Volume:
     stat = path.stat()
-    array, affine, keys, layers = _load_seg_nrrd(str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+    array, affine, keys, layers, itk_warnings = _load_seg_nrrd(
+        str(path.resolve()), stat.st_mtime_ns, stat.st_size
+    )
+    native = list(itk_warnings)
     affine = affine.copy()
 
     numbers = sorted(int(m.group(1)) for k in keys if (m := re.fullmatch(r"Segment(\d+)_Name", k)))
@@ -369,8 +405,8 @@ def _read_seg_nrrd(path: Path, name: str | None) -> Volume:
         seg_name = keys[f"Segment{n}_Name"].strip()
         # Files from Slicer before 4.11 have neither field: one segment per layer with
         # value 1 (4D) or the segment index + 1 in a single volume (3D).
-        layer = int(keys.get(f"Segment{n}_Layer", n if layers > 1 else 0))
-        value = int(keys.get(f"Segment{n}_LabelValue", 1 if layers > 1 else n + 1))
+        layer = _int_field(keys, f"Segment{n}_Layer", n if layers > 1 else 0, path)
+        value = _int_field(keys, f"Segment{n}_LabelValue", 1 if layers > 1 else n + 1, path)
         if not 0 <= layer < layers:
             raise InvalidInputError(
                 f"{path}: segment {seg_name!r} is on layer {layer}, but the file has {layers} layer(s)."
@@ -382,18 +418,18 @@ def _read_seg_nrrd(path: Path, name: str | None) -> Volume:
         index = _find_name(names, name, path)
         seg_name, layer, value = segments[index]
         binary = (array[..., layer] == value).astype(np.uint8)
-        return _label_volume(binary, affine, {1: seg_name}, path, "SEG")
+        return _label_volume(binary, affine, {1: seg_name}, path, "SEG", warnings=native)
 
     if layers == 1:
         # Shared layer: keep the file's label values.
         names = {value: seg_name for seg_name, _, value in segments}
         kept = np.where(np.isin(array[..., 0], list(names)), array[..., 0], 0)
-        return _label_volume(kept, affine, names, path, "SEG")
+        return _label_volume(kept, affine, names, path, "SEG", warnings=native)
     masks = [array[..., layer] == value for _, layer, value in segments]
     values = list(range(1, len(segments) + 1))
     combined, warnings = _combine(masks, values, path)
     names = {v: s[0] for v, s in zip(values, segments, strict=True)}
-    return _label_volume(combined, affine, names, path, "SEG", warnings=warnings)
+    return _label_volume(combined, affine, names, path, "SEG", warnings=native + warnings)
 
 
 # ------------------------------------------------------------------ DICOM SEG
@@ -403,8 +439,13 @@ def _read_dicom_seg(path: Path, name: str | None) -> Volume:
     try:
         seg = hd.seg.segread(path)
     except Exception as exc:  # noqa: BLE001 - any parse failure is a bad input file
-        raise DicomError(f"{path}: cannot be read as a DICOM SEG ({exc}).") from None
-    described = {int(item.SegmentNumber): str(item.SegmentLabel) for item in seg.SegmentSequence}
+        raise DicomError(f"{path}: cannot be read as a DICOM SEG ({_why(exc)}).") from None
+    try:
+        described = {int(item.SegmentNumber): str(item.SegmentLabel) for item in seg.SegmentSequence}
+    except Exception as exc:  # noqa: BLE001 - a malformed segment description is the file's
+        raise DicomError(
+            f"{path}: cannot be read as a DICOM SEG: its SegmentSequence is malformed ({_why(exc)})."
+        ) from None
     if name is not None:
         number = _find_name(described, name, path)
         numbers = [number]
@@ -420,8 +461,10 @@ def _read_dicom_seg(path: Path, name: str | None) -> Volume:
             rescale_fractional=True,
             allow_missing_positions=True,
         )
-    except (ValueError, RuntimeError, KeyError, IndexError) as exc:
-        raise DicomError(f"{path}: the SEG frames do not form a regular 3D grid ({exc}).") from None
+    except Exception as exc:  # noqa: BLE001 - highdicom's failures on a damaged SEG are the file's
+        raise DicomError(
+            f"{path}: the SEG frames cannot be placed on a regular 3D grid ({_why(exc)})."
+        ) from None
     stacked = np.asarray(volume.array)
     if stacked.ndim == 3:
         stacked = stacked[..., np.newaxis]
@@ -449,8 +492,22 @@ def _read_rtstruct(path: Path, name: str | None, reference: Volume) -> Volume:
 
     try:
         ds = pydicom.dcmread(path)
-    except Exception as exc:  # noqa: BLE001
-        raise DicomError(f"{path}: cannot be read as an RT Structure Set ({exc}).") from None
+        return _parse_rtstruct(ds, path, name, reference)
+    except (DicomError, GeometryMismatchError, EmptyMaskError, InvalidInputError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - a damaged structure set is the file's problem
+        raise DicomError(
+            f"{path}: cannot be read as an RT Structure Set ({_why(exc)}); check it with "
+            "`workstation info` or export it again from the planning system."
+        ) from None
+
+
+def _why(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text[:200]}" if text else type(exc).__name__
+
+
+def _parse_rtstruct(ds: Any, path: Path, name: str | None, reference: Volume) -> Volume:
     rois = {
         int(item.ROINumber): str(getattr(item, "ROIName", f"ROI {item.ROINumber}"))
         for item in getattr(ds, "StructureSetROISequence", [])

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from workstation.core.diagnostics import warning_source
 from workstation.core.errors import EmptyMaskError, InvalidInputError
 from workstation.core.volume import Volume
 from workstation.io._atomic import atomic_path
@@ -98,18 +99,32 @@ def _version() -> str:
     return __version__
 
 
+#: Character set of a SEG whose reference declares none or an unusual one: UTF-8.
+_UTF8 = "ISO_IR 192"
+
+
 def _complete_headers(headers: list[Any]) -> list[Any]:
-    """Copies of the headers with missing Type 2 patient/study attributes present and empty."""
-    # highdicom copies these from the source images; some vendors omit them
+    """Copies of the headers that highdicom accepts as sources.
+
+    Missing Type 2 patient/study attributes are added empty (some vendors omit
+    them; highdicom copies them). A SpecificCharacterSet that is empty (the
+    default repertoire, written by some anonymisers and dcmqi) or not one of
+    the defined terms is replaced by UTF-8 (ISO_IR 192): highdicom copies the
+    reference's character set and refuses those, while the text values are
+    already decoded, so UTF-8 represents them exactly.
+    """
     missing = [k for k in TYPE2_PATIENT_STUDY_KEYWORDS if k not in headers[0]]
-    if not missing:
+    charset_ok = _charset_accepted(headers[0].get("SpecificCharacterSet"))
+    if not missing and charset_ok:
         return headers
     out = []
     for header in headers:
-        ds = copy.copy(header)  # shallow: only top-level elements are added
+        ds = copy.copy(header)  # shallow: only top-level elements are added or replaced
         for keyword in missing:
             if keyword not in ds:
                 setattr(ds, keyword, "")
+        if not charset_ok:
+            ds.SpecificCharacterSet = _UTF8
         out.append(ds)
     return out
 
@@ -135,6 +150,17 @@ def _with_slice_thickness(headers: list[Any], reference: Volume) -> list[Any]:
         ds.SliceThickness = float(reference.spacing_mm[0])
         out.append(ds)
     return out
+
+
+def _charset_accepted(value: Any) -> bool:
+    """True when highdicom accepts the SpecificCharacterSet value (absent counts as accepted)."""
+    import highdicom as hd
+
+    if value is None:
+        return True
+    values = [value] if isinstance(value, str) else list(value)
+    defined = {v.value for v in hd.SpecificCharacterSetValues}
+    return bool(values) and all(str(v).strip() in defined for v in values)
 
 
 def _enhanced_geometry_shim(header: Any, reference: Volume) -> Any:
@@ -243,6 +269,7 @@ def write_seg(
     from pydicom.uid import ExplicitVRLittleEndian
 
     target = Path(path)
+    labels_in = labels
     headers = list(reference.metadata.dicom_headers)
     if not headers:
         raise InvalidInputError(
@@ -306,29 +333,33 @@ def write_seg(
     ):
         sources = [_enhanced_geometry_shim(sources[0], reference)]
     try:
-        seg = hd.seg.Segmentation(
-            source_images=sources,
-            pixel_array=volume,
-            segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
-            segment_descriptions=descriptions,
-            series_instance_uid=hd.UID(),
-            series_number=901,
-            sop_instance_uid=hd.UID(),
-            instance_number=1,
-            manufacturer="workstation (open source)",
-            manufacturer_model_name="workstation",
-            software_versions=_version(),
-            device_serial_number="0",
-            series_description=series_description,
-            content_label="SEGMENTATION",
-            content_description=series_description[:64],
-            transfer_syntax_uid=ExplicitVRLittleEndian,
-            omit_empty_frames=True,
-        )
+        with warning_source(target.name) as caught:
+            seg = hd.seg.Segmentation(
+                source_images=sources,
+                pixel_array=volume,
+                segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+                segment_descriptions=descriptions,
+                series_instance_uid=hd.UID(),
+                series_number=901,
+                sop_instance_uid=hd.UID(),
+                instance_number=1,
+                manufacturer="workstation (open source)",
+                manufacturer_model_name="workstation",
+                software_versions=_version(),
+                device_serial_number="0",
+                series_description=series_description,
+                content_label="SEGMENTATION",
+                content_description=series_description[:64],
+                transfer_syntax_uid=ExplicitVRLittleEndian,
+                omit_empty_frames=True,
+            )
     except (ValueError, TypeError, AttributeError) as exc:
         raise InvalidInputError(
             f"Cannot build the SEG {target.name} on the reference series: {exc}"
         ) from None
+    # highdicom's remarks on the reference headers (e.g. a one-component patient name)
+    # are the user's to see, as ours, with the output named; the caller prints them.
+    labels_in.metadata.warnings.extend(w for w in caught if w not in labels_in.metadata.warnings)
     with atomic_path(target) as tmp:
         seg.save_as(tmp, enforce_file_format=True)
     return target

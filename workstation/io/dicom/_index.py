@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from workstation.core.diagnostics import capture_warnings, warning_source
 from workstation.core.errors import DicomError, InvalidInputError
 from workstation.core.volume import Unit
 from workstation.io.dicom._headers import (
@@ -49,6 +50,10 @@ class SeriesInfo:
     #: What sets this stack apart from the series' other stacks at the same
     #: positions (e.g. ``"AcquisitionNumber 2"``); ``None`` for geometry splits.
     distinct_by: str | None = None
+    #: The files have no SeriesInstanceUID; ``series_instance_uid`` is a stand-in key.
+    uid_missing: bool = False
+    #: How the files were grouped, when that needs saying (missing UIDs).
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def key(self) -> str:
@@ -128,7 +133,7 @@ class SeriesInfo:
                 origin=[round(float(o), 6) for o in affine[:3, 3]],
                 direction=[round(float(d), 8) for d in direction_zyx[:, ::-1].ravel()],
                 units=self.units.value,
-                warnings=list(self.plan.warnings),
+                warnings=[*self.warnings, *self.plan.warnings],
             )
         else:
             out.update(size=None, spacing=None, origin=None, direction=None,
@@ -151,6 +156,16 @@ class DicomIndex:
     skipped: list[Path] = field(default_factory=list)
     #: Files that look like DICOM but cannot be parsed: (path, reason).
     unreadable: list[Unreadable] = field(default_factory=list)
+
+    def warnings_for(self, info: SeriesInfo) -> list[str]:
+        """Warnings that concern reading ``info``: its grouping, its files' library warnings, skipped files."""
+        notes = list(info.warnings) + [w for rec in info.records for w in rec.warnings]
+        if self.skipped:
+            notes.append(
+                f"{self.root}: {len(self.skipped)} file(s) that are not DICOM were skipped "
+                f"(e.g. {self.skipped[0].name})."
+            )
+        return notes
 
     @property
     def images(self) -> list[SeriesInfo]:
@@ -213,9 +228,37 @@ class DicomIndex:
             bad = self.unreadable[0]
             return f"{bad.path}: is not a readable DICOM file ({bad.reason})."
         if self.series:
-            kinds = ", ".join(sorted({s.modality for s in self.series}))
-            return f"{self.root} holds no image series, only {kinds} objects."
-        return f"{self.root}: no DICOM files found ({len(self.skipped)} other file(s) skipped)."
+            empty = [s for s in self.series if not s.records[0].has_pixels and s.modality in _IMAGE_MODALITIES]
+            if empty:
+                return (
+                    f"{empty[0].records[0].path}: the {empty[0].modality} image has no pixel data "
+                    "(the file is truncated or its header is damaged)."
+                )
+            kinds = ", ".join(sorted({_short(s.modality) for s in self.series}))
+            return (
+                f"{self.root} holds no image series, only {kinds} objects; a SEG or RTSTRUCT is "
+                "a MASK: use it with `workstation mask` or an option that takes a MASK (--roi, --tumor)."
+            )
+        if self.root.is_file():
+            return (
+                f"{self.root} is not a DICOM file (no DICOM header could be parsed: it is truncated, "
+                "damaged or of another kind); an IMG is a DICOM folder or file, or a .nii/.nii.gz, "
+                ".nrrd/.nhdr or .mha/.mhd file."
+            )
+        return (
+            f"{self.root}: no DICOM files found ({len(self.skipped)} other file(s) skipped); "
+            "an IMG is a DICOM folder or file, or a .nii/.nii.gz, .nrrd/.nhdr or .mha/.mhd file."
+        )
+
+
+#: Modalities whose objects are images (a file of one without pixel data is damaged).
+_IMAGE_MODALITIES = {"CT", "MR", "PT", "NM", "RTDOSE", "OT", "CR", "DX", "US", "XA", "MG", "SC"}
+
+
+def _short(text: str) -> str:
+    """A header value for messages: printable and short."""
+    clean = "".join(c if c.isprintable() else "?" for c in str(text))
+    return clean if len(clean) <= 16 else repr(clean[:13] + "...")
 
 
 def _geometry_text(info: SeriesInfo) -> str:
@@ -284,8 +327,8 @@ def _split_stacks(records: list[FileRecord]) -> list[tuple[list[FileRecord], str
         else:
             stacks.append((key, [rec]))
     out: list[tuple[list[FileRecord], str | None]] = []
-    for key, members in stacks:
-        if key is None:
+    for stack_key, members in stacks:
+        if stack_key is None:
             out.append((members, None))
         else:
             out.extend(_split_repeated_positions(members))
@@ -327,6 +370,51 @@ def _sort_number(text: str) -> tuple[float, str]:
     return (value if value is not None else float("inf"), text)
 
 
+#: Key of the series formed by files without a SeriesInstanceUID (``--series no-uid``).
+NO_UID_KEY = "no-uid"
+
+
+def _text(value: Any) -> str:
+    return str(value or "").strip(" \x00")
+
+
+def _group_by_series(
+    records: list[FileRecord], root: Path
+) -> tuple[dict[str, list[FileRecord]], dict[str, list[str]]]:
+    """Files by SeriesInstanceUID; files without one grouped as GDCM groups them.
+
+    GDCM (and so SimpleITK's series reader) puts every file whose
+    SeriesInstanceUID is missing or empty into one series with the empty UID;
+    such files are grouped here the same way, split further by modality and
+    frame of reference so that an anonymised CT and PET in one folder stay
+    apart, and the geometry split that follows separates different stacks.
+    Returns the groups and, per stand-in key, the warning that says so.
+    """
+    by_series: dict[str, list[FileRecord]] = {}
+    missing: dict[tuple[str, str], list[FileRecord]] = {}
+    for rec in records:
+        uid = _text(rec.header.get("SeriesInstanceUID"))
+        if uid:
+            by_series.setdefault(uid, []).append(rec)
+        else:
+            key = (_text(rec.header.get("Modality")), _text(rec.header.get("FrameOfReferenceUID")))
+            missing.setdefault(key, []).append(rec)
+    notes: dict[str, list[str]] = {}
+    for n, ((modality, frame), recs) in enumerate(sorted(missing.items()), start=1):
+        stand_in = NO_UID_KEY if len(missing) == 1 else f"{NO_UID_KEY}-{n}"
+        absent = ["SeriesInstanceUID"]
+        if not any(_text(r.header.get("StudyInstanceUID")) for r in recs):
+            absent.append("StudyInstanceUID")
+        by = f"modality {modality or 'unknown'}" + (f", frame of reference {frame}" if frame else "")
+        notes[stand_in] = [
+            f"{len(recs)} file(s) in {root} have no {' and no '.join(absent)} (e.g. {recs[0].path.name}); "
+            f"they were grouped as one series ({by}), as GDCM groups files without a "
+            f"SeriesInstanceUID; select it with --series {stand_in}."
+        ]
+        by_series[stand_in] = recs
+    return by_series, notes
+
+
 def index_dicom(
     path: str | os.PathLike[str],
     progress: Callable[[float], None] | None = None,
@@ -357,7 +445,7 @@ def index_dicom(
     skipped: list[Path] = []
     unreadable: list[Unreadable] = []
     workers = max_workers or min(8, (os.cpu_count() or 2) * 2)
-    with ThreadPoolExecutor(max_workers=workers) as pool:
+    with capture_warnings(), ThreadPoolExecutor(max_workers=workers) as pool:
         for i, result in enumerate(pool.map(read_header, files, chunksize=16)):
             if isinstance(result, FileRecord):
                 records.append(result)
@@ -367,9 +455,7 @@ def index_dicom(
                 skipped.append(files[i])
             if progress is not None and (i % 64 == 0 or i == len(files) - 1):
                 progress((i + 1) / max(len(files), 1))
-    by_series: dict[str, list[FileRecord]] = {}
-    for rec in records:
-        by_series.setdefault(str(rec.header.SeriesInstanceUID), []).append(rec)
+    by_series, grouping = _group_by_series(records, root)
     series: list[SeriesInfo] = []
     for uid, recs in by_series.items():
         stacks = _split_stacks(recs)
@@ -386,13 +472,17 @@ def index_dicom(
                 stack=n,
                 n_stacks=len(stacks),
                 distinct_by=distinct,
+                uid_missing=uid in grouping,
+                warnings=list(grouping.get(uid, [])),
             )
             if info.is_image:
                 label = f"series {info.key} ({modality}{' ' + repr(info.description) if info.description else ''})"
-                try:
-                    info.plan = plan_for(members, label)
-                except DicomError as exc:
-                    info.problem = str(exc)
+                with capture_warnings(), warning_source(members[0].path) as caught:
+                    try:
+                        info.plan = plan_for(members, label)
+                    except DicomError as exc:
+                        info.problem = str(exc)
+                info.warnings.extend(caught)
             series.append(info)
     series.sort(key=lambda s: (_int_or_none(s.header.get("SeriesNumber")) or 0, s.description, s.key))
     return DicomIndex(root=root, series=series, skipped=skipped, unreadable=unreadable)

@@ -132,13 +132,37 @@ def acquisition_datetime(ds: Dataset) -> _dt.datetime | None:
     )
 
 
+#: Private creator of the Philips PET group and the element offset of its
+#: Activity Concentration Scale Factor (7053,xx09): rescaled CNTS values times
+#: this factor are Bq/mL. Source: Philips Vereos PET/CT DICOM Conformance
+#: Statement ("Philips PET Private Group"); the same element is used by the
+#: QIBA vendor-neutral SUV pseudo-code for Units CNTS.
+PHILIPS_PET_CREATOR = "Philips PET Private Group"
+PHILIPS_ACTIVITY_SCALE_OFFSET = 0x09
+
+
+def philips_activity_scale(ds: Dataset) -> float | None:
+    """Philips' Activity Concentration Scale Factor (Bq/mL per rescaled count), when usable."""
+    try:
+        block = ds.private_block(0x7053, PHILIPS_PET_CREATOR)
+        element = block[PHILIPS_ACTIVITY_SCALE_OFFSET]
+    except (KeyError, ValueError):
+        return None
+    value = element.value
+    if isinstance(value, bytes):  # read as UN (implicit VR without a private dictionary)
+        text = value.decode("ascii", "replace").strip(" \x00")
+        value = text if text else None
+    factor = number(value)
+    return factor if factor is not None and factor > 0 else None
+
+
 def pet_units(ds: Dataset, warnings: list[str]) -> Unit:
-    """PET Units (0054,1001): BQML → Bq/mL, CNTS → counts; anything else is flagged."""
+    """PET Units (0054,1001): BQML → Bq/mL, CNTS → counts (Bq/mL with Philips' scale factor)."""
     raw = str(ds.get("Units", "") or "").strip().upper()
     if raw == "BQML":
         return Unit.BQML
     if raw == "CNTS":
-        return Unit.COUNTS
+        return Unit.BQML if philips_activity_scale(ds) is not None else Unit.COUNTS
     if raw:
         warnings.append(
             f"PET Units is {raw!r}, not BQML; the values are not an activity concentration "

@@ -12,18 +12,21 @@ from typing import Any
 import numpy as np
 from pydicom.dataset import Dataset
 
+from workstation.core.diagnostics import capture_warnings, summarize
 from workstation.core.errors import DicomError
 from workstation.core.volume import Unit, Volume, VolumeMetadata
-from workstation.io.dicom._headers import floats, number
+from workstation.io.dicom._headers import failure_text, floats, number
 from workstation.io.dicom._index import DicomIndex, SeriesInfo, _int_or_none, index_dicom
 from workstation.io.dicom._pet import (
     acquisition_datetime,
     decay_reference,
     pet_units,
+    philips_activity_scale,
     radiopharmaceutical_from,
 )
 from workstation.io.dicom._pixels import read_stored
 from workstation.io.dicom._stack import StackPlan
+from workstation.io.plausibility import check_geometry, check_values
 
 _INT16 = np.iinfo(np.int16)
 
@@ -59,35 +62,53 @@ def read_dicom_image(
         No DICOM, several series and none chosen, a corrupt or truncated
         file, missing or duplicate slices, mixed geometry, …
     """
-    index = index_dicom(path, progress=(lambda f: progress(0.3 * f)) if progress else None)
-    return read_indexed(index, series, progress=(lambda f: progress(0.3 + 0.7 * f)) if progress else None)
+    with capture_warnings():
+        index = index_dicom(path, progress=(lambda f: progress(0.3 * f)) if progress else None)
+        return read_indexed(index, series, progress=(lambda f: progress(0.3 + 0.7 * f)) if progress else None)
 
 
 def read_indexed(
     index: DicomIndex, series: str | None = None, progress: Callable[[float], None] | None = None
 ) -> Volume:
     """Read the stack selected by ``series`` from an existing index."""
-    if index.unreadable and (series is None or not index.series):
-        bad = index.unreadable[0]
+    unknown = [u for u in index.unreadable if u.series_uid is None]
+    if index.unreadable and (not index.images or (series is None and unknown)):
+        bad = (unknown or index.unreadable)[0]
         raise DicomError(f"{bad.path}: this DICOM file cannot be read ({bad.reason}).")
     info = index.select(series)
     if not info.is_image:
         raise DicomError(
             f"Series {info.key} in {index.root} is a {info.modality} object, not an image; "
-            "use it as a MASK instead."
+            f"use it where a MASK is taken, e.g. `workstation mask {info.records[0].path} "
+            "--image IMG -o labels.nii.gz`."
         )
+    # A file that cannot be read may be a slice of the chosen series, unless its
+    # header named another series: those are reported as warnings.
+    ours = [u for u in index.unreadable if u.series_uid in (None, info.series_instance_uid)]
+    if ours:
+        bad = ours[0]
+        raise DicomError(f"{bad.path}: this DICOM file cannot be read ({bad.reason}).")
     if info.problem is not None or info.plan is None:
         raise DicomError(info.problem or f"Series {info.key} cannot be read.")
-    if index.unreadable:
-        bad = index.unreadable[0]
-        raise DicomError(f"{bad.path}: this DICOM file cannot be read ({bad.reason}).")
-    return _assemble(info, info.plan, progress)
+    with capture_warnings() as caught:
+        volume = _assemble(info, info.plan, progress)
+    others = [
+        f"{u.path} (series {u.series_uid}) cannot be read and was left out ({u.reason})."
+        for u in index.unreadable
+    ]
+    notes = [*index.warnings_for(info), *others, *caught.sentences()]
+    volume.metadata.warnings.extend(n for n in summarize(notes) if n not in volume.metadata.warnings)
+    return volume
 
 
 def units_of(ds: Dataset, warnings: list[str]) -> Unit:
     """Units of the rescaled (or real-world mapped) values of a file."""
     modality = str(ds.get("Modality", "") or "").upper()
-    if modality == "NM" and (mapping := _rwvm(ds)) is not None:
+    try:
+        mapping = _rwvm(ds) if modality == "NM" else None
+    except DicomError:
+        mapping = None  # reported when the volume is read
+    if mapping is not None:
         return mapping[2]
     if modality == "CT":
         rescale_type = str(ds.get("RescaleType", "") or "").upper()
@@ -111,10 +132,17 @@ def _rwvm(ds: Dataset) -> tuple[float, float, Unit, str] | None:
         return None
     best = None
     for item in seq:
-        slope = number(item.get("RealWorldValueSlope"))
-        if slope is None:
+        raw_slope = item.get("RealWorldValueSlope")
+        if raw_slope is None:
             continue  # LUT-based mappings are not supported; fall back to rescale
-        intercept = number(item.get("RealWorldValueIntercept"), 0.0) or 0.0
+        slope = number(raw_slope)
+        raw_intercept = item.get("RealWorldValueIntercept")
+        intercept = number(raw_intercept, 0.0) if raw_intercept not in (None, "") else 0.0
+        if slope is None or slope == 0 or intercept is None:
+            raise DicomError(
+                f"RealWorldValueSlope/Intercept are {str(raw_slope)[:20]!r}/{str(raw_intercept)[:20]!r}, "
+                "not finite numbers with a non-zero slope; the values cannot be mapped to their units."
+            )
         codes = item.get("MeasurementUnitsCodeSequence")
         code = str(codes[0].get("CodeValue", "")) if codes else ""
         unit = Unit.parse(code)
@@ -132,17 +160,39 @@ def _scales(plan: StackPlan) -> tuple[np.ndarray, np.ndarray, Unit, list[str]]:
     first = plan.records[0].header
     # The Real World Value Mapping is used for NM (quantitative SPECT); CT and
     # PET are defined by Rescale Slope/Intercept (+ Units for PET).
-    mapping = _rwvm(first) if plan.kind == "nm" else None
+    try:
+        mapping = _rwvm(first) if plan.kind == "nm" else None
+    except DicomError as exc:
+        raise DicomError(f"{plan.records[0].path}: {exc}") from None
     unit = units_of(first, warnings)
     nz = plan.shape[0]
     if plan.kind == "slices":
         slopes = np.array([r.rescale_slope for r in plan.records])
         inters = np.array([r.rescale_intercept for r in plan.records])
+        if unit == Unit.BQML and str(first.get("Units", "")).strip().upper() == "CNTS":
+            # Philips PET in counts: each image's Activity Concentration Scale Factor.
+            factors = [philips_activity_scale(r.header) for r in plan.records]
+            if any(f is None for f in factors):
+                missing = plan.records[factors.index(None)].path.name
+                raise DicomError(
+                    f"{missing}: Units is CNTS and, unlike the other images of its series, it has no "
+                    f"Philips Activity Concentration Scale Factor (7053,1009), so it cannot be put in Bq/mL."
+                )
+            per_count = np.array(factors, dtype=float)
+            slopes, inters = slopes * per_count, inters * per_count
+            warnings.append(
+                "Units CNTS (Philips): converted to Bq/mL with the Activity Concentration Scale "
+                f"Factor (7053,1009) of each image ({per_count.min():.6g}"
+                + ("" if np.ptp(per_count) == 0 else f" to {per_count.max():.6g}") + " Bq/mL per count)."
+            )
         return slopes, inters, unit, warnings
     if plan.kind == "enhanced":  # highdicom applies the rescale per frame
         return np.ones(nz), np.zeros(nz), unit, warnings
     if plan.kind == "rtdose":
-        scale = number(first.get("DoseGridScaling"), 1.0) or 1.0
+        scale = number(first.get("DoseGridScaling"))
+        if scale is None:
+            scale = 1.0
+            warnings.append("DoseGridScaling is missing; the stored values were taken as Gy (scaling 1).")
         return np.full(nz, scale), np.zeros(nz), unit, warnings
     if mapping is not None:
         slope, inter = mapping[0], mapping[1]
@@ -151,9 +201,19 @@ def _scales(plan: StackPlan) -> tuple[np.ndarray, np.ndarray, Unit, list[str]]:
             f"units {mapping[3] or 'unspecified'})."
         )
     else:
-        slope = number(first.get("RescaleSlope"), 1.0) or 1.0
-        inter = number(first.get("RescaleIntercept"), 0.0) or 0.0
+        slope, inter = plan.records[0].rescale_slope, plan.records[0].rescale_intercept
     return np.full(nz, slope), np.full(nz, inter), unit, warnings
+
+
+def _scaling_hint(plan: StackPlan, slopes: np.ndarray, inters: np.ndarray) -> str:
+    """The header elements that scale the stored values, for messages."""
+    if plan.kind == "rtdose":
+        return f"DoseGridScaling {slopes[0]:g}"
+    if plan.kind == "enhanced":
+        return "the frames' Pixel Value Transformation"
+    if np.ptp(slopes) == 0 and np.ptp(inters) == 0:
+        return f"RescaleSlope {slopes[0]:g}, RescaleIntercept {inters[0]:g}"
+    return "per-slice RescaleSlope/RescaleIntercept"
 
 
 def _integer_output(slopes: np.ndarray, inters: np.ndarray, plan: StackPlan) -> bool:
@@ -176,6 +236,13 @@ def _assemble(info: SeriesInfo, plan: StackPlan, progress: Callable[[float], Non
     assert array is not None
     if plan.tilt_shift_px is not None:
         _untilt(array, plan.tilt_shift_px)
+    source = f"series {info.key} ({info.modality})"
+    names = [r.path.name for r in plan.records] if plan.kind == "slices" else None
+    if plan.kind != "slices":
+        source = str(plan.records[0].path)
+    probe = Volume(array=array, affine=plan.affine.copy(), units=unit)
+    check_geometry(probe, source)
+    warnings += check_values(probe, source, names, _scaling_hint(plan, slopes, inters))
     return Volume(
         array=array,
         affine=plan.affine.copy(),
@@ -226,7 +293,7 @@ def _fill(
     rec = plan.records[0]
     if plan.kind == "enhanced":
         return _read_enhanced(plan, out, progress)
-    n_frames = int(number(rec.header.get("NumberOfFrames"), 1) or 1)
+    n_frames = rec.number_of_frames
     stored = read_stored(rec, n_frames)
     if plan.gate_frames is not None:
         counts = units_of(rec.header, []) == Unit.COUNTS
@@ -256,7 +323,7 @@ def _read_enhanced(
     except Exception as exc:  # noqa: BLE001 - decoder or geometry failures are the file's
         raise DicomError(
             f"{rec.path}: the enhanced multi-frame image cannot be read "
-            f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})."
+            f"({failure_text(exc)})."
         ) from None
     values = np.asarray(volume.array)
     if values.shape != out.shape:
@@ -298,7 +365,7 @@ def _metadata(info: SeriesInfo, plan: StackPlan, warnings: list[str]) -> VolumeM
         patient_id=str(first.get("PatientID", "") or "") or None,
         patient_name=str(first.get("PatientName", "") or "") or None,
         study_instance_uid=str(first.get("StudyInstanceUID", "") or "") or None,
-        series_instance_uid=info.series_instance_uid,
+        series_instance_uid=None if info.uid_missing else info.series_instance_uid,
         series_description=info.description or None,
         series_number=_int_or_none(first.get("SeriesNumber")),
         acquisition_datetime=acquisition_datetime(first),

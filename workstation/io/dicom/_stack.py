@@ -25,8 +25,10 @@ IPP along n, is converted).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+from pydicom.multival import MultiValue
 
 from workstation.core.errors import DicomError
 from workstation.io.dicom._headers import (
@@ -34,10 +36,11 @@ from workstation.io.dicom._headers import (
     RTDOSE_STORAGE,
     FileRecord,
     describe,
+    failure_text,
     floats,
     number,
 )
-from workstation.io.dicom._pixels import truncation_problem
+from workstation.io.dicom._pixels import excess_padding_warning, truncation_problem
 
 #: Positions closer than this along the normal are the same slice (mm).
 _DUPLICATE_TOL_MM = 1e-3
@@ -96,17 +99,28 @@ def _in_plane(label: str, ds, path, rec: FileRecord | None = None) -> tuple[np.n
     else:
         rc, ps = orientation_of(ds), pixel_spacing_of(ds)
     if rc is None:
-        raise DicomError(f"{label}: {path} has no valid ImageOrientationPatient.")
+        modality = str(ds.get("Modality", "") or "")
+        if modality.upper() in _PROJECTION_MODALITIES or "ImagePositionPatient" not in ds:
+            raise DicomError(
+                f"{label}: {path} is a 2D {modality or 'image'} without patient geometry (no "
+                "ImageOrientationPatient/ImagePositionPatient); only cross-sectional images (CT, MR, "
+                "PET, SPECT/NM reconstructions, RT Dose) can be read as volumes."
+            )
+        raise DicomError(f"{label}: {path} has no ImageOrientationPatient, so its slice direction is unknown.")
     if abs(float(rc[0] @ rc[1])) > 1e-3:
         raise DicomError(
             f"{label}: ImageOrientationPatient of {path} is not orthogonal "
             f"(row·column = {float(rc[0] @ rc[1]):.4f})."
         )
     if ps is None:
-        raise DicomError(f"{label}: {path} has no valid PixelSpacing.")
+        raise DicomError(f"{label}: {path} has no PixelSpacing, so its voxel size is unknown.")
     normal = np.cross(rc[0], rc[1])
     normal /= np.linalg.norm(normal)
     return rc, ps, normal
+
+
+#: Modalities of projection images, which have no volume geometry.
+_PROJECTION_MODALITIES = {"CR", "DX", "MG", "US", "XA", "RF", "OT", "SC", "IO", "PX", "ES", "XC"}
 
 
 def _normalised(iop: np.ndarray) -> np.ndarray | None:
@@ -146,11 +160,13 @@ def plan_single_frame(records: list[FileRecord], label: str) -> StackPlan:
     for rec in recs:
         if problem := truncation_problem(rec, 1):
             raise DicomError(f"{label}: {problem}.")
+        if note := excess_padding_warning(rec, 1):
+            warnings.append(note)
     positions = []
     for rec in recs:
         ipp = rec.position
         if ipp is None:
-            raise DicomError(f"{label}: {rec.path} has no valid ImagePositionPatient.")
+            raise DicomError(f"{label}: {rec.path} has no ImagePositionPatient, so its place is unknown.")
         positions.append(ipp)
     pos = np.array(positions)
     along = pos @ normal
@@ -238,12 +254,46 @@ def _nm_geometry(rec: FileRecord, label: str) -> tuple[np.ndarray, np.ndarray, n
         )
     ps = pixel_spacing_of(ds)
     if ps is None:
-        raise DicomError(f"{label}: {rec.path} has no valid PixelSpacing.")
+        raise DicomError(f"{label}: {rec.path} has no PixelSpacing, so its voxel size is unknown.")
     rc = orientation_of(source)
     assert rc is not None
     normal = np.cross(rc[0], rc[1])
     normal /= np.linalg.norm(normal)
     return ipp, rc, ps, normal
+
+
+def strict_number(ds: Any, keyword: str, label: str, rec: FileRecord) -> float | None:
+    """A single-valued number element: ``None`` when absent, DicomError when malformed."""
+    element = ds.get(keyword)
+    if element is None or element == "":
+        return None
+    value = number(element)
+    if value is None:
+        raise DicomError(f"{label}: {rec.path.name}: {keyword} is {str(element)[:40]!r}, not one finite number.")
+    return value
+
+
+def _frame_vector(ds: Any, keyword: str, n_frames: int, label: str, rec: FileRecord) -> np.ndarray | None:
+    """A 1-based per-frame index vector (SliceVector, TimeSlotVector) as 0-based, validated."""
+    vector = ds.get(keyword)
+    if vector is None:
+        return None
+    values = list(vector) if isinstance(vector, MultiValue | list | tuple) else [vector]
+    if len(values) != n_frames:
+        raise DicomError(
+            f"{label}: {rec.path.name}: {keyword} has {len(values)} values for "
+            f"{n_frames} frames (NumberOfFrames)."
+        )
+    try:
+        out = np.asarray([int(v) for v in values]) - 1
+    except (TypeError, ValueError):
+        raise DicomError(f"{label}: {rec.path.name}: {keyword} holds values that are not whole numbers.") from None
+    if out.size and (out.min() < 0 or out.max() >= n_frames):
+        raise DicomError(
+            f"{label}: {rec.path.name}: {keyword} holds {int(out.min()) + 1}..{int(out.max()) + 1}, "
+            f"outside 1..{n_frames} (one number per frame)."
+        )
+    return out
 
 
 def plan_nm(rec: FileRecord, label: str) -> StackPlan:
@@ -258,11 +308,11 @@ def plan_nm(rec: FileRecord, label: str) -> StackPlan:
             "reconstructed tomographic volume (RECON TOMO); planar and projection data "
             "cannot be read as a volume."
         )
-    n_frames = int(number(ds.get("NumberOfFrames"), 1) or 1)
+    n_frames = rec.number_of_frames
     ipp, rc, ps, normal = _nm_geometry(rec, label)
-    spacing = number(ds.get("SpacingBetweenSlices"))
+    spacing = strict_number(ds, "SpacingBetweenSlices", label, rec)
     if spacing is None or spacing == 0:
-        thickness = number(ds.get("SliceThickness"))
+        thickness = strict_number(ds, "SliceThickness", label, rec)
         if not thickness or thickness <= 0:
             raise DicomError(
                 f"{label}: {rec.path.name} has neither SpacingBetweenSlices nor SliceThickness, "
@@ -273,24 +323,16 @@ def plan_nm(rec: FileRecord, label: str) -> StackPlan:
             "SpacingBetweenSlices is missing; SliceThickness "
             f"({thickness:g} mm) was used as the slice spacing, stacking along the normal."
         )
-    slice_vec = ds.get("SliceVector")
-    slices = (
-        np.asarray([int(v) for v in slice_vec]) - 1
-        if slice_vec is not None and len(slice_vec) == n_frames
-        else np.arange(n_frames)
-    )
+    slices = _frame_vector(ds, "SliceVector", n_frames, label, rec)
+    if slices is None:
+        slices = np.arange(n_frames)
     n_slices = int(slices.max()) + 1 if slices.size else 0
     gate_frames = None
     if kind == "RECON GATED TOMO":
-        slot_vec = ds.get("TimeSlotVector")
-        slots = (
-            np.asarray([int(v) for v in slot_vec]) - 1
-            if slot_vec is not None and len(slot_vec) == n_frames
-            else None
-        )
+        slots = _frame_vector(ds, "TimeSlotVector", n_frames, label, rec)
         if slots is None:
             n_gates = max(1, n_frames // max(n_slices, 1))
-            if slice_vec is None:
+            if ds.get("SliceVector") is None:
                 # Without vectors the frames are taken as gate-major, slice-minor.
                 n_slices = n_frames // n_gates
                 slices = np.arange(n_frames) % n_slices
@@ -313,7 +355,7 @@ def plan_nm(rec: FileRecord, label: str) -> StackPlan:
         raise DicomError(f"{label}: {problem}.")
     affine = _affine(ipp, normal * spacing, rc, ps)
     plan = StackPlan(
-        "nm", [rec], (n_slices, int(ds.Rows), int(ds.Columns)), affine,
+        "nm", [rec], (n_slices, rec.rows, rec.columns), affine,
         frame_index=frame_index, gate_frames=gate_frames, warnings=warnings,
     )
     if spacing < 0:
@@ -340,14 +382,28 @@ def plan_rtdose(rec: FileRecord, label: str) -> StackPlan:
     rc, ps, normal = _in_plane(label, ds, rec.path)
     ipp = floats(ds.get("ImagePositionPatient"), 3)
     if ipp is None:
-        raise DicomError(f"{label}: {rec.path} has no valid ImagePositionPatient.")
-    n_frames = int(number(ds.get("NumberOfFrames"), 1) or 1)
-    offsets = floats(ds.get("GridFrameOffsetVector"))
+        raise DicomError(f"{label}: {rec.path} has no ImagePositionPatient, so its place is unknown.")
+    n_frames = rec.number_of_frames
+    raw_offsets = ds.get("GridFrameOffsetVector")
+    offsets = floats(raw_offsets)
+    if raw_offsets not in (None, "") and offsets is None:
+        raise DicomError(
+            f"{label}: {rec.path.name}: GridFrameOffsetVector is {str(raw_offsets)[:40]!r}, "
+            "not a list of finite numbers (mm)."
+        )
     if n_frames == 1 and offsets is None:
         offsets = np.zeros(1)
     if offsets is None or offsets.size != n_frames:
         raise DicomError(
-            f"{label}: {rec.path.name}: GridFrameOffsetVector does not have one value per frame."
+            f"{label}: {rec.path.name}: GridFrameOffsetVector has "
+            f"{0 if offsets is None else offsets.size} value(s) for {n_frames} frame(s) "
+            "(NumberOfFrames); one offset per frame is needed."
+        )
+    scaling = strict_number(ds, "DoseGridScaling", label, rec)
+    if scaling is not None and scaling <= 0:
+        raise DicomError(
+            f"{label}: {rec.path.name}: DoseGridScaling is {scaling:g}; a dose scaling must be "
+            "positive (a negative or zero scaling gives negative or no dose)."
         )
     if offsets[0] != 0:
         # Absolute offsets (PS3.3 C.8.8.3.2): the z coordinates of the planes, defined for
@@ -374,9 +430,11 @@ def plan_rtdose(rec: FileRecord, label: str) -> StackPlan:
             raise DicomError(f"{label}: {rec.path.name}: the dose grid frames are not evenly spaced.")
     else:
         step = number(ds.get("SliceThickness")) or 1.0
+        if step <= 0:
+            step = 1.0
     origin = ipp + sorted_off[0] * normal
     return StackPlan(
-        "rtdose", [rec], (n_frames, int(ds.Rows), int(ds.Columns)),
+        "rtdose", [rec], (n_frames, rec.rows, rec.columns),
         _affine(origin, normal * step, rc, ps), frame_index=order,
     )
 
@@ -396,7 +454,7 @@ def plan_enhanced(rec: FileRecord, label: str) -> StackPlan:
     except Exception as exc:  # noqa: BLE001 - any failure is a property of the file
         raise DicomError(
             f"{label}: the frame geometry of {rec.path.name} cannot be read "
-            f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})."
+            f"({failure_text(exc)})."
         ) from None
     if geometry is None:
         raise DicomError(
@@ -426,7 +484,8 @@ def plan_for(records: list[FileRecord], label: str) -> StackPlan:
     frames = int(number(records[0].header.get("NumberOfFrames"), 1) or 1)
     if frames > 1:
         raise DicomError(
-            f"{label}: {records[0].path.name} is a multi-frame image of a kind that cannot be "
-            "read as a volume."
+            f"{label}: {records[0].path.name} is a multi-frame {records[0].header.get('Modality', '')} "
+            f"image without per-frame geometry (SOP class {records[0].sop_class_uid or 'unknown'}, no "
+            "PerFrameFunctionalGroupsSequence), so it cannot be read as a volume."
         )
     return plan_single_frame(records, label)
