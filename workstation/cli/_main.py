@@ -7,9 +7,11 @@ line to :data:`_GROUPS` (a group with a name becomes a sub-command, e.g. ``pacs 
 
 from __future__ import annotations
 
+import functools
 import sys
 from typing import Annotated
 
+import click
 import typer
 
 from workstation import __version__
@@ -80,7 +82,12 @@ def _root(
     STATE.quiet = quiet
 
 
+@functools.cache
+def _command() -> click.Command:
+    """The click command of the app, built once per process (typer builds it anew each call)."""
+    return require_finite_numbers(typer.main.get_command(app))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the command line and return its exit status (see ``run_command``)."""
-    command = require_finite_numbers(typer.main.get_command(app))
-    return run_command(command, sys.argv[1:] if argv is None else argv)
+    return run_command(_command(), sys.argv[1:] if argv is None else argv)
