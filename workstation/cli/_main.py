@@ -15,6 +15,7 @@ import typer
 from workstation import __version__
 from workstation.cli import (
     ablation,
+    cohort,
     deidentify,
     demo,
     dosimetry,
@@ -28,7 +29,7 @@ from workstation.cli import (
     tace,
     viewer,
 )
-from workstation.cli._common import STATE, require_finite_numbers, run_command
+from workstation.cli._common import STATE, register_entry_point, require_finite_numbers, run_command
 
 __all__ = ["app", "main"]
 
@@ -52,6 +53,7 @@ _GROUPS: list[tuple[typer.Typer, str | None]] = [
     (tace.app, None),
     (viewer.app, None),
     (qa.app, None),
+    (cohort.app, "cohort"),
     (demo.app, None),
     (pacs.app, "pacs"),
     (deidentify.app, None),
@@ -84,3 +86,6 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: run the command line and return its exit status (see ``run_command``)."""
     command = require_finite_numbers(typer.main.get_command(app))
     return run_command(command, sys.argv[1:] if argv is None else argv)
+
+
+register_entry_point(main)
