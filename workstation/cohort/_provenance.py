@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-__all__ = ["case_fingerprint", "code_hash", "input_sha256", "input_uids"]
+__all__ = ["case_fingerprint", "code_hash", "describe_inputs", "input_sha256", "input_uids"]
 
 _CHUNK = 1 << 20
 
@@ -93,7 +93,12 @@ def describe_inputs(inputs: dict[str, list[str]]) -> dict[str, Any]:
     for values in inputs.values():
         for value in values:
             file = _path_part(value)
-            if value.startswith("pacs://") or file in out:
+            if file in out:
+                continue
+            if file.startswith("pacs://"):
+                # pacs://NODE/SERIES_UID: a series UID names one immutable series (PS3.3 C.7.3.1)
+                out[file] = {"sha256": file, "study_instance_uids": [],
+                             "series_instance_uids": [file.rstrip("/").rsplit("/", 1)[-1]]}
                 continue
             out[file] = {"sha256": input_sha256(file), **input_uids(file)}
     return out

@@ -131,7 +131,9 @@ class Manifest:
 
 
 def _path_part(value: str) -> str:
-    """The file of an input value: ``NAME=FILE#label`` -> ``FILE``."""
+    """The file of an input value: ``NAME=FILE#label`` -> ``FILE`` (``pacs://…`` kept whole)."""
+    if "pacs://" in value:
+        return value[value.index("pacs://"):].split("#", 1)[0]
     _, sep, rest = value.partition("=")
     file = rest if sep and not Path(value).exists() else value
     return file.split("#", 1)[0]
@@ -225,7 +227,7 @@ def _suggest(name: str, choices: Sequence[str]) -> str:
 
 def _resolve(value: str, base: Path) -> str:
     """An input value with its file made absolute (relative to the manifest's folder)."""
-    if value.startswith("pacs://"):
+    if "pacs://" in value:
         return value
     name, sep, rest = value.partition("=")
     if sep and not (base / value).exists() and not Path(value).is_absolute():
@@ -364,7 +366,7 @@ class _Row:
         return args, inputs
 
     def _check_input(self, column: str, value: str) -> None:
-        if value.startswith("pacs://"):
+        if "pacs://" in value:
             return
         file = Path(_path_part(value))
         if not file.exists():

@@ -148,7 +148,8 @@ def run_cohort(
     from workstation.io import ensure_not_input
 
     out = Path(out_dir).resolve()
-    ensure_not_input(out, *{p for case in manifest.cases for p in case.input_paths() if not p.startswith("pacs://")})
+    ensure_not_input(out, *sorted({p for case in manifest.cases for p in case.input_paths()
+                                   if not p.startswith("pacs://")}))
     out.mkdir(parents=True, exist_ok=True)
     run_token = uuid.uuid4().hex
     started = time.time()
