@@ -105,3 +105,16 @@ def test_every_command_of_the_table_exists_on_the_command_line(catalogue: dict) 
         assert name in catalogue, name
         assert spec.input_options <= set(catalogue[name]), (name, spec.input_options - set(catalogue[name]))
         assert spec.reserved_options <= set(catalogue[name])
+
+
+def test_tace_rows_one_lesion_per_tumour(tmp_path: Path) -> None:
+    results = {"tumors": [{"label": 1, "volume_ml": 12.0, "lipiodol_coverage_percent": 93.5, "rim_coverage_fraction": 0.97,
+                           "largest_gap_ml": 0.2, "largest_gap_peripheral": True, "class": "complete"},
+                          {"label": 2, "volume_ml": 3.0, "lipiodol_coverage_percent": 40.0, "rim_coverage_fraction": None,
+                           "largest_gap_ml": 1.5, "largest_gap_peripheral": False, "class": "partial"}],
+               "non_target_ml": 1.25, "registration": {"mode": "given transform"}, "warnings": [], "constants": {}}
+    rows = COMMANDS["tace"].extract(results, tmp_path)
+    assert rows.treatment["non_target_ml"] == 1.25 and rows.treatment["registration_mode"] == "given transform"
+    assert [(r["lesion"], r["lipiodol_coverage_percent"], r["class"]) for r in rows.lesions] == \
+        [("tumor_1", 93.5, "complete"), ("tumor_2", 40.0, "partial")]
+    assert math.isnan(rows.lesions[1]["rim_coverage_fraction"])

@@ -8,7 +8,7 @@ command run alone. What the cohort needs to know of a command is one
 (checked up front, hashed for resuming, their DICOM UIDs kept for provenance) and
 how its results become rows of the three tables (treatment, ROI, lesion).
 
-Adding a command (``tace`` once it lands) is one entry of :data:`COMMANDS`.
+Adding a command is one entry of :data:`COMMANDS`.
 """
 
 from __future__ import annotations
@@ -252,6 +252,29 @@ def _plan(results: dict[str, Any], out: Path) -> CaseRows:
                                                                      "liver_density_g_per_ml")})
 
 
+_TACE_TUMOUR_KEYS = ("volume_ml", "lipiodol_coverage_percent", "covered_ml", "rim_coverage_fraction",
+                     "largest_gap_ml", "uncovered_ml", "dense_fraction", "mean_lipiodol_hu")
+
+
+def _tace(results: dict[str, Any], out: Path) -> CaseRows:
+    """tace: one lesion row per tumour (coverage, rim, largest gap, class)."""
+    tumours = results.get("tumors") or []
+    registration = results.get("registration") or {}
+    treatment = {
+        "tumors": len(tumours),
+        "non_target_ml": _finite(results.get("non_target_ml")),
+        "peritumoral_ml": _finite(results.get("peritumoral_ml")),
+        "liver_volume_ml": _finite(results.get("liver_volume_ml")),
+        "registration_mode": registration.get("mode") if isinstance(registration, dict) else None,
+        "warnings": len(results.get("warnings") or []),
+    }
+    lesions = [{"lesion": f"tumor_{t['label']}", "label": int(t["label"]),
+                **{k: _finite(t.get(k)) for k in _TACE_TUMOUR_KEYS},
+                "largest_gap_peripheral": t.get("largest_gap_peripheral"), "class": t.get("class")}
+               for t in tumours]
+    return CaseRows(treatment, [], lesions, {"constants": results.get("constants")})
+
+
 #: The commands a manifest may name. Adding one is adding an entry.
 COMMANDS: Mapping[str, CommandSpec] = {
     spec.name: spec
@@ -264,6 +287,8 @@ COMMANDS: Mapping[str, CommandSpec] = {
                     "ablation margins"),
         CommandSpec("rt-dose", "directory", frozenset({"dose", "plan", "structures", "roi", "ct", "transform"}),
                     _rt_dose, "dose from a planning system (SBRT, HDR)"),
+        CommandSpec("tace", "directory", frozenset({"post-ct", "pre-ct", "tumor", "liver", "transform"}), _tace,
+                    "lipiodol deposition and tumour coverage after TACE"),
     )
 }
 

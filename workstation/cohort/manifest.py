@@ -6,7 +6,7 @@ Columns (CSV header, or keys of each YAML mapping):
     The case's name: letters, digits, ``.``, ``_``, ``-``; unique. Its outputs go to
     ``DIR/cases/<id>/``.
 ``command``
-    One of :data:`workstation.cohort.COMMANDS` (``sirt``, ``plan``, ``margin``, ``rt-dose``).
+    One of :data:`workstation.cohort.COMMANDS` (``sirt``, ``plan``, ``margin``, ``rt-dose``, ``tace``).
 option columns
     The command's options by their long names (``activity``, ``administered-gbq``; ``_``
     may stand for ``-``). Options written ``NAME=VALUE`` on the command line (``--roi``,
