@@ -50,7 +50,7 @@ def killed_run(cohort: tuple[Path, dict], catalogue: dict) -> dict:
     manifest = read_manifest(folder / "manifest.csv", catalogue)
     with dask.config.set({"distributed.scheduler.allowed-failures": 3}):
         cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, memory_limit="3GiB",
-                               dashboard_address=":0", silence_logs=logging.ERROR)
+                               dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR)
     watcher = Client(cluster)
     killed: dict = {}
     stop = threading.Event()

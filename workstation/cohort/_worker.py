@@ -69,6 +69,15 @@ def _reason(code: int, stderr: str) -> str:
     return f"exit status {code}"
 
 
+def _peak_rss_mb() -> float | None:
+    """Peak resident memory of this (worker) process so far, MB (Linux ``ru_maxrss`` is in KiB)."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not on Windows
+        return None
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
 def _count_attempt(case_dir: Path, run_token: str) -> int:
     path = case_dir / "attempts.json"
     try:
@@ -140,7 +149,8 @@ def run_case(case: Case, out_dir: str, run_token: str, runner: Runner, force: bo
         seconds = time.perf_counter() - t0
     final_argv = case.argv(case_dir / "output" if spec.output == "directory" else None)
     record = {**base, "argv": ["workstation", *final_argv], "exit_code": code, "seconds": seconds,
-              "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started))}
+              "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
+              "peak_rss_mb": _peak_rss_mb()}
     stderr = err_buf.getvalue()
     if code != 0:
         record.update({"status": "failed", "reason": _reason(code, stderr), "stderr_tail": stderr[-4000:]})

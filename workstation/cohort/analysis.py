@@ -67,7 +67,7 @@ def _num(value: Any) -> float | None:
     return v if math.isfinite(v) else None
 
 
-def _estimate(value: float, lo: float, hi: float) -> dict[str, float | None]:
+def _estimate(value: float, lo: float, hi: float) -> dict[str, Any]:
     return {"estimate": _num(value), "ci": [_num(lo), _num(hi)]}
 
 

@@ -211,7 +211,7 @@ def _margin(results: dict[str, Any], out: Path) -> CaseRows:
             row[f"insufficient_coverage_{k}mm_ml"] = _finite(v)
         row["subcapsular_excluded_fraction"] = _finite(t.get("subcapsular_excluded_fraction"))
         lesions.append(row)
-    constants = {k: results[k] for k in ("constants", "method", "mask_kind") if k in results}
+    constants: dict[str, Any] = {k: results[k] for k in ("constants", "method", "mask_kind") if k in results}
     return CaseRows(treatment, [], lesions, constants)
 
 

@@ -159,7 +159,8 @@ def _read_rows(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
             data = data.get("cases")
         if not isinstance(data, list):
             return [], [f"{path}: a YAML manifest is a list of cases (or has the list under 'cases')."]
-        rows, problems = [], []
+        rows: list[dict[str, Any]] = []
+        problems: list[str] = []
         for n, item in enumerate(data, start=1):
             if not isinstance(item, Mapping):
                 problems.append(f"row {n}: a case must be a mapping of column: value, got {type(item).__name__}.")
@@ -296,7 +297,7 @@ class _Row:
         raw_months, raw_prog = rec.get(_PROGRESSION[0]), rec.get(_PROGRESSION[1])
         if not _empty(raw_months):
             try:
-                months = float(raw_months)
+                months = float(str(raw_months))
             except (TypeError, ValueError):
                 months = math.nan
             if not (math.isfinite(months) and months >= 0):

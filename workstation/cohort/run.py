@@ -73,21 +73,27 @@ def _lost_record(case_id: str, command: str, exc: BaseException, allowed_failure
 
 
 def _start_client(scheduler: str | None, workers: int | None, n_cases: int, memory_limit: str | None,
-                  processes: bool, allowed_failures: int) -> tuple[Any, Any]:
+                  processes: bool, allowed_failures: int, library_threads: int | None) -> tuple[Any, Any]:
     import dask
     from distributed import Client, LocalCluster
 
     from workstation.core.errors import InvalidInputError
 
-    with dask.config.set({"distributed.scheduler.allowed-failures": allowed_failures}):
+    n = workers if workers is not None else max(1, min(os.cpu_count() or 1, n_cases))
+    # workers x threads = cores: each worker's own libraries (ITK, OpenMP, BLAS) get its share
+    threads = str(library_threads or max(1, (os.cpu_count() or 1) // n))
+    environ = {**dask.config.get("distributed.nanny.pre-spawn-environ", {}),
+               **{k: threads for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                                       "ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS")}}
+    with dask.config.set({"distributed.scheduler.allowed-failures": allowed_failures,
+                          "distributed.nanny.pre-spawn-environ": environ}):
         if scheduler is not None:
             try:
                 return Client(scheduler, timeout="20s"), None
             except (OSError, TimeoutError, ValueError) as exc:
                 raise InvalidInputError(f"--scheduler {scheduler}: no Dask scheduler answers there ({exc}).") from None
-        n = workers if workers is not None else max(1, min(os.cpu_count() or 1, n_cases))
         cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=processes,
-                               memory_limit=memory_limit or "auto", dashboard_address=":0",
+                               memory_limit=memory_limit or "auto", dashboard_address="127.0.0.1:0",
                                silence_logs=logging.ERROR)
         return Client(cluster), cluster
 
@@ -103,6 +109,7 @@ def run_cohort(
     retries: int = DEFAULT_RETRIES,
     allowed_failures: int = ALLOWED_FAILURES,
     processes: bool = True,
+    library_threads: int | None = None,
     serial: bool = False,
     force: bool = False,
     progress: ProgressCallback = _no_progress,
@@ -125,6 +132,8 @@ def run_cohort(
         local cluster is started.
     workers:
         Worker processes of the local cluster (default: one per core, at most one per case).
+    library_threads:
+        Threads of each local worker's libraries (ITK, OpenMP, BLAS); default ``cores // workers``.
     memory_limit:
         Memory limit of each local worker (``"4GiB"``; ``None``/``"auto"``: an equal share of
         the machine's memory).
@@ -174,7 +183,8 @@ def run_cohort(
     else:
         from distributed import as_completed
 
-        client, cluster = _start_client(scheduler, workers, total, memory_limit, processes, allowed_failures)
+        client, cluster = _start_client(scheduler, workers, total, memory_limit, processes, allowed_failures,
+                                        library_threads)
         try:
             info = client.scheduler_info()
             cluster_info = {"scheduler": client.scheduler.address if scheduler is None else scheduler,

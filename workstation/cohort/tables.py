@@ -6,7 +6,8 @@
     (``progression_months``, ``progressed``), and provenance: ``workstation_version``,
     ``code_hash``, ``fingerprint``, ``argv``, ``inputs`` (JSON: SHA-256 and DICOM
     study/series UIDs of every input), ``constants`` (JSON: the constants the numbers
-    depend on, with their sources).
+    depend on, with their sources), ``seconds`` (the command's), ``attempt``, ``worker``
+    and ``worker_peak_rss_mb`` (the worker process's peak memory when the case ended).
 ``rois``
     One row per (treatment, method, ROI) of ``sirt`` and ``rt-dose``, with
     ``response`` from the manifest's ``outcome.<roi>``.
@@ -56,7 +57,7 @@ def build_tables(cases: Sequence[Case], records: Mapping[str, dict[str, Any]]) -
         row: dict[str, Any] = {**ident, "reason": rec.get("reason") or "", **(tables.get("treatment") or {}),
                                "progression_months": case.progression_months, "progressed": case.progressed,
                                "seconds": rec.get("seconds"), "attempt": rec.get("attempt"),
-                               "worker": rec.get("worker"), **prov,
+                               "worker": rec.get("worker"), "worker_peak_rss_mb": rec.get("peak_rss_mb"), **prov,
                                "argv": " ".join(rec.get("argv") or []),
                                "inputs": json.dumps(rec.get("inputs") or {}, sort_keys=True),
                                "constants": json.dumps(tables.get("constants") or {}, sort_keys=True, default=str)}
@@ -81,7 +82,7 @@ def build_tables(cases: Sequence[Case], records: Mapping[str, dict[str, Any]]) -
 
 def unmatched_outcomes(cases: Sequence[Case], tables: Mapping[str, Any]) -> list[str]:
     """``outcome.<roi>`` entries of done cases that name no ROI or lesion of the results."""
-    out = []
+    out: list[str] = []
     rois, lesions = tables["rois"], tables["lesions"]
     for case in cases:
         if not case.outcomes:
