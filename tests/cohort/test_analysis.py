@@ -109,17 +109,17 @@ def _ablations(margins: np.ndarray, seed: int) -> pd.DataFrame:
 
 
 def test_cox_intervals_cover_the_true_hazard_ratio_95_percent_of_the_time() -> None:
-    """100 cohorts of 300 ablations: coverage binomial(100, 0.95), sd 2.2 %; [0.88, 1] is 3 sd below."""
+    """100 cohorts of 200 ablations: coverage binomial(100, 0.95), sd 2.2 %; [0.88, 1] is 3 sd below."""
     hits = 0
     estimates = []
     for seed in range(100):
-        margins = np.random.default_rng(1000 + seed).uniform(-3.0, 10.0, 300)
+        margins = np.random.default_rng(1000 + seed).uniform(-3.0, 10.0, 200)
         months, progressed = MARGIN_PROGRESSION.draw(margins, np.random.default_rng(seed))
         cox = _cox(months, progressed, margins)
         hits += _inside(cox["log_hazard_ratio_per_mm"], MARGIN_PROGRESSION.log_hazard_ratio_per_mm)
         estimates.append(cox["log_hazard_ratio_per_mm"]["estimate"])
     assert hits >= 88
-    # unbiased: the mean of 100 estimates (each sd about 0.03) within 0.01 of log(0.8)
+    # unbiased: the mean of 100 estimates (each sd about 0.035, so the mean's 0.0035) within 0.01 of log(0.8)
     assert np.mean(estimates) == pytest.approx(MARGIN_PROGRESSION.log_hazard_ratio_per_mm, abs=0.01)
 
 

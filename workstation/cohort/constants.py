@@ -23,8 +23,9 @@ __all__ = [
 #: The levels of the result tables: ``DIR/<level>.parquet`` and ``DIR/<level>.csv``.
 TABLE_LEVELS: tuple[str, ...] = ("treatments", "rois", "lesions")
 
-#: Memory limit of each worker of the local cluster (Dask's syntax). A SIRT case of a
-#: 512 x 512 x 300 CT with VSV doses peaks near 2.5 GiB; beyond the limit Dask's nanny
+#: Memory limit of each worker of the local cluster (Dask's syntax). The synthetic cohort's
+#: cases peak at about 0.5 GB per worker (benchmarks/bench_cohort.py); clinical grids need
+#: more (the ``worker_peak_rss_mb`` column of a run tells). Beyond the limit Dask's nanny
 #: restarts the worker and the case is retried elsewhere (see ``ALLOWED_FAILURES``).
 DEFAULT_MEMORY_LIMIT: str = "4GiB"
 
