@@ -63,6 +63,7 @@ BAD = (
     "S6,sirt,pet,,,,here,,\n"                             # the cohort sets the output
     "S7,sirt,pet,,,,,maybe,\n"                            # outcome not 0/1
     "S8,margin,,,,,,,12\n"                                # margin needs --tumor/--ablation; months without progressed
+    "S10,sirt,pet,,nan,,,,\n"                             # not a finite number
     "bad id,sirt,pet,,,,,,\n"                             # id names a folder
 )
 
@@ -83,7 +84,8 @@ def test_every_problem_of_every_row_at_once(tmp_path: Path, catalogue: dict) -> 
         ("row 7 (S7)", "outcome.lesions_1 must be 1"),
         ("row 8 (S8)", "progression_months and progressed go together"),
         ("row 8 (S8)", "margin needs 'tumor', 'ablation'"),
-        ("row 9 (bad id)", "may hold only letters"),
+        ("row 9 (S10)", "'administered-gbq' must be a finite number"),
+        ("row 10 (bad id)", "may hold only letters"),
     ]
     for where, what in expected:
         assert any(p.startswith(where) and what in p for p in problems), (where, what, problems)
@@ -97,8 +99,8 @@ def test_cli_exit_2_lists_every_problem_and_starts_nothing(tmp_path: Path, capsy
     code = main(["cohort", "run", str(tmp_path / "bad.csv"), "-o", str(out), "--workers", "1"])
     err = capsys.readouterr().err
     assert code == 2
-    assert "has 10 problems; nothing was run" in err and "Traceback" not in err
-    assert err.count("\n  - row ") == 10
+    assert "has 11 problems; nothing was run" in err and "Traceback" not in err
+    assert err.count("\n  - row ") == 11
     assert not out.exists()
 
 

@@ -355,9 +355,12 @@ class _Row:
             elif info.convert is not None:
                 for v in values:
                     try:
-                        info.convert(v.partition("=")[2] if dot else v)
+                        converted = info.convert(v.partition("=")[2] if dot else v)
                     except Exception as exc:  # noqa: BLE001 - click.BadParameter and ValueError alike
                         self.problem(f"option {column!r}: {getattr(exc, 'message', None) or exc}")
+                        continue
+                    if isinstance(converted, float) and not math.isfinite(converted):
+                        self.problem(f"option {column!r} must be a finite number, got {v!r}.")
             for v in values:
                 args.extend([f"--{name}", v])
         missing = [o for o, info in options.items()
