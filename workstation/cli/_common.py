@@ -22,8 +22,8 @@ from workstation.core.diagnostics import capture_warnings
 from workstation.core.errors import InvalidInputError, WorkstationError
 
 __all__ = [
-    "Progress", "STATE", "is_quiet", "parse_named_specs", "progress", "require_finite_numbers",
-    "run_command", "say", "warn",
+    "Progress", "STATE", "entry_point", "is_quiet", "parse_named_specs", "progress", "register_entry_point",
+    "require_finite_numbers", "run_command", "say", "warn",
 ]
 
 #: ``advance(fraction, text=None)``: the progress callback the CLI hands to the packages.
@@ -41,6 +41,26 @@ class _State:
 #: The options of the invocation being run; :func:`workstation.cli.main` saves and
 #: restores it, so a command may run another (the demo does) without side effects.
 STATE = _State()
+
+
+_ENTRY_POINT: list[Callable[[Sequence[str]], int]] = []
+
+
+def register_entry_point(main: Callable[[Sequence[str]], int]) -> None:
+    """Record the whole command line as a function ``argv -> exit status`` (done by ``_main``)."""
+    _ENTRY_POINT[:] = [main]
+
+
+def entry_point() -> Callable[[Sequence[str]], int]:
+    """The whole command line as a function ``argv -> exit status``.
+
+    For commands that run other commands in other processes (``cohort run`` hands it
+    to its Dask workers): it is a module-level function, so it pickles by reference
+    and each worker imports the command line itself.
+    """
+    if not _ENTRY_POINT:  # pragma: no cover - registered when the package is imported
+        raise RuntimeError("the command line's entry point is not registered")
+    return _ENTRY_POINT[0]
 
 
 def is_quiet() -> bool:

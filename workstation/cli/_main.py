@@ -17,6 +17,7 @@ import typer
 from workstation import __version__
 from workstation.cli import (
     ablation,
+    cohort,
     deidentify,
     demo,
     dosimetry,
@@ -30,7 +31,7 @@ from workstation.cli import (
     tace,
     viewer,
 )
-from workstation.cli._common import STATE, require_finite_numbers, run_command
+from workstation.cli._common import STATE, register_entry_point, require_finite_numbers, run_command
 
 __all__ = ["app", "main"]
 
@@ -54,6 +55,7 @@ _GROUPS: list[tuple[typer.Typer, str | None]] = [
     (tace.app, None),
     (viewer.app, None),
     (qa.app, None),
+    (cohort.app, "cohort"),
     (demo.app, None),
     (pacs.app, "pacs"),
     (deidentify.app, None),
@@ -91,3 +93,6 @@ def _command() -> click.Command:
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the command line and return its exit status (see ``run_command``)."""
     return run_command(_command(), sys.argv[1:] if argv is None else argv)
+
+
+register_entry_point(main)

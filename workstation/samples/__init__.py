@@ -50,7 +50,7 @@ from typing import Any
 
 from workstation.core.errors import InvalidInputError
 
-__all__ = ["CASES", "CASE_FOLDERS", "RT_FOLDERS", "generate", "sample_data_dir"]
+__all__ = ["CASES", "CASE_FOLDERS", "RT_FOLDERS", "generate", "generate_cohort", "sample_data_dir"]
 
 #: Case names in generation order.
 CASES: tuple[str, ...] = ("sirt", "ablation", "nema", "maa", "sbrt", "hdr", "tace")
@@ -128,6 +128,34 @@ def generate(
     if progress is not None:
         progress(1.0, "done")
     return truths
+
+
+def generate_cohort(
+    out_dir: str | os.PathLike[str],
+    patients: int,
+    seed: int = 2026,
+    progress: Callable[[float, str], None] | None = None,
+) -> dict[str, Any]:
+    """Write a synthetic cohort (``manifest.csv``, ``truth.json``, one folder per patient).
+
+    Each patient has a 90Y SIRT (PET/CT, three lesions whose responses follow a known
+    dose-response curve) and an ablation (masks with a known minimal margin, local
+    progression from a known hazard model): see :mod:`._cohort`. Written to a
+    temporary folder and moved in when complete.
+
+    Returns
+    -------
+    dict
+        The content of ``truth.json``.
+    """
+    from workstation.io._atomic import atomic_directory
+    from workstation.samples._cohort import make_cohort
+
+    with atomic_directory(Path(out_dir)) as tmp:
+        truth = make_cohort(tmp, patients, seed=seed, progress=progress)
+    if progress is not None:
+        progress(1.0, "done")
+    return truth
 
 
 def _repository_copy() -> Path:
