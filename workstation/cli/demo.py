@@ -7,14 +7,13 @@ from typing import Annotated
 
 import typer
 
-from workstation.cli._common import STATE, run_command, say
+from workstation.cli._common import STATE, entry_point, say
 
 app = typer.Typer()
 
 
 @app.command()
 def demo(
-    ctx: typer.Context,
     output: Annotated[Path, typer.Option("-o", "--output", help="Output folder.")] = Path("demo_output"),
     no_viewer: Annotated[bool, typer.Option("--no-viewer", help="Do not open the viewer at the end.")] = False,
 ) -> None:
@@ -24,9 +23,7 @@ def demo(
     from workstation.samples import sample_data_dir
 
     ensure_not_input(output, sample_data_dir())
-    root = ctx.find_root().command
-    summary = run_demo(output, viewer=not no_viewer, echo=say,
-                       run_command=lambda argv: run_command(root, argv))
+    summary = run_demo(output, viewer=not no_viewer, echo=say, run_command=entry_point())
     if not STATE.quiet:
         from rich.console import Console
         from rich.table import Table as RichTable
