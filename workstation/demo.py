@@ -393,10 +393,12 @@ def run_demo(out_dir: str | os.PathLike[str], run_command: Callable[[list[str]],
         # 10. the reports as a reader opens them: a real browser, 1280 px wide
         summary["report_check"] = _browser_check(
             [out / "sirt_spect" / "report.html", out / "margins" / "report.html", out / "qa" / "report.html",
-             out / "tace" / "report.html", out / "rt_dose" / "report.html"], out / "report_screenshots", run)
+             out / "tace" / "report.html", out / "rt_dose" / "report.html", out / "lesions" / "report.html"],
+            out / "report_screenshots", run)
     summary["seconds"] = time.perf_counter() - t_start
     summary["steps"] = [
-        {"name": st.name, "command": "workstation " + " ".join(st.args), "seconds": round(st.seconds, 2),
+        {"name": st.name, "seconds": round(st.seconds, 2),
+         "command": ("workstation " + " ".join(st.args)) if st.args else "headless Chromium (workstation.report.browser)",
          "exit_code": st.exit_code, "outputs": st.outputs, "notes": [n for n in st.notes if n]}
         for st in run.steps
     ]

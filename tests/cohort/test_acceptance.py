@@ -39,6 +39,11 @@ def cohort(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     return folder, truth
 
 
+def _executing_keys(dask_worker) -> list[str]:  # noqa: ANN001 - distributed passes its Worker
+    """The keys a worker is executing now (its queue left out)."""
+    return [str(ts.key) for ts in dask_worker.state.executing]
+
+
 @pytest.fixture(scope="module")
 def killed_run(cohort: tuple[Path, dict], catalogue: dict) -> dict:
     """Run the cohort on 2 worker processes and SIGKILL one of them while it runs a case."""
@@ -56,20 +61,22 @@ def killed_run(cohort: tuple[Path, dict], catalogue: dict) -> dict:
     stop = threading.Event()
 
     def kill_one_busy_worker() -> None:
+        # Only a case that is executing (not merely queued on the worker) and has started its
+        # attempt (attempts.json written) but not finished (no record.json) is a case cut short.
         while not stop.is_set():
             if len(list(out.glob("cases/*/record.json"))) >= 3:
-                for address, keys in watcher.processing().items():
-                    if not keys:
-                        continue
-                    case_id = str(keys[0]).split("-", 1)[1].rsplit("-", 1)[0]
-                    if (out / "cases" / case_id / "record.json").exists():
-                        continue  # just finished: not a case in the middle of its run
-                    pid = watcher.run(os.getpid, workers=[address])[address]
-                    os.kill(pid, signal.SIGKILL)
-                    killed.update(address=address, case=case_id, pid=pid,
-                                  done_before=len(list(out.glob("cases/*/record.json"))))
-                    return
-            time.sleep(0.1)
+                for address, keys in watcher.run(_executing_keys).items():
+                    for key in keys:
+                        case_id = key.split("-", 1)[1].rsplit("-", 1)[0]
+                        case_dir = out / "cases" / case_id
+                        if (case_dir / "record.json").exists() or not (case_dir / "attempts.json").exists():
+                            continue
+                        pid = watcher.run(os.getpid, workers=[address])[address]
+                        os.kill(pid, signal.SIGKILL)
+                        killed.update(address=address, case=case_id, pid=pid,
+                                      done_before=len(list(out.glob("cases/*/record.json"))))
+                        return
+            time.sleep(0.05)
 
     thread = threading.Thread(target=kill_one_busy_worker, daemon=True)
     thread.start()

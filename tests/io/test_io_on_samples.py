@@ -260,7 +260,7 @@ def _expected_series(samples: Path) -> dict[str, dict[str, Any]]:
 
 def test_info_json_lists_every_sample_series(samples, capsys):
     expected = _expected_series(samples)
-    assert len(expected) == 13  # sirt 3 + maa 2 + ablation 2 + nema 2 + sbrt 2 + hdr 2 (CT, RT Dose)
+    assert len(expected) == 15  # sirt 3 + maa 2 + ablation 2 + tace 2 + nema 2 + sbrt 2 + hdr 2 (CT, RT Dose)
     capsys.readouterr()
     assert main(["info", str(samples), "--json"]) == 0
     entries = json.loads(capsys.readouterr().out)

@@ -132,3 +132,33 @@ def test_encapsulated_pdf_round_trip(tmp_path: Path) -> None:
         assert read_encapsulated_pdf(path) == payload
     with pytest.raises(InvalidInputError, match="not a PDF"):
         write_encapsulated_pdf(b"<html>", tmp_path / "x.dcm", ref)
+
+
+def test_a_reference_without_instance_uids_is_not_referenced_by_uid(tmp_path: Path) -> None:
+    """An anonymised series without SOP Instance / Series / Study UIDs (the TotalSegmentator example).
+
+    RTSTRUCT and the PDF are written without image references (those are Type 3 / 1C); SEG and SR,
+    which must reference their source images, are refused with the reason and write nothing.
+    """
+    from pydicom.sr.codedict import codes
+
+    ref = _reference(None, False)
+    for h in ref.metadata.dicom_headers:
+        for keyword in ("SOPInstanceUID", "SeriesInstanceUID", "StudyInstanceUID"):
+            setattr(h, keyword, "")
+    inside = _blob(ref.shape, np.random.default_rng(5))
+    rs = dcmread_strict(write_rtstruct({"liver": ref.copy_with(array=inside.astype(np.uint8))},
+                                       tmp_path / "rs.dcm", ref).read_bytes())
+    assert "RTReferencedStudySequence" not in rs.ReferencedFrameOfReferenceSequence[0]
+    assert all("ContourImageSequence" not in c for c in rs.ROIContourSequence[0].ContourSequence)
+    assert rs.StudyInstanceUID  # a new study, not an empty UID
+    assert np.array_equal(read_mask(f"{tmp_path / 'rs.dcm'}#liver", reference=ref).array != 0, inside)
+    pdf = dcmread_strict(write_encapsulated_pdf(b"%PDF-1.4\n%%EOF\n", tmp_path / "r.dcm", ref).read_bytes())
+    assert "SourceInstanceSequence" not in pdf
+    labels = ref.copy_with(array=inside.astype(np.uint8), units=Unit.LABEL, label_names={1: "liver"})
+    with pytest.raises(InvalidInputError, match="SOPInstanceUID, SeriesInstanceUID, StudyInstanceUID"):
+        write_seg(labels, tmp_path / "seg.dcm", ref)
+    with pytest.raises(InvalidInputError, match="by UID"):
+        write_measurement_report([SrGroup("liver", [SrMeasurement(codes.SCT.Volume, 1.0, ucum("ml"))])],
+                                 tmp_path / "sr.dcm", ref)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.dcm", "rs.dcm"]

@@ -125,11 +125,18 @@ def test_writers_on_real_reference(name: str, path: Path, tmp_path: Path) -> Non
         try:
             written["seg"] = write_seg(labels, tmp_path / "seg.dcm", ref)
         except WorkstationError as exc:
-            if "SpecificCharacterSet" not in str(exc):
+            if "source images by UID" in str(exc):
+                # an anonymised series without instance/series/study UIDs (the TotalSegmentator
+                # example): a SEG cannot reference it; refused with the reason, nothing written
+                assert not (tmp_path / "seg.dcm").exists()
+                headers = ref.metadata.dicom_headers
+                assert not all(h.get("SOPInstanceUID") and h.get("StudyInstanceUID") for h in headers)
+            elif "SpecificCharacterSet" not in str(exc):
                 raise
-            # The SEG writer's empty-SpecificCharacterSet failure is fixed by the io work of issue 14;
-            # the other writers are still checked below.
-            seg_failure = f"SEG on a reference with an empty SpecificCharacterSet: {exc}"
+            else:
+                # The SEG writer's empty-SpecificCharacterSet failure is fixed by the io work of
+                # issue 14; the other writers are still checked below.
+                seg_failure = f"SEG on a reference with an empty SpecificCharacterSet: {exc}"
         else:
             import pydicom
 
@@ -141,7 +148,14 @@ def test_writers_on_real_reference(name: str, path: Path, tmp_path: Path) -> Non
         SrGroup("rest", [SrMeasurement(local_code("D90", "Minimum absorbed dose to the hottest 90 % of the volume"),
                                        4.0, ucum("Gy"))]),
     ]
-    written["sr"] = write_measurement_report(groups, tmp_path / "sr.dcm", ref, evidence=[seg] if seg else [])
+    from workstation.io._dicom_attrs import missing_reference_uids
+
+    if missing_reference_uids(list(ref.metadata.dicom_headers)):
+        with pytest.raises(WorkstationError, match="source images by UID"):
+            write_measurement_report(groups, tmp_path / "sr.dcm", ref, evidence=[seg] if seg else [])
+        assert not (tmp_path / "sr.dcm").exists()
+    else:
+        written["sr"] = write_measurement_report(groups, tmp_path / "sr.dcm", ref, evidence=[seg] if seg else [])
     # an error of the reference itself (e.g. a Study Instance UID that is not a UID) is inherited
     # by every object of its study; only the errors of our own attributes count
     reference_errors = set(_errors(path)) if path.is_file() else set()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["DEIDENTIFICATION_KEYWORDS", "TYPE2_PATIENT_STUDY_KEYWORDS", "copy_deidentification"]
+__all__ = ["DEIDENTIFICATION_KEYWORDS", "TYPE2_PATIENT_STUDY_KEYWORDS", "copy_deidentification",
+           "missing_reference_uids"]
 
 #: Type 2 attributes (present, maybe empty) of the Patient module (PS3.3 C.7.1.1)
 #: and the General Study module (PS3.3 C.7.2.1). The writers take them from the
@@ -47,3 +48,18 @@ def copy_deidentification(source: Any, target: Any) -> None:
         target.get("DeidentificationMethod") or target.get("DeidentificationMethodCodeSequence")
     ):
         target.DeidentificationMethod = "as the source images (method not recorded there)"
+
+
+#: The UIDs by which a derived object (SEG, SR) references its source images
+#: (SOP Instance Reference Macro, PS3.3 10.8; Series and Study in the Hierarchical
+#: SOP Instance Reference Macro, PS3.3 10.6).
+REFERENCE_UID_KEYWORDS = ("SOPInstanceUID", "SeriesInstanceUID", "StudyInstanceUID")
+
+
+def missing_reference_uids(headers: list[Any]) -> list[str]:
+    """The reference UIDs that some of ``headers`` lack (empty or absent).
+
+    Some anonymised public series drop them; a SEG or SR cannot reference such
+    images, and the writers refuse with this list in the reason.
+    """
+    return [k for k in REFERENCE_UID_KEYWORDS if not all(str(h.get(k, "") or "") for h in headers)]

@@ -107,11 +107,14 @@ def write_encapsulated_pdf(
     ds.MIMETypeOfEncapsulatedDocument = "application/pdf"
     sources = []
     for h in headers:
+        if not str(h.get("SOPInstanceUID", "") or ""):
+            continue  # an anonymised image without a SOP Instance UID cannot be referenced
         item = Dataset()
         item.ReferencedSOPClassUID = h.SOPClassUID
         item.ReferencedSOPInstanceUID = h.SOPInstanceUID
         sources.append(item)
-    ds.SourceInstanceSequence = DicomSequence(sources)
+    if sources:
+        ds.SourceInstanceSequence = DicomSequence(sources)  # Type 1C: when the document was made from images
     ds.EncapsulatedDocumentLength = len(pdf)
     ds.EncapsulatedDocument = pdf + (b"\0" if len(pdf) % 2 else b"")
     with atomic_path(target) as tmp:

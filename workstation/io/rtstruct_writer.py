@@ -231,9 +231,14 @@ def write_rtstruct(
     study_item.ReferencedSOPClassUID = "1.2.840.10008.3.1.2.3.1"  # Detached Study Management (retired), as PS3.3 C.8.8.5 prescribes
     study_item.ReferencedSOPInstanceUID = ds.StudyInstanceUID
     study_item.RTReferencedSeriesSequence = DicomSequence([series_item])
+    # An anonymised series without SOP Instance or Series UIDs cannot be referenced image by image:
+    # the contours are then tied to the frame of reference only (RT Referenced Study Sequence and
+    # Contour Image Sequence are Type 3, PS3.3 C.8.8.5 and C.8.8.6).
+    referenceable = all(s[1] for s in slices) and bool(str(header.get("SeriesInstanceUID", "") or ""))
     for_item = Dataset()
     for_item.FrameOfReferenceUID = frame_of_reference
-    for_item.RTReferencedStudySequence = DicomSequence([study_item])
+    if referenceable:
+        for_item.RTReferencedStudySequence = DicomSequence([study_item])
     ds.ReferencedFrameOfReferenceSequence = DicomSequence([for_item])
 
     roi_items, contour_items, observation_items = [], [], []
@@ -254,7 +259,8 @@ def write_rtstruct(
                 index = np.column_stack([np.full(len(pts), float(k)), pts, np.ones(len(pts))])
                 world = (reference.affine @ index.T).T[:, :3]
                 contour = Dataset()
-                contour.ContourImageSequence = DicomSequence([image_item(*slices[int(k)])])
+                if referenceable:
+                    contour.ContourImageSequence = DicomSequence([image_item(*slices[int(k)])])
                 contour.ContourGeometricType = "CLOSED_PLANAR"
                 contour.NumberOfContourPoints = len(world)
                 contour[_CONTOUR_DATA] = _ds_values(world.ravel())

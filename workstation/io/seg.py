@@ -30,7 +30,7 @@ from workstation.core.diagnostics import warning_source
 from workstation.core.errors import EmptyMaskError, InvalidInputError
 from workstation.core.volume import Volume
 from workstation.io._atomic import atomic_path
-from workstation.io._dicom_attrs import TYPE2_PATIENT_STUDY_KEYWORDS
+from workstation.io._dicom_attrs import TYPE2_PATIENT_STUDY_KEYWORDS, missing_reference_uids
 
 __all__ = ["segment_codes", "write_seg"]
 
@@ -284,6 +284,13 @@ def write_seg(
         raise InvalidInputError(
             f"The reference series of {target.name} has no Frame of Reference UID, "
             "so a SEG cannot be placed on it."
+        )
+    missing = missing_reference_uids(headers)
+    if missing:
+        raise InvalidInputError(
+            f"A DICOM SEG ({target.name}) must reference its source images by UID, but the reference "
+            f"series has no {', '.join(missing)} (anonymised without them); write the mask as NIfTI "
+            "or an RTSTRUCT instead."
         )
     values = labels.array
     if values.dtype == bool:

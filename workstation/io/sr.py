@@ -27,7 +27,11 @@ from typing import Any
 from workstation.core.errors import InvalidInputError
 from workstation.core.volume import Volume
 from workstation.io._atomic import atomic_path
-from workstation.io._dicom_attrs import TYPE2_PATIENT_STUDY_KEYWORDS, copy_deidentification
+from workstation.io._dicom_attrs import (
+    TYPE2_PATIENT_STUDY_KEYWORDS,
+    copy_deidentification,
+    missing_reference_uids,
+)
 
 __all__ = [
     "LOCAL_SCHEME",
@@ -233,6 +237,12 @@ def write_measurement_report(
         )
     if not any(g.measurements for g in groups):
         raise InvalidInputError(f"Nothing to write to {target.name}: no measurement.")
+    missing = missing_reference_uids(headers)
+    if missing:
+        raise InvalidInputError(
+            f"The SR {target.name} must reference its source images by UID, but the reference series "
+            f"has no {', '.join(missing)} (anonymised without them)."
+        )
     sources = [_completed(h) for h in headers]
     source_refs = [hd.sr.SourceImageForMeasurementGroup.from_source_image(s) for s in sources[:1]]
     observer = hd.sr.ObservationContext(
