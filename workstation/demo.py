@@ -90,6 +90,14 @@ class _Lanes:
             self.echo(f"    {step.name}: {step.seconds:.1f} s (background)")
             done.set()
 
+    def grow(self) -> None:
+        """One more lane: the main process has finished its own steps, so its core is free."""
+        import threading
+
+        thread = threading.Thread(target=self._work, daemon=True)
+        self.threads.append(thread)
+        thread.start()
+
     def stop(self) -> None:
         """Kill what runs and skip what is queued."""
         self.stopped.set()
@@ -376,6 +384,8 @@ def run_demo(out_dir: str | os.PathLike[str], run_command: Callable[[list[str]],
                                         "--screenshot", str(out / "screenshot_pet_only.png")],
                                        ["screenshot_pet_only.png"]))
 
+        # the main process only waits from here on: its core takes a lane of the queued steps
+        run.lanes.grow()
         step = run.finish(margin_handle)
         mres = _load(out / "margins" / "results.json")
         summary["minimal_margin_mm"] = mres["minimal_margin_mm"]
