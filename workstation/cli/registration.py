@@ -14,17 +14,9 @@ app = typer.Typer()
 
 def _read_mask_for_registration(spec: str, fixed: Any) -> Any:
     """A MASK on its own grid when it has one (so its space can be recognised), else on the fixed grid."""
-    from workstation.core.errors import InvalidInputError
-    from workstation.io import read_mask
+    from workstation.io import mask_needs_reference, read_mask
 
-    try:
-        return read_mask(spec)
-    except InvalidInputError as exc:
-        text = str(exc).lower()
-        if "reference" not in text and "rasterize" not in text:  # RTSTRUCT needs an image grid
-            raise
-        return read_mask(spec, reference=fixed)
-
+    return read_mask(spec, reference=fixed if mask_needs_reference(spec) else None)
 
 
 @app.command("register")

@@ -20,10 +20,12 @@ from workstation.io.dicom._headers import (
     RTDOSE_STORAGE,
     FileRecord,
     Unreadable,
+    int_or_none,
     number,
     read_header,
 )
 from workstation.io.dicom._stack import StackPlan, orientation_of, pixel_spacing_of, plan_for
+from workstation.io.dicom._units import units_of
 
 __all__ = ["DicomIndex", "SeriesInfo", "index_dicom"]
 
@@ -95,8 +97,6 @@ class SeriesInfo:
     @property
     def units(self) -> Unit:
         """Units the voxel values will have (from headers)."""
-        from workstation.io.dicom._read import units_of
-
         return units_of(self.records[0].header, [])
 
     def summary(self) -> str:
@@ -115,7 +115,7 @@ class SeriesInfo:
             "distinct_by": self.distinct_by,
             "modality": self.modality,
             "description": self.description,
-            "series_number": _int_or_none(self.header.get("SeriesNumber")),
+            "series_number": int_or_none(self.header.get("SeriesNumber")),
             "sop_class_uid": self.sop_class_uid,
             "study_instance_uid": str(self.header.get("StudyInstanceUID", "")) or None,
             "frame_of_reference_uid": self.frame_of_reference_uid,
@@ -139,11 +139,6 @@ class SeriesInfo:
             out.update(size=None, spacing=None, origin=None, direction=None,
                        units=self.units.value if self.is_image else None, warnings=[])
         return out
-
-
-def _int_or_none(value: Any) -> int | None:
-    n = number(value)
-    return None if n is None else int(n)
 
 
 @dataclass
@@ -484,5 +479,5 @@ def index_dicom(
                         info.problem = str(exc)
                 info.warnings.extend(caught)
             series.append(info)
-    series.sort(key=lambda s: (_int_or_none(s.header.get("SeriesNumber")) or 0, s.description, s.key))
+    series.sort(key=lambda s: (int_or_none(s.header.get("SeriesNumber")) or 0, s.description, s.key))
     return DicomIndex(root=root, series=series, skipped=skipped, unreadable=unreadable)
