@@ -525,12 +525,13 @@ def _read_any_dose(path: str, fractions: int | None) -> Volume:
     p = Path(path)
     if p.is_file() and p.suffix.lower() == ".dcm":
         import pydicom
+        from pydicom.uid import RTDoseStorage
 
         try:
             sop = str(pydicom.dcmread(p, stop_before_pixels=True, specific_tags=["SOPClassUID"]).SOPClassUID)
         except Exception:  # noqa: BLE001 - read_image reports it
             sop = ""
-        if sop == "1.2.840.10008.5.1.4.1.1.481.2":
+        if sop == RTDoseStorage:
             return read_plan_dose(p, fractions=fractions).dose
     vol = read_image(p, units="Gy")
     if vol.units not in (Unit.GY, Unit.UNKNOWN):

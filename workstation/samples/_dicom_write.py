@@ -14,11 +14,17 @@ from pathlib import Path
 import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import (
+    CTImageStorage,
+    ExplicitVRLittleEndian,
+    NuclearMedicineImageStorage,
+    PositronEmissionTomographyImageStorage,
+    generate_uid,
+)
 
-CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
-NM_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.20"
-PET_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.128"
+CT_IMAGE_STORAGE = CTImageStorage
+NM_IMAGE_STORAGE = NuclearMedicineImageStorage
+PET_IMAGE_STORAGE = PositronEmissionTomographyImageStorage
 
 MANUFACTURER = "workstation sample generator"
 IMPLEMENTATION_CLASS_UID = "1.2.826.0.1.3680043.8.498.90190001"  # pydicom's root + a fixed suffix
