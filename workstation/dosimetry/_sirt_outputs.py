@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import html
 import json
 import os
@@ -14,6 +13,7 @@ from typing import Any
 from workstation.core.errors import InvalidInputError
 from workstation.core.outputs import jsonable, report_or_summary, summary_page
 from workstation.core.volume import Unit, Volume
+from workstation.dosimetry.dvh import write_dvh_csv
 
 
 @dataclass
@@ -125,11 +125,7 @@ def write_outputs(
                 write_rtdose(out, tmp / f"rtdose_{m}.dcm", reference=reference,
                              series_description=f"{result.results['nuclide']} dose ({m})")
                 written.append(Path(out_dir) / f"rtdose_{m}.dcm")
-        with open(tmp / "dvh.csv", "w", newline="", encoding="utf-8") as fh:
-            w = csv.writer(fh)
-            w.writerow(["method", "roi", "dose_gy", "volume_percent"])
-            for row in result.dvh_rows:
-                w.writerow([row[0], row[1], f"{row[2]:.6g}", f"{row[3]:.6g}"])
+        write_dvh_csv(tmp / "dvh.csv", result.dvh_rows, first="method")
         written.append(Path(out_dir) / "dvh.csv")
         report_note = None
         pdf_bytes = None

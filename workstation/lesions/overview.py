@@ -36,6 +36,7 @@ from scipy import ndimage as ndi
 
 from workstation import __version__
 from workstation.core.errors import EmptyMaskError, InvalidInputError
+from workstation.core.outputs import report_or_summary
 from workstation.core.volume import Unit, Volume
 from workstation.lesions import constants as K
 
@@ -587,13 +588,8 @@ def run_lesions(
     results = overview.results
     results["inputs"] = {"ct": str(ct), "liver": liver, "lesions": lesions, "vessels": vessels,
                          "landmarks": None if landmarks is None else str(landmarks)}
-    html, pdf, note = None, None, "no report renderer given"
-    if report_renderer is not None:
-        try:
-            html, pdf = report_renderer(overview, image, "Lesion overview")
-            note = "full report"
-        except Exception as exc:  # noqa: BLE001 - the measurements must not depend on the report
-            note = f"the report failed ({type(exc).__name__}: {exc})"
+    render = None if report_renderer is None else (lambda: report_renderer(overview, image, "Lesion overview"))
+    html, pdf, note = report_or_summary(render)  # no minimal summary: results.json is the summary
     results["report"] = note
     with atomic_directory(out) as tmp:
         (tmp / "results.json").write_text(json.dumps(results, indent=2, allow_nan=False) + "\n", encoding="utf-8")
