@@ -20,14 +20,13 @@ import typer
 
 from workstation.core.diagnostics import capture_warnings
 from workstation.core.errors import InvalidInputError, WorkstationError
+from workstation.core.progress import Progress, no_progress
 
 __all__ = [
     "Progress", "STATE", "entry_point", "is_quiet", "parse_named_specs", "progress", "register_entry_point",
     "require_finite_numbers", "run_command", "say", "warn",
 ]
 
-#: ``advance(fraction, text=None)``: the progress callback the CLI hands to the packages.
-Progress = Callable[..., None]
 
 
 @dataclass
@@ -78,14 +77,16 @@ def say(message: str) -> None:
 def progress(description: str) -> Iterator[Progress]:
     """A rich progress bar on a terminal; a no-op otherwise.
 
-    Yields a callable ``advance(fraction: float, text: str | None = None)``.
+    Yields ``advance(fraction, text=None)``, a :class:`~workstation.core.progress.Progress`
+    that every package takes as it is.
     """
     if is_quiet():
-        yield lambda fraction, text=None: None
+        yield no_progress
         return
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import Progress as Bar
 
-    with Progress(
+    with Bar(
         TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), transient=True
     ) as bar:
         task = bar.add_task(description, total=1.0)

@@ -232,6 +232,7 @@ def sirt(
     import datetime as dt
 
     from workstation.core.errors import InvalidInputError
+    from workstation.core.progress import scaled
     from workstation.dosimetry.nuclides import get_nuclide
     from workstation.dosimetry.pipeline import (
         check_ct_overlaps_activity,
@@ -282,7 +283,7 @@ def sirt(
             lung_shunt_fraction=lung_shunt, residual_fraction=residual, method=method, ldm_gy_kg_per_gbq=ldm_factor,
             tissue_density_g_per_ml=tissue_density, administration_datetime=admin_dt, nuclide=nuclide,
             device=device, prior_lung_dose_gy=prior_lung_dose_gy, lung_mass_g=lung_mass_g,
-            progress=lambda fr, text=None: advance(0.1 + 0.8 * fr, text),
+            progress=scaled(advance, 0.1, 0.9),
             pvc=None if pvc.strip().lower() == "none" else pvc, psf_fwhm_mm=psf_fwhm_mm,
             psf_fwhm_source="given on the command line (--psf-fwhm-mm)" if psf_fwhm_mm is not None else None,
             roi_roles=chosen_roles,

@@ -57,7 +57,7 @@ def register_images(
             fixed_vol, moving_vol, mode=mode, fixed_mask=fmask, exclude=excl, rigid_masks=rigid,
             landmarks_fixed=lm_fixed, landmarks_moving=lm_moving,
             same_frame_bound_mm=same_frame_bound_mm, inverse_consistency=inverse_consistency,
-            number_of_threads=threads, metric=metric, progress=advance,  # type: ignore[arg-type]
+            number_of_threads=threads, metric=metric, progress=advance,
         )
         resampled = transform_volume(moving_vol, fixed_vol, result.transform, interpolation="linear")
     result.report["inputs"] = {"fixed": fixed, "moving": moving, "fixed_mask": fixed_mask,

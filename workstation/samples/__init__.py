@@ -44,11 +44,12 @@ Layout of an output folder (other packages rely on it)::
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from workstation.core.errors import InvalidInputError
+from workstation.core.progress import Progress
 
 __all__ = ["CASES", "CASE_FOLDERS", "RT_FOLDERS", "generate", "generate_cohort", "sample_data_dir"]
 
@@ -86,7 +87,7 @@ def generate(
     out_dir: str | os.PathLike[str],
     cases: Iterable[str] | None = None,
     previews: bool = False,
-    progress: Callable[[float, str], None] | None = None,
+    progress: Progress | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Write the sample studies (DICOM + ground truth) into ``out_dir``.
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +12,7 @@ import numpy as np
 
 from workstation.core.diagnostics import capture_warnings, warning_source
 from workstation.core.errors import DicomError, InvalidInputError
+from workstation.core.progress import Progress
 from workstation.core.volume import Unit
 from workstation.io.dicom._headers import (
     NM_IMAGE_STORAGE,
@@ -412,7 +412,7 @@ def _group_by_series(
 
 def index_dicom(
     path: str | os.PathLike[str],
-    progress: Callable[[float], None] | None = None,
+    progress: Progress | None = None,
     max_workers: int | None = None,
 ) -> DicomIndex:
     """Scan a folder (recursively) or a single file, reading headers only.

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import os
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ import numpy as np
 
 from workstation.core.diagnostics import capture_warnings, summarize
 from workstation.core.errors import DicomError
+from workstation.core.progress import Progress, scaled
 from workstation.core.volume import Unit, Volume, VolumeMetadata
 from workstation.io.dicom._headers import failure_text, floats, int_or_none, number
 from workstation.io.dicom._index import DicomIndex, SeriesInfo, index_dicom
@@ -33,7 +33,7 @@ _INT16 = np.iinfo(np.int16)
 def read_dicom_image(
     path: str | os.PathLike[str],
     series: str | None = None,
-    progress: Callable[[float], None] | None = None,
+    progress: Progress | None = None,
 ) -> Volume:
     """Read one DICOM image volume from a folder or a single file.
 
@@ -62,12 +62,12 @@ def read_dicom_image(
         file, missing or duplicate slices, mixed geometry, …
     """
     with capture_warnings():
-        index = index_dicom(path, progress=(lambda f: progress(0.3 * f)) if progress else None)
-        return read_indexed(index, series, progress=(lambda f: progress(0.3 + 0.7 * f)) if progress else None)
+        index = index_dicom(path, progress=scaled(progress, 0.0, 0.3))
+        return read_indexed(index, series, progress=scaled(progress, 0.3, 1.0))
 
 
 def read_indexed(
-    index: DicomIndex, series: str | None = None, progress: Callable[[float], None] | None = None
+    index: DicomIndex, series: str | None = None, progress: Progress | None = None
 ) -> Volume:
     """Read the stack selected by ``series`` from an existing index."""
     unknown = [u for u in index.unreadable if u.series_uid is None]
@@ -172,7 +172,7 @@ def _integer_output(slopes: np.ndarray, inters: np.ndarray, plan: StackPlan) -> 
     )
 
 
-def _assemble(info: SeriesInfo, plan: StackPlan, progress: Callable[[float], None] | None) -> Volume:
+def _assemble(info: SeriesInfo, plan: StackPlan, progress: Progress | None) -> Volume:
     slopes, inters, unit, warnings = _scales(plan)
     warnings = list(plan.warnings) + warnings
     use_int = _integer_output(slopes, inters, plan)
@@ -204,7 +204,7 @@ def _fill(
     slopes: np.ndarray,
     inters: np.ndarray,
     dtype: type,
-    progress: Callable[[float], None] | None,
+    progress: Progress | None,
 ) -> np.ndarray | None:
     """Read all pixels into a preallocated array; ``None`` if int16 would overflow."""
     out: np.ndarray = np.empty(plan.shape, dtype=dtype)
@@ -257,7 +257,7 @@ def _fill(
 
 
 def _read_enhanced(
-    plan: StackPlan, out: np.ndarray, progress: Callable[[float], None] | None
+    plan: StackPlan, out: np.ndarray, progress: Progress | None
 ) -> np.ndarray:
     import highdicom as hd
 
