@@ -199,6 +199,9 @@ def lesion_entry(k: int, lesion: an.Lesion, mask: np.ndarray, voxel_ml: float, a
         "volume_ml_mask": int(mask.sum()) * voxel_ml,
         "ct_hu": lesion.hu,
         "necrotic_core_diameter_mm": lesion.necrotic_core_diameter_mm,
+        "tumor_to_normal_ratio": tnr,
+        # deprecated alias (the spelling of generator version 1's first truth files); results.json
+        # and the rest of truth.json spell it tumor_to_normal_ratio
         "tumour_to_normal_ratio": tnr,
     }
 

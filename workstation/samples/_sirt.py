@@ -114,7 +114,7 @@ def make_sirt(out: Path, seed: int = 90) -> dict[str, Any]:
         rois[f"lesion_{k}"] = roi_summary(conc32, dose32, m, voxel_ml, SOFT_TISSUE_DENSITY_G_PER_ML)
         lesion_info.append(lesion_entry(k, lesion, m, voxel_ml, ct_aff, rois[f"lesion_{k}"]["mean_bq_per_ml"] / pn_mean))
     total_gbq = float(conc32.astype(np.float64).sum() * voxel_ml * 1e-9)
-    treated = [e["tumour_to_normal_ratio"] for e in lesion_info if e["tumour_to_normal_ratio"] > 0]
+    treated = [e["tumor_to_normal_ratio"] for e in lesion_info if e["tumor_to_normal_ratio"] > 0]
     truth = {
         "case": "sirt",
         "generator_version": GENERATOR_VERSION,
