@@ -373,28 +373,3 @@ def _truth_class(coverage_percent: float, rim_fraction: float) -> str:
     if coverage_percent >= 50.0:
         return "moderate"
     return "poor"
-
-
-def write_tace_preview(fig: Any, d: Path) -> None:
-    """Preview panels of the TACE case (``_previews.write_preview``)."""
-    from workstation.samples._previews import _axial, _read_nifti, _read_series
-
-    gt = d / "ground_truth"
-    pre = _read_series(d / "pre_ct")
-    post = _read_series(d / "post_ct")
-    t_pre = _read_nifti(gt / "tumor_pre.nii.gz").array
-    t_post = _read_nifti(gt / "tumor_post.nii.gz").array
-    lip = _read_nifti(gt / "lipiodol.nii.gz").array
-    other = _read_nifti(gt / "not_lipiodol.nii.gz").array
-    for n, k in enumerate((1, 2, 3)):
-        c = np.argwhere(t_post == k).mean(axis=0).round().astype(int)
-        _axial(fig.add_subplot(2, 3, n + 1), post.array[c[0]], f"post-TACE CT, tumour {k}",
-               [(t_post[c[0]] == k, "red"), (lip[c[0]] > 0, "yellow")])
-    c = np.argwhere(t_pre == 1).mean(axis=0).round().astype(int)
-    _axial(fig.add_subplot(2, 3, 4), pre.array[c[0]], "pre-TACE CT (portal venous)", [(t_pre[c[0]] > 0, "red")])
-    k_nt = int(np.argwhere(lip == 4).mean(axis=0)[0])
-    _axial(fig.add_subplot(2, 3, 5), post.array[k_nt], "non-target deposit (segment 4)", [(lip[k_nt] == 4, "yellow")])
-    k_clip = int(np.argwhere(other == 2).mean(axis=0)[0])
-    _axial(fig.add_subplot(2, 3, 6), post.array[k_clip], "clip with streaks (not lipiodol)",
-           [(other[k_clip] > 0, "cyan")])
-
