@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import datetime as _dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Literal
@@ -235,14 +236,18 @@ class Volume:
         box = (slice(starts[0], stops[0]), slice(starts[1], stops[1]), slice(starts[2], stops[2]))
         return self.copy_with(array=self.array[box].copy(), affine=self.grid.crop(box).affine)
 
-    def nonzero_box(self, margin_voxels: int = 0) -> tuple[slice, slice, slice] | None:
-        """The index box of the non-zero voxels plus a margin (clipped), or ``None`` when all are zero."""
+    def nonzero_box(self, margin_voxels: int | Sequence[int] | np.ndarray = 0) -> tuple[slice, slice, slice] | None:
+        """The index box of the non-zero voxels plus a margin (clipped), or ``None`` when all are zero.
+
+        ``margin_voxels`` is one margin for every axis or one per axis (z, y, x).
+        """
         nz = [np.flatnonzero(np.any(self.array, axis=axes)) for axes in ((1, 2), (0, 2), (0, 1))]
         if any(len(i) == 0 for i in nz):
             return None
+        margins = [int(m) for m in np.broadcast_to(np.asarray(margin_voxels, dtype=int), (3,))]
         return tuple(  # type: ignore[return-value]
-            slice(max(int(i[0]) - margin_voxels, 0), min(int(i[-1]) + 1 + margin_voxels, n))
-            for i, n in zip(nz, self.shape, strict=True)
+            slice(max(int(i[0]) - m, 0), min(int(i[-1]) + 1 + m, n))
+            for i, m, n in zip(nz, margins, self.shape, strict=True)
         )
 
     # ----------------------------------------------------------- constructors

@@ -49,10 +49,8 @@ def far_from_liver_fraction(activity: Volume, liver_w: np.ndarray) -> float:
     if total <= 0:
         return 0.0
     reach = np.ceil(FAR_FROM_LIVER_MM / activity.spacing_mm).astype(int) + 1
-    box = activity.copy_with(array=inside).nonzero_box()
+    box = activity.copy_with(array=inside).nonzero_box(margin_voxels=reach)
     assert box is not None
-    box = tuple(slice(max(s.start - r, 0), min(s.stop + r, n))
-                for s, r, n in zip(box, reach, activity.shape, strict=True))
     dist = ndimage.distance_transform_edt(~inside[box], sampling=activity.spacing_mm)
     near = float(a[box][dist <= FAR_FROM_LIVER_MM].sum(dtype=np.float64))
     return (total - near) / total

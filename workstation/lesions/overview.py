@@ -426,9 +426,8 @@ def lesion_overview(
     full_ct, liver_full, labels_full = ct, liver_m, labels
     reach_mm = K.DISTANCE_LIMIT_MM if vessels is not None else 0.0
     margin = np.ceil(reach_mm / ct.spacing_mm).astype(int) + 3
-    box = ct.copy_with(array=liver_m | (labels != 0)).nonzero_box()
+    box = ct.copy_with(array=liver_m | (labels != 0)).nonzero_box(margin_voxels=margin)
     assert box is not None
-    box = tuple(slice(max(b.start - m, 0), min(b.stop + m, n)) for b, m, n in zip(box, margin, ct.shape, strict=True))
     ct, liver_m, labels = ct.crop(box), liver_m[box], labels[box]
     lesion_vol = ct.copy_with(array=labels.astype(np.uint8 if labels.max() < 256 else np.uint16), units=Unit.LABEL,
                               modality=None, label_names={int(v): f"lesion {int(v)}" for v in np.unique(labels) if v})
