@@ -14,8 +14,8 @@ import sys
 import traceback
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
+from typing import Any, Protocol
 
-import click
 import typer
 
 from workstation.core.diagnostics import capture_warnings
@@ -117,7 +117,19 @@ def parse_named_specs(items: Sequence[str] | None, option: str = "--roi") -> dic
     return specs
 
 
-def require_finite_numbers(command: click.Command) -> click.Command:
+class Command(Protocol):
+    """What the CLI uses of a click command: its callback and ``main``.
+
+    typer builds its commands with its own copy of click (``typer._click`` since
+    typer 0.2x), not the ``click`` package, so the type is described by what is used.
+    """
+
+    callback: Callable[..., Any] | None
+
+    def main(self, *args: Any, **kwargs: Any) -> Any: ...
+
+
+def require_finite_numbers(command: Command) -> Command:
     """Make every command under ``command`` refuse NaN and infinite numbers in its options.
 
     typer parses ``float`` options as Python floats, which accepts ``nan``,
@@ -129,7 +141,7 @@ def require_finite_numbers(command: click.Command) -> click.Command:
     """
     seen: set[int] = set()
 
-    def visit(cmd: click.Command) -> None:
+    def visit(cmd: Command) -> None:
         if id(cmd) in seen:
             return
         seen.add(id(cmd))
@@ -160,7 +172,7 @@ def _finite_numbers(callback: Callable[..., object]) -> Callable[..., object]:
     return checked
 
 
-def run_command(command: click.Command, argv: Sequence[str]) -> int:
+def run_command(command: Command, argv: Sequence[str]) -> int:
     """Run the command line *argv* on *command* and map the outcome to an exit status.
 
     0 success; 2 bad input (a :class:`WorkstationError`: one sentence on stderr) or
@@ -197,7 +209,7 @@ def warn(messages: Iterable[str]) -> None:
             typer.echo(f"warning: {message}", err=True)
 
 
-def _run(command: click.Command, argv: Sequence[str]) -> int:
+def _run(command: Command, argv: Sequence[str]) -> int:
     args = list(argv)
     debug = "--debug" in args
     saved = replace(STATE)

@@ -139,6 +139,7 @@ def plan(
         raise InvalidInputError("--roi and --maa-ct need --maa IMG (the MAA SPECT).")
     lung_shunt = 0.0 if lung_shunt is None else lung_shunt
     treated_fraction = 1.0 if treated_fraction is None else treated_fraction
+    result: dict[str, Any]
     if m == "bsa":
         result = planning.plan_bsa(
             need("height-cm", height_cm), need("weight-kg", weight_kg), need("liver-ml", liver_ml),

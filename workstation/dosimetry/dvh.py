@@ -71,7 +71,7 @@ def roi_weights(mask: Volume, reference: Volume | Grid, supersample: int = 3, na
         w = np.zeros(target.shape, dtype=np.float32)
         src_box = mask.nonzero_box(margin_voxels=1)
         box = target.box_of(mask, src_box, margin_voxels=1) if src_box is not None else None
-        if box is not None:
+        if box is not None and src_box is not None:
             fine = target.crop(box).supersampled(n)
             inside = (np.asarray(mask.array[src_box]) != 0).astype(np.uint8)
             src = Volume(inside, mask.grid.crop(src_box).affine, units=Unit.LABEL)

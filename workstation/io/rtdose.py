@@ -288,7 +288,7 @@ def write_rtdose(
     ds.ImagePositionPatient = [_ds_value(v) for v in position]
     ds.SliceThickness = _ds_value(slice_spacing)
     # Image Pixel, Multi-frame, RT Dose
-    nz, ny, nx = pixels.shape
+    _, ny, nx = dose_gy.shape  # the shape of pixels
     ds.SamplesPerPixel = 1
     ds.PhotometricInterpretation = "MONOCHROME2"
     ds.Rows = ny
