@@ -69,6 +69,9 @@ def test_nonzero_box_and_box_of_another_grid() -> None:
     vol = Volume(mask, grid.affine, units=Unit.LABEL)
     assert vol.nonzero_box() == (slice(4, 6), slice(7, 12), slice(3, 5))
     assert vol.nonzero_box(margin_voxels=5) == (slice(0, 11), slice(2, 17), slice(0, 10))
+    # one margin per axis (z, y, x), clipped at each edge; a numpy array as well as a tuple
+    assert vol.nonzero_box(margin_voxels=(1, 9, 2)) == (slice(3, 7), slice(0, 20), slice(1, 7))
+    assert vol.nonzero_box(margin_voxels=np.array([6, 0, 12])) == (slice(0, 12), slice(7, 12), slice(0, 16))
     assert Volume(np.zeros((3, 3, 3)), np.eye(4)).nonzero_box() is None
     # the box of a coarser grid that covers the mask's box holds every mask voxel
     coarse = Grid.from_geometry((10, 10, 10), (-45.0, -50.0, 0.0), (4.0, 3.0, 3.0))

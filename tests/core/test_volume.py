@@ -118,3 +118,22 @@ def test_nifti_nan_voxels_survive_a_round_trip(tmp_path) -> None:
         back = read_image(write_image(vol, tmp_path / name))
         np.testing.assert_array_equal(np.isnan(back.array), np.isnan(arr))
         assert back.array[1, 2, 3] == 2.5 and back.array[3, 0, 5] == 0.0
+
+
+def test_is_ct_by_modality_units_or_values() -> None:
+    rng = np.random.default_rng(21)
+    affine = np.diag([2.0, 1.0, 1.0, 1.0])
+    body = rng.normal(40.0, 20.0, (8, 32, 32))
+    body[:, :4] = rng.normal(-1000.0, 10.0, (8, 4, 32))  # air above the patient
+    assert Volume(body, affine, modality="CT").is_ct()
+    assert Volume(body, affine, units=Unit.HU).is_ct()
+    unknown = Volume(body, affine)  # a NIfTI of unknown kind
+    assert not unknown.is_ct()
+    assert unknown.is_ct(guess_from_values=True)  # air near -1000 HU, nothing below -1300
+    activity = Volume(np.abs(body), affine)
+    assert not activity.is_ct(guess_from_values=True)
+    # a PET in Bq/mL is never guessed to be a CT, whatever its values
+    assert not Volume(body, affine, modality="PT", units=Unit.BQML).is_ct(guess_from_values=True)
+    padded = body.copy()
+    padded[0, 0, :] = -3024.0  # scanner padding far below air: not plain HU
+    assert not Volume(padded, affine).is_ct(guess_from_values=True)

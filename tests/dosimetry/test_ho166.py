@@ -153,3 +153,15 @@ def test_engines_use_the_166ho_constants() -> None:
     emitted = emitted_energy_j(act, nuclide="Ho-166")
     assert deposited_energy_j(vsv, 1.0) == pytest.approx(emitted, rel=0.01)  # a little leaves the grid
     assert deposited_energy_j(ldm, 1.0) == pytest.approx(emitted, rel=1e-5)
+
+
+def test_lung_dose_formula_takes_the_nuclide_factor() -> None:
+    """f x A x (1 - R) x LSF / M_lung with the nuclide's LDM factor, never 90Y's by accident."""
+    from workstation.dosimetry.metrics import lung_dose_formula_gy
+
+    # 166Ho: 15.87 Gy kg/GBq x 3 GBq x 10 % / 1 kg = 4.761 Gy (90Y would give 14.90 Gy)
+    assert lung_dose_formula_gy(3.0, 0.10, nuclide="Ho-166") == pytest.approx(15.87 * 0.3, rel=1e-12)
+    assert lung_dose_formula_gy(3.0, 0.10, nuclide=HO166) == pytest.approx(HO166.ldm_gy_kg_per_gbq * 0.3, rel=1e-12)
+    assert lung_dose_formula_gy(3.0, 0.10, nuclide="Y-90") == pytest.approx(Y90.ldm_gy_kg_per_gbq * 0.3, rel=1e-12)
+    # an explicit factor wins over the nuclide's
+    assert lung_dose_formula_gy(3.0, 0.10, ldm_gy_kg_per_gbq=50.0, nuclide="Ho-166") == pytest.approx(15.0, rel=1e-12)

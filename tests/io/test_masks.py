@@ -444,3 +444,30 @@ def test_intensity_image_as_mask_is_binary(tmp_path: Path, rng: np.random.Genera
     mask = read_mask(path)
     assert mask.label_names == {1: "label 1"}
     np.testing.assert_array_equal(mask.array, (counts != 0).astype(np.uint8))
+
+
+def test_mask_needs_reference_says_which_specs_need_an_image(tmp_path: Path) -> None:
+    """Only an RT Structure Set needs the image grid; every other MASK has its own (and is read without)."""
+    from workstation.core import Grid
+    from workstation.io import mask_needs_reference
+
+    grid = Volume(np.zeros((3, 20, 20), np.int16), affine_from_geometry([0.0, 0.0, 0.0], [2.0, 1.0, 1.0]))
+    ref = dicom_reference(grid)
+    rs = write_rtstruct(tmp_path / "rs.dcm", ref, {"Disk": [circle([9.5, 9.5, 2.0], 5.0)]})
+    labels = np.zeros((3, 20, 20), np.uint8)
+    labels[1, 5:15, 5:15] = 1
+    nifti = tmp_path / "labels.nii.gz"
+    write_image(Volume(labels, grid.affine, units=Unit.LABEL), nifti)
+    nrrd = write_nrrd(tmp_path / "s.seg.nrrd", _shared_layer(np.random.default_rng(0)), _DIRS_LPS, _ORIGIN_LPS,
+                      fields=_slicer_fields([("Liver", 0, 1)]))
+
+    assert mask_needs_reference(rs) and mask_needs_reference(f"{rs}#Disk")
+    for spec in (nifti, f"{nifti}#1", nrrd, f"{nrrd}#Liver", tmp_path / "missing.nii.gz"):
+        assert not mask_needs_reference(spec)
+    assert read_mask(f"{nifti}#1").array.sum() == 100  # read without a reference
+    with pytest.raises(InvalidInputError, match="needs the image"):
+        read_mask(f"{rs}#Disk")
+    # a Grid is a reference as good as an image: same voxels as with the image itself
+    on_grid = read_mask(f"{rs}#Disk", reference=Grid(ref.shape, ref.affine))
+    np.testing.assert_array_equal(on_grid.array, read_mask(f"{rs}#Disk", reference=ref).array)
+    assert on_grid.array.sum() > 0

@@ -14,7 +14,8 @@ from workstation.lesions import HepaticLandmarks, axial_diameters, couinaud_segm
 from workstation.samples import _anatomy as an
 from workstation.samples import _shapes as sh
 from workstation.samples import sample_data_dir
-from workstation.samples._cases import ABLATION_TUMOUR, SIRT_LESIONS
+from workstation.samples._ablation import ABLATION_TUMOUR
+from workstation.samples._patient import SIRT_LESIONS
 
 #: The landmarks of the digital patient (``samples/_anatomy.py``): IVC at the hepatic
 #: vein confluence, portal bifurcation, distal points of the three hepatic veins.

@@ -12,7 +12,7 @@ from scipy import ndimage
 from tests.samples.conftest import load_truth
 from workstation.core.volume import Volume
 from workstation.io import read_image
-from workstation.samples import _cases
+from workstation.samples import _ablation
 from workstation.samples import _imaging as im
 
 
@@ -78,7 +78,7 @@ def test_stated_minimal_margin_matches_a_fine_grid_distance_map(abl: dict) -> No
     x, y, z = tissue[..., 0], tissue[..., 1], tissue[..., 2]
     r = tumour["diameter_mm"] / 2
     inside_tumour = np.linalg.norm(tissue - np.asarray(tumour["centre_pre_lps_mm"]), axis=-1) < r
-    inside_zone = _cases.ablation_sd(x, y, z) < 0
+    inside_zone = _ablation.ablation_sd(x, y, z) < 0
     boundary = inside_tumour & ~ndimage.binary_erosion(inside_tumour)
     depth = ndimage.distance_transform_edt(inside_zone, sampling=h)
     assert depth[boundary].min() == pytest.approx(tumour["minimal_margin_mm"], abs=np.sqrt(3) * h)

@@ -84,8 +84,9 @@ def test_tumour_to_normal_ratios_and_necrotic_core(sirt: dict) -> None:
     for entry in t["lesions"]:
         mask = sirt["lesions"] == entry["label"]
         tnr = act[mask].mean() / act[normal].mean()
-        assert tnr == pytest.approx(entry["tumour_to_normal_ratio"], rel=1e-5)
-    treated = [e["tumour_to_normal_ratio"] for e in t["lesions"] if e["tumour_to_normal_ratio"] > 0]
+        assert tnr == pytest.approx(entry["tumor_to_normal_ratio"], rel=1e-5)
+        assert entry["tumour_to_normal_ratio"] == entry["tumor_to_normal_ratio"]  # the deprecated alias stays
+    treated = [e["tumor_to_normal_ratio"] for e in t["lesions"] if e["tumor_to_normal_ratio"] > 0]
     assert min(treated) >= 2.9 and max(treated) <= 6.5
     core = next(e for e in t["lesions"] if e["necrotic_core_diameter_mm"] > 0)
     vol = sirt["ct"]

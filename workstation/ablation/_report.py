@@ -1,9 +1,14 @@
-"""A short, self-contained HTML summary of margin results (until the report package's own)."""
+"""A short, self-contained HTML summary of margin results: the report when the report package's fails or is not given."""
 
 from __future__ import annotations
 
 from html import escape
 from typing import Any
+
+from workstation.core.outputs import summary_page
+
+_STYLE = ("body{font-family:sans-serif;margin:2em;max-width:70em}"
+          "table{border-collapse:collapse}td,th{border:1px solid #999;padding:.3em .6em;text-align:right}")
 
 
 def _fmt(x: Any, nd: int = 1) -> str:
@@ -16,8 +21,8 @@ def _fmt(x: Any, nd: int = 1) -> str:
     return escape(str(x))
 
 
-def margin_report_html(results: dict[str, Any], title: str = "Ablation margins") -> str:
-    """Render ``results.json`` of ``margin`` / ``plan-ablation`` as an HTML page."""
+def margin_report_html(results: dict[str, Any], title: str = "Ablation margins", note: str | None = None) -> str:
+    """Render ``results.json`` of ``margin`` / ``plan-ablation`` as an HTML page (``note``: why not the full report)."""
     rows = []
     for t in results.get("tumors", []):
         p = t["margin_percentiles_mm"]
@@ -56,13 +61,8 @@ def margin_report_html(results: dict[str, Any], title: str = "Ablation margins")
             f"covers with ≥ 0 / 5 / 10 mm: {_fmt(covers.get('0'))} / {_fmt(covers.get('5'))} / "
             f"{_fmt(covers.get('10'))}.</p>"
         )
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>
-<style>body{{font-family:sans-serif;margin:2em;max-width:70em}}
-table{{border-collapse:collapse}}td,th{{border:1px solid #999;padding:.3em .6em;text-align:right}}</style>
-</head><body>
-<h1>{escape(title)}</h1>
-<p>Smallest minimal margin over all tumours: <b>{_fmt(results.get('minimal_margin_mm'))} mm</b>
+    note_html = f"<p>{escape(note)}.</p>" if note else ""
+    return summary_page(title, f"""{note_html}<p>Smallest minimal margin over all tumours: <b>{_fmt(results.get('minimal_margin_mm'))} mm</b>
 (positive inside the ablation zone, negative outside). Masks: tumour {escape(str(kinds.get('tumor')))},
 zone {escape(str(kinds.get('ablation')))}, liver {escape(str(kinds.get('liver')))}.
 Workstation {escape(str(results.get('workstation_version')))}.</p>
@@ -75,5 +75,4 @@ Workstation {escape(str(results.get('workstation_version')))}.</p>
 <h2>Warnings</h2><ul>{warnings or '<li>none</li>'}</ul>
 <p>Margins are measured on surface meshes at sub-voxel accuracy; not for diagnostic use
 without review of the masks.</p>
-</body></html>
-"""
+""", _STYLE)

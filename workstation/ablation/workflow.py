@@ -16,15 +16,11 @@ import numpy as np
 from workstation.ablation._report import margin_report_html
 from workstation.ablation.applicators import DeviceTable, evaluate_plan, parse_applicator
 from workstation.ablation.margins import MarginAnalysis, analyse_margins, mask_kind
+from workstation.core.outputs import report_or_summary
+from workstation.core.progress import Progress, no_progress, scaled
 from workstation.core.volume import Volume
 
 __all__ = ["read_margin_mask", "run_margin", "run_plan"]
-
-Progress = Callable[[float, str | None], None]
-
-
-def _no_progress(fraction: float, text: str | None = None) -> None:
-    return None
 
 
 def read_margin_mask(spec: str | os.PathLike[str], reference: Volume | None = None) -> Volume:
@@ -122,17 +118,10 @@ def _report_files(
     renderer: ReportRenderer | None,
 ) -> tuple[str, bytes | None, str]:
     """The rendered report, or the minimal table (the reason noted) without a renderer or on failure."""
-    if renderer is None:
-        return margin_report_html(analysis.results, title), None, "minimal summary (no report renderer given)"
-    try:
-        html, pdf = renderer(analysis, title, display)
-        return html, pdf, "full report"
-    except Exception as exc:  # noqa: BLE001 - the margin outputs must not depend on the report
-        return (
-            margin_report_html(analysis.results, title),
-            None,
-            f"minimal summary: the full report failed ({type(exc).__name__}: {exc})",
-        )
+    render = None if renderer is None else (lambda: renderer(analysis, title, display))
+    html, pdf, note = report_or_summary(render, lambda why: margin_report_html(analysis.results, title, why))
+    assert html is not None
+    return html, pdf, note
 
 
 def run_margin(
@@ -145,7 +134,7 @@ def run_margin(
     pre_series: str | None = None,
     post_series: str | None = None,
     subcapsular_mm: float = 5.0,
-    progress: Progress = _no_progress,
+    progress: Progress = no_progress,
     registration_mode: str = "deformable",
     inverse_consistency: bool = True,
     report_renderer: ReportRenderer | None = None,
@@ -200,7 +189,7 @@ def run_margin(
             mode=cast(Literal["rigid", "affine", "deformable"], registration_mode), fixed_mask=None,
             exclude=[ablation], rigid_masks=[tumor_bin] if registration_mode == "deformable" else None,
             inverse_consistency=inverse_consistency,
-            progress=lambda f, text: progress(0.05 + 0.6 * f, text),
+            progress=scaled(progress, 0.05, 0.65),
         )
         registration = result.report
         interp: Literal["nearest", "partial"] = "nearest" if kind == "label" else "partial"
@@ -235,7 +224,7 @@ def run_plan(
     out_dir: str | os.PathLike[str],
     liver_spec: str | None = None,
     subcapsular_mm: float = 5.0,
-    progress: Progress = _no_progress,
+    progress: Progress = no_progress,
     report_renderer: ReportRenderer | None = None,
     **options: Any,
 ) -> dict[str, Any]:

@@ -14,20 +14,19 @@ import sys
 import traceback
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
+from typing import Any, Protocol
 
-import click
 import typer
 
 from workstation.core.diagnostics import capture_warnings
 from workstation.core.errors import InvalidInputError, WorkstationError
+from workstation.core.progress import Progress, no_progress
 
 __all__ = [
     "Progress", "STATE", "entry_point", "is_quiet", "parse_named_specs", "progress", "register_entry_point",
     "require_finite_numbers", "run_command", "say", "warn",
 ]
 
-#: ``advance(fraction, text=None)``: the progress callback the CLI hands to the packages.
-Progress = Callable[..., None]
 
 
 @dataclass
@@ -78,14 +77,16 @@ def say(message: str) -> None:
 def progress(description: str) -> Iterator[Progress]:
     """A rich progress bar on a terminal; a no-op otherwise.
 
-    Yields a callable ``advance(fraction: float, text: str | None = None)``.
+    Yields ``advance(fraction, text=None)``, a :class:`~workstation.core.progress.Progress`
+    that every package takes as it is.
     """
     if is_quiet():
-        yield lambda fraction, text=None: None
+        yield no_progress
         return
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import Progress as Bar
 
-    with Progress(
+    with Bar(
         TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), transient=True
     ) as bar:
         task = bar.add_task(description, total=1.0)
@@ -116,7 +117,19 @@ def parse_named_specs(items: Sequence[str] | None, option: str = "--roi") -> dic
     return specs
 
 
-def require_finite_numbers(command: click.Command) -> click.Command:
+class Command(Protocol):
+    """What the CLI uses of a click command: its callback and ``main``.
+
+    typer builds its commands with its own copy of click (``typer._click`` since
+    typer 0.2x), not the ``click`` package, so the type is described by what is used.
+    """
+
+    callback: Callable[..., Any] | None
+
+    def main(self, *args: Any, **kwargs: Any) -> Any: ...
+
+
+def require_finite_numbers(command: Command) -> Command:
     """Make every command under ``command`` refuse NaN and infinite numbers in its options.
 
     typer parses ``float`` options as Python floats, which accepts ``nan``,
@@ -128,7 +141,7 @@ def require_finite_numbers(command: click.Command) -> click.Command:
     """
     seen: set[int] = set()
 
-    def visit(cmd: click.Command) -> None:
+    def visit(cmd: Command) -> None:
         if id(cmd) in seen:
             return
         seen.add(id(cmd))
@@ -159,7 +172,7 @@ def _finite_numbers(callback: Callable[..., object]) -> Callable[..., object]:
     return checked
 
 
-def run_command(command: click.Command, argv: Sequence[str]) -> int:
+def run_command(command: Command, argv: Sequence[str]) -> int:
     """Run the command line *argv* on *command* and map the outcome to an exit status.
 
     0 success; 2 bad input (a :class:`WorkstationError`: one sentence on stderr) or
@@ -196,7 +209,7 @@ def warn(messages: Iterable[str]) -> None:
             typer.echo(f"warning: {message}", err=True)
 
 
-def _run(command: click.Command, argv: Sequence[str]) -> int:
+def _run(command: Command, argv: Sequence[str]) -> int:
     args = list(argv)
     debug = "--debug" in args
     saved = replace(STATE)

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import functools
 import sys
+from collections.abc import Sequence
 from typing import Annotated
 
-import click
 import typer
 
 from workstation import __version__
@@ -31,7 +31,13 @@ from workstation.cli import (
     tace,
     viewer,
 )
-from workstation.cli._common import STATE, register_entry_point, require_finite_numbers, run_command
+from workstation.cli._common import (
+    STATE,
+    Command,
+    register_entry_point,
+    require_finite_numbers,
+    run_command,
+)
 
 __all__ = ["app", "main"]
 
@@ -85,12 +91,12 @@ def _root(
 
 
 @functools.cache
-def _command() -> click.Command:
+def _command() -> Command:
     """The click command of the app, built once per process (typer builds it anew each call)."""
     return require_finite_numbers(typer.main.get_command(app))
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: run the command line and return its exit status (see ``run_command``)."""
     return run_command(_command(), sys.argv[1:] if argv is None else argv)
 

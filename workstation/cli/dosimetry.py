@@ -9,7 +9,6 @@ import typer
 
 from workstation.cli._common import parse_named_specs, progress, say
 from workstation.core.constants import SOFT_TISSUE_DENSITY_G_PER_ML
-from workstation.core.errors import WorkstationError
 
 app = typer.Typer()
 
@@ -140,6 +139,7 @@ def plan(
         raise InvalidInputError("--roi and --maa-ct need --maa IMG (the MAA SPECT).")
     lung_shunt = 0.0 if lung_shunt is None else lung_shunt
     treated_fraction = 1.0 if treated_fraction is None else treated_fraction
+    result: dict[str, Any]
     if m == "bsa":
         result = planning.plan_bsa(
             need("height-cm", height_cm), need("weight-kg", weight_kg), need("liver-ml", liver_ml),
@@ -233,9 +233,15 @@ def sirt(
     import datetime as dt
 
     from workstation.core.errors import InvalidInputError
+    from workstation.core.progress import scaled
     from workstation.dosimetry.nuclides import get_nuclide
-    from workstation.dosimetry.pipeline import parse_methods, run_sirt, write_outputs
-    from workstation.io import ensure_not_input, read_image, read_mask
+    from workstation.dosimetry.pipeline import (
+        check_ct_overlaps_activity,
+        parse_methods,
+        run_sirt,
+        write_outputs,
+    )
+    from workstation.io import ensure_not_input, mask_needs_reference, read_image, read_mask
 
     get_nuclide(nuclide)
     parse_methods(method, ct is not None)
@@ -265,27 +271,20 @@ def sirt(
         advance(0.0, "reading images")
         act_img = read_image(activity, series=series, units=activity_units)
         ct_img = read_image(ct, series=ct_series, units="HU") if ct else None
-        if ct_img is not None and not ct_img.overlaps(act_img):
-            from workstation.core.errors import NoOverlapError
-
-            raise NoOverlapError(
-                f"The CT {ct} and the activity image {activity} do not overlap in patient space; "
-                "check that they belong to the same study and frame of reference."
-            )
-        masks = {}
-        for name, spec in roi_specs.items():
-            try:
-                masks[name] = read_mask(spec, reference=ct_img)
-            except WorkstationError:
-                if ct_img is not None:
-                    raise
-                masks[name] = read_mask(spec, reference=act_img)
+        if ct_img is not None:  # before the masks are placed on the CT: the message names both images
+            check_ct_overlaps_activity(ct_img, act_img)
+        # on the CT grid with a CT; else on their own grids, an RT Structure Set on the activity grid
+        masks = {
+            name: read_mask(spec, reference=ct_img if ct_img is not None
+                            else act_img if mask_needs_reference(spec) else None)
+            for name, spec in roi_specs.items()
+        }
         result = run_sirt(
             act_img, ct=ct_img, rois=masks, activity_units=activity_units, administered_gbq=administered_gbq,
             lung_shunt_fraction=lung_shunt, residual_fraction=residual, method=method, ldm_gy_kg_per_gbq=ldm_factor,
             tissue_density_g_per_ml=tissue_density, administration_datetime=admin_dt, nuclide=nuclide,
             device=device, prior_lung_dose_gy=prior_lung_dose_gy, lung_mass_g=lung_mass_g,
-            progress=lambda fr, text=None: advance(0.1 + 0.8 * fr, text),
+            progress=scaled(advance, 0.1, 0.9),
             pvc=None if pvc.strip().lower() == "none" else pvc, psf_fwhm_mm=psf_fwhm_mm,
             psf_fwhm_source="given on the command line (--psf-fwhm-mm)" if psf_fwhm_mm is not None else None,
             roi_roles=chosen_roles,

@@ -176,7 +176,7 @@ def send(
         from workstation.pacs.deidentify import Deidentifier, anonymize
 
         with tempfile.TemporaryDirectory(prefix="workstation-deid-") as tmp:
-            result = anonymize(list(paths), Path(tmp) / "out", Deidentifier(**({"key": key} if key else {})))
+            result = anonymize(list(paths), Path(tmp) / "out", Deidentifier(key=key) if key else Deidentifier())
             for path, reason in result.skipped:
                 say(f"not sent: {path} ({reason})")
             sent = pacs_send(peer, [Path(tmp) / "out"], local=local, timeout_s=timeout)

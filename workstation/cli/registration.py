@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, cast
 
 import typer
 
@@ -14,17 +14,9 @@ app = typer.Typer()
 
 def _read_mask_for_registration(spec: str, fixed: Any) -> Any:
     """A MASK on its own grid when it has one (so its space can be recognised), else on the fixed grid."""
-    from workstation.core.errors import InvalidInputError
-    from workstation.io import read_mask
+    from workstation.io import mask_needs_reference, read_mask
 
-    try:
-        return read_mask(spec)
-    except InvalidInputError as exc:
-        text = str(exc).lower()
-        if "reference" not in text and "rasterize" not in text:  # RTSTRUCT needs an image grid
-            raise
-        return read_mask(spec, reference=fixed)
-
+    return read_mask(spec, reference=fixed if mask_needs_reference(spec) else None)
 
 
 @app.command("register")
@@ -62,10 +54,12 @@ def register_images(
         lm_fixed, lm_moving = read_landmarks(landmarks)
     with progress(f"registering ({mode})") as advance:
         result = register(
-            fixed_vol, moving_vol, mode=mode, fixed_mask=fmask, exclude=excl, rigid_masks=rigid,
+            fixed_vol, moving_vol, mode=cast(Literal["rigid", "affine", "deformable"], mode),  # checked above
+            fixed_mask=fmask, exclude=excl, rigid_masks=rigid,
             landmarks_fixed=lm_fixed, landmarks_moving=lm_moving,
             same_frame_bound_mm=same_frame_bound_mm, inverse_consistency=inverse_consistency,
-            number_of_threads=threads, metric=metric, progress=advance,  # type: ignore[arg-type]
+            number_of_threads=threads, progress=advance,
+            metric=cast(Literal["mattes", "correlation", "meansquares"] | None, metric),  # register() checks it
         )
         resampled = transform_volume(moving_vol, fixed_vol, result.transform, interpolation="linear")
     result.report["inputs"] = {"fixed": fixed, "moving": moving, "fixed_mask": fixed_mask,
@@ -112,7 +106,7 @@ def transform_command(
         out = transform_volume(read_image(image), ref, tx, interpolation="linear")
     else:
         assert mask is not None
-        interp = "partial" if partial else "nearest"
+        interp: Literal["partial", "nearest"] = "partial" if partial else "nearest"
         out = transform_volume(_read_mask_for_registration(mask, ref), ref, tx, interpolation=interp)
     write_image(out, output)
     say(f"wrote {output}")

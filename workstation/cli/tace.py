@@ -35,7 +35,7 @@ def tace(
                            pre_series=pre_series, registration_mode=registration_mode,
                            inverse_consistency=inverse_consistency, min_contrast_hu=min_contrast_hu,
                            transform=transform, report_renderer=render_tace_report,
-                           progress=lambda f, text=None: advance(f, text))
+                           progress=advance)
     for line in results["summary"]:
         say(line)
     for warning in results["warnings"]:

@@ -38,12 +38,9 @@ from workstation.cohort.constants import (
 )
 from workstation.cohort.manifest import Manifest
 from workstation.cohort.tables import build_tables, unmatched_outcomes, write_tables
+from workstation.core.progress import Progress, no_progress
 
 __all__ = ["CohortRun", "run_cohort"]
-
-#: ``progress(fraction, text)``.
-ProgressCallback = Callable[[float, str], None]
-
 
 @dataclass
 class CohortRun:
@@ -55,10 +52,6 @@ class CohortRun:
     counts: dict[str, int]
     summary: dict[str, Any]
     files: list[Path] = field(default_factory=list)
-
-
-def _no_progress(fraction: float, text: str) -> None:
-    return None
 
 
 def _lost_record(case_id: str, command: str, exc: BaseException, allowed_failures: int) -> dict[str, Any]:
@@ -112,7 +105,7 @@ def run_cohort(
     library_threads: int | None = None,
     serial: bool = False,
     force: bool = False,
-    progress: ProgressCallback = _no_progress,
+    progress: Progress = no_progress,
     on_start: Callable[[dict[str, Any]], None] | None = None,
 ) -> CohortRun:
     """Run every case of a validated manifest and write the cohort tables.

@@ -1,4 +1,4 @@
-"""Core types: the Grid (shape + affine + frame of reference), the Volume (array + affine + frame of reference + units), errors, constants."""
+"""Core types: the Grid (shape + affine + frame of reference), the Volume (array + affine + frame of reference + units), errors, constants, the Progress callback and the output helpers."""
 
 from workstation.core.errors import (
     DicomError,
@@ -10,6 +10,8 @@ from workstation.core.errors import (
     WorkstationError,
 )
 from workstation.core.grid import Grid
+from workstation.core.outputs import jsonable, report_or_summary, summary_page
+from workstation.core.progress import Progress, no_progress
 from workstation.core.volume import (
     Radiopharmaceutical,
     Unit,
@@ -25,6 +27,7 @@ __all__ = [
     "Grid",
     "InvalidInputError",
     "NoOverlapError",
+    "Progress",
     "Radiopharmaceutical",
     "Unit",
     "UnitError",
@@ -32,4 +35,8 @@ __all__ = [
     "VolumeMetadata",
     "WorkstationError",
     "affine_from_geometry",
+    "jsonable",
+    "no_progress",
+    "report_or_summary",
+    "summary_page",
 ]

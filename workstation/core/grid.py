@@ -87,6 +87,15 @@ class Grid:
         object.__setattr__(self, "affine", _check_affine(self.affine))
 
     @classmethod
+    def _trusted(cls, shape: tuple[int, int, int], affine: np.ndarray, frame_of_reference_uid: str | None) -> Grid:
+        """A grid from a shape and affine already checked (a volume's), without checking them again."""
+        grid = object.__new__(cls)
+        object.__setattr__(grid, "shape", shape)
+        object.__setattr__(grid, "affine", affine)
+        object.__setattr__(grid, "frame_of_reference_uid", frame_of_reference_uid)
+        return grid
+
+    @classmethod
     def from_geometry(
         cls, shape: Any, origin_lps_mm: Any, spacing_zyx_mm: Any, direction_zyx: Any | None = None,
         frame_of_reference_uid: str | None = None,
@@ -168,8 +177,8 @@ class Grid:
         starts, stops = _box_bounds(index_box, self.shape)
         affine = self.affine.copy()
         affine[:3, 3] = self.index_to_world(starts)
-        return Grid(tuple(int(b - a) for a, b in zip(starts, stops, strict=True)), affine,
-                    self.frame_of_reference_uid)
+        shape = (stops[0] - starts[0], stops[1] - starts[1], stops[2] - starts[2])
+        return Grid(shape, affine, self.frame_of_reference_uid)
 
     def box_of_world_points(self, points_lps_mm: Any, margin_voxels: int = 0) -> tuple[slice, slice, slice] | None:
         """The smallest index box of this grid holding every voxel a point falls in, plus a margin.
@@ -245,10 +254,18 @@ class Grid:
         import SimpleITK as sitk
 
         image = sitk.Image([int(s) for s in self.shape[::-1]], sitk.sitkUInt8)
+        self.set_sitk_geometry(image)
+        return image
+
+    def set_sitk_geometry(self, image: Any) -> None:
+        """Give a SimpleITK image of this size this grid's spacing, origin and direction.
+
+        SimpleITK orders spacing and direction columns (x, y, z): the one place the
+        (z, y, x) axes of the project are reversed for it.
+        """
         image.SetSpacing(tuple(float(s) for s in self.spacing_mm[::-1]))
         image.SetOrigin(tuple(float(o) for o in self.origin_mm))
         image.SetDirection(tuple(float(d) for d in self.direction[:, ::-1].ravel()))
-        return image
 
     def __repr__(self) -> str:
         sp = ", ".join(f"{s:.4g}" for s in self.spacing_mm)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import datetime as _dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Literal
@@ -171,7 +172,7 @@ class Volume:
     @property
     def grid(self) -> Grid:
         """The voxel grid (shape, affine, frame of reference) without the values."""
-        return Grid(self.shape, self.affine, self.frame_of_reference_uid)
+        return Grid._trusted(self.shape, self.affine, self.frame_of_reference_uid)
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -181,22 +182,22 @@ class Volume:
     @property
     def spacing_mm(self) -> np.ndarray:
         """Voxel spacing along (z, y, x) in millimetres."""
-        return np.linalg.norm(self.affine[:3, :3], axis=0)
+        return self.grid.spacing_mm
 
     @property
     def direction(self) -> np.ndarray:
         """3×3 matrix whose columns are the LPS unit vectors of array axes 0, 1, 2."""
-        return self.affine[:3, :3] / self.spacing_mm[np.newaxis, :]
+        return self.grid.direction
 
     @property
     def origin_mm(self) -> np.ndarray:
         """LPS position (mm) of the centre of voxel (0, 0, 0)."""
-        return self.affine[:3, 3].copy()
+        return self.grid.origin_mm
 
     @property
     def voxel_volume_ml(self) -> float:
         """Volume of one voxel in millilitres (cm³)."""
-        return float(abs(np.linalg.det(self.affine[:3, :3])) / 1000.0)
+        return self.grid.voxel_volume_ml
 
     def index_to_world(self, index_zyx: Any) -> np.ndarray:
         """Map array indices (…, 3) in (k, j, i) order to LPS millimetres (…, 3)."""
@@ -232,17 +233,21 @@ class Volume:
         The array is a copy; metadata and label names are kept.
         """
         starts, stops = _box_bounds(index_box, self.shape)
-        box = tuple(slice(a, b) for a, b in zip(starts, stops, strict=True))
+        box = (slice(starts[0], stops[0]), slice(starts[1], stops[1]), slice(starts[2], stops[2]))
         return self.copy_with(array=self.array[box].copy(), affine=self.grid.crop(box).affine)
 
-    def nonzero_box(self, margin_voxels: int = 0) -> tuple[slice, slice, slice] | None:
-        """The index box of the non-zero voxels plus a margin (clipped), or ``None`` when all are zero."""
+    def nonzero_box(self, margin_voxels: int | Sequence[int] | np.ndarray = 0) -> tuple[slice, slice, slice] | None:
+        """The index box of the non-zero voxels plus a margin (clipped), or ``None`` when all are zero.
+
+        ``margin_voxels`` is one margin for every axis or one per axis (z, y, x).
+        """
         nz = [np.flatnonzero(np.any(self.array, axis=axes)) for axes in ((1, 2), (0, 2), (0, 1))]
         if any(len(i) == 0 for i in nz):
             return None
+        margins = [int(m) for m in np.broadcast_to(np.asarray(margin_voxels, dtype=int), (3,))]
         return tuple(  # type: ignore[return-value]
-            slice(max(int(i[0]) - margin_voxels, 0), min(int(i[-1]) + 1 + margin_voxels, n))
-            for i, n in zip(nz, self.shape, strict=True)
+            slice(max(int(i[0]) - m, 0), min(int(i[-1]) + 1 + m, n))
+            for i, m, n in zip(nz, margins, self.shape, strict=True)
         )
 
     # ----------------------------------------------------------- constructors
@@ -269,11 +274,7 @@ class Volume:
         if arr.dtype == bool:
             arr = arr.astype(np.uint8)
         image = sitk.GetImageFromArray(np.ascontiguousarray(arr))
-        spacing = self.spacing_mm
-        direction = self.direction
-        image.SetSpacing(tuple(float(s) for s in spacing[::-1]))
-        image.SetOrigin(tuple(float(o) for o in self.origin_mm))
-        image.SetDirection(tuple(float(d) for d in direction[:, ::-1].ravel()))
+        self.grid.set_sitk_geometry(image)
         return image
 
     @classmethod
@@ -359,7 +360,23 @@ class Volume:
 
     # ------------------------------------------------------------- masks
     def is_label(self) -> bool:
+        """True for a label image (``units == Unit.LABEL``)."""
         return self.units == Unit.LABEL
+
+    def is_ct(self, guess_from_values: bool = False) -> bool:
+        """True for a CT: modality ``CT`` or values in HU.
+
+        With ``guess_from_values``, an image of unknown kind (no modality, unknown
+        units: a NIfTI file) whose values look like HU also counts: its 1st
+        percentile lies between -1100 and -800 (air) and no value is below -1300.
+        """
+        if self.modality == "CT" or self.units == Unit.HU:
+            return True
+        if not guess_from_values or self.modality is not None or self.units != Unit.UNKNOWN:
+            return False
+        sample = self.array.ravel()[:: max(1, self.array.size // 100_000)]
+        low = float(np.percentile(sample, 1))
+        return -1100.0 <= low <= -800.0 and float(sample.min()) >= -1100.0 - 200.0
 
     def mask(self, name_or_value: str | int | None = None) -> np.ndarray:
         """Boolean array of one label (by name or value), or of all non-zero voxels."""

@@ -22,6 +22,7 @@ from workstation.dosimetry.dvh import (
     dose_at_volume,
     roi_weights,
     volume_at_dose,
+    write_dvh_csv,
 )
 from workstation.dosimetry.engines import (
     METHODS,
@@ -92,6 +93,7 @@ __all__ = [
     "run_sirt",
     "safety_warnings",
     "volume_at_dose",
+    "write_dvh_csv",
     "voxel_s_kernel",
     "write_outputs",
 ]

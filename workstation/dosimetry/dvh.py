@@ -25,13 +25,17 @@ DVH definitions
 
 from __future__ import annotations
 
+import csv
+import os
+from collections.abc import Iterable
+
 import numpy as np
 
 from workstation.core.errors import EmptyMaskError
 from workstation.core.grid import Grid
 from workstation.core.volume import Unit, Volume
 
-__all__ = ["roi_weights", "cumulative_dvh", "differential_dvh", "dose_at_volume", "volume_at_dose"]
+__all__ = ["roi_weights", "cumulative_dvh", "differential_dvh", "dose_at_volume", "volume_at_dose", "write_dvh_csv"]
 
 
 def _block_fraction(sampled: np.ndarray, n: int) -> np.ndarray:
@@ -67,7 +71,7 @@ def roi_weights(mask: Volume, reference: Volume | Grid, supersample: int = 3, na
         w = np.zeros(target.shape, dtype=np.float32)
         src_box = mask.nonzero_box(margin_voxels=1)
         box = target.box_of(mask, src_box, margin_voxels=1) if src_box is not None else None
-        if box is not None:
+        if box is not None and src_box is not None:
             fine = target.crop(box).supersampled(n)
             inside = (np.asarray(mask.array[src_box]) != 0).astype(np.uint8)
             src = Volume(inside, mask.grid.crop(src_box).affine, units=Unit.LABEL)
@@ -136,3 +140,17 @@ def differential_dvh(
     edges = np.arange(0.0, top + 2 * width, width)
     hist, _ = np.histogram(d, bins=np.append(edges, np.inf), weights=w)
     return edges, hist / w.sum() * 100.0
+
+
+def write_dvh_csv(
+    path: str | os.PathLike[str], rows: Iterable[tuple[str, str, float, float]], first: str = "method"
+) -> None:
+    """Write cumulative DVH rows ``(method or quantity, roi, dose_gy, volume_percent)`` as ``dvh.csv``.
+
+    Columns ``first, roi, dose_gy, volume_percent``; numbers with 6 significant digits.
+    """
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow([first, "roi", "dose_gy", "volume_percent"])
+        for row in rows:
+            w.writerow([row[0], row[1], f"{row[2]:.6g}", f"{row[3]:.6g}"])

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from workstation.dosimetry.dvh import dose_at_volume, volume_at_dose
+from workstation.dosimetry.nuclides import Nuclide, get_nuclide
 
 __all__ = ["D_PERCENTS", "V_DOSES_GY", "roi_metrics", "lung_dose_formula_gy", "LUNG_MASS_DEFAULT_G"]
 
@@ -58,8 +59,14 @@ def lung_dose_formula_gy(
     administered_gbq: float,
     lung_shunt_fraction: float,
     lung_mass_g: float = LUNG_MASS_DEFAULT_G,
-    ldm_gy_kg_per_gbq: float = 49.67,
+    ldm_gy_kg_per_gbq: float | None = None,
     residual_fraction: float = 0.0,
+    nuclide: str | Nuclide = "Y-90",
 ) -> float:
-    """Mean lung dose (Gy) = f x A x (1 - residual) x LSF / M_lung (Ho et al. 1997)."""
-    return ldm_gy_kg_per_gbq * administered_gbq * (1 - residual_fraction) * lung_shunt_fraction / (lung_mass_g / 1000.0)
+    """Mean lung dose (Gy) = f x A x (1 - residual) x LSF / M_lung (Ho et al. 1997).
+
+    ``f`` is ``ldm_gy_kg_per_gbq`` when given, else the LDM factor of ``nuclide``
+    (:attr:`.nuclides.Nuclide.ldm_gy_kg_per_gbq`: 90Y 49.67, 166Ho 15.87 Gy kg/GBq).
+    """
+    f = get_nuclide(nuclide).ldm_gy_kg_per_gbq if ldm_gy_kg_per_gbq is None else ldm_gy_kg_per_gbq
+    return f * administered_gbq * (1 - residual_fraction) * lung_shunt_fraction / (lung_mass_g / 1000.0)

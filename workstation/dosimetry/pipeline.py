@@ -39,21 +39,24 @@ Conventions
 
 from __future__ import annotations
 
-import csv
 import datetime as _dt
-import html
-import json
-import os
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from workstation.core.errors import InvalidInputError, NoOverlapError
 from workstation.core.grid import Grid
-from workstation.core.volume import Unit, Volume
+from workstation.core.progress import Progress, no_progress
+from workstation.core.volume import Volume
+from workstation.dosimetry._sirt_outputs import ReportRenderer, SirtResult, write_outputs
+from workstation.dosimetry._sirt_pvc import check_pvc, gtm_roi_doses, partial_volume_correction
+from workstation.dosimetry._sirt_rois import (
+    FAR_FROM_LIVER_MM,
+    ct_grid_mass_g,
+    far_from_liver_fraction,
+    roi_mass_density_note,
+    split_rois,
+)
 from workstation.dosimetry.activity import ActivityCalibration, calibrate_activity
 from workstation.dosimetry.density import (
     CALIBRATION_SOURCE,
@@ -76,10 +79,7 @@ from workstation.dosimetry.nuclides import get_nuclide
 from workstation.dosimetry.roles import RoiRole, guess_role, resolve_roles, role_warnings
 from workstation.dosimetry.safety import THRESHOLDS, safety_warnings
 
-__all__ = ["SirtResult", "run_sirt", "write_outputs", "parse_methods", "roi_role"]
-
-#: Activity farther than this from the liver is reported (mm).
-FAR_FROM_LIVER_MM: float = 20.0
+__all__ = ["FAR_FROM_LIVER_MM", "ReportRenderer", "SirtResult", "check_ct_overlaps_activity", "run_sirt", "write_outputs", "parse_methods", "roi_role"]
 
 
 def roi_role(name: str) -> str:
@@ -105,64 +105,6 @@ def parse_methods(method: str | list[str] | tuple[str, ...], have_ct: bool) -> l
     return list(dict.fromkeys(out)) or ["ldm"]
 
 
-@dataclass
-class SirtResult:
-    """Everything :func:`write_outputs` writes."""
-
-    results: dict[str, Any]
-    doses: dict[str, Volume]
-    activity: Volume
-    dvh_rows: list[tuple[str, str, float, float]]
-    ct: Volume | None = None
-    warnings: list[str] = field(default_factory=list)
-    rois: dict[str, Volume] = field(default_factory=dict)
-
-
-def _split_rois(rois: dict[str, Volume], roles: dict[str, str]) -> dict[str, Volume]:
-    """Expand multi-label lesion ROIs into one ROI per label (plus the union under the given name).
-
-    ``roles`` gets the role of each new ROI (its parent's).
-    """
-    out: dict[str, Volume] = {}
-    for name, vol in rois.items():
-        out[name] = vol
-        if roles[name] != RoiRole.LESION:
-            continue
-        box = vol.nonzero_box()
-        inside = vol.array[box] if box is not None else vol.array[:0]
-        values = [int(v) for v in np.unique(inside) if v != 0]
-        if len(values) > 1:
-            for v in values:
-                out[f"{name}_{v}"] = vol.copy_with(array=(vol.array == v).astype(np.uint8))
-                roles[f"{name}_{v}"] = roles[name]
-    return out
-
-
-def _far_from_liver_fraction(activity: Volume, liver_w: np.ndarray) -> float:
-    """Fraction of the image activity farther than ``FAR_FROM_LIVER_MM`` from the liver.
-
-    The distance map is computed only in the liver's box widened by that distance:
-    every voxel outside it is farther than that from the liver.
-    """
-    from scipy import ndimage
-
-    inside = liver_w >= 0.5
-    if not inside.any():
-        return 0.0
-    a = activity.array
-    total = float(a.sum(dtype=np.float64))
-    if total <= 0:
-        return 0.0
-    reach = np.ceil(FAR_FROM_LIVER_MM / activity.spacing_mm).astype(int) + 1
-    box = activity.copy_with(array=inside).nonzero_box()
-    assert box is not None
-    box = tuple(slice(max(s.start - r, 0), min(s.stop + r, n))
-                for s, r, n in zip(box, reach, activity.shape, strict=True))
-    dist = ndimage.distance_transform_edt(~inside[box], sampling=activity.spacing_mm)
-    near = float(a[box][dist <= FAR_FROM_LIVER_MM].sum(dtype=np.float64))
-    return (total - near) / total
-
-
 #: Largest grid (voxels) on which the RBV-corrected activity and the doses are computed; a larger CT
 #: grid is coarsened by an integer factor per axis (memory: about 10 float32 copies of the grid).
 MAX_PVC_GRID_VOXELS: int = 24_000_000
@@ -176,145 +118,22 @@ def _pvc_grid(ct: Volume) -> Grid:
     return ct.grid.coarsened(factor)
 
 
-def _check_pvc(pvc: str | None, psf_fwhm_mm: float | None) -> str | None:
-    """Validate the partial-volume options; the method name or ``None``."""
-    from workstation.dosimetry.pvc import PVC_METHODS
+def check_ct_overlaps_activity(ct: Volume, activity_image: Volume) -> None:
+    """Refuse a CT that does not overlap the activity image in patient space (files named when known).
 
-    m = None if pvc is None else str(pvc).strip().lower()
-    if m in (None, "", "none"):
-        if psf_fwhm_mm is not None:
-            raise InvalidInputError("--psf-fwhm-mm is used only with --pvc rbv or --pvc gtm.")
-        return None
-    if m not in PVC_METHODS:
-        raise InvalidInputError(f"Unknown --pvc {pvc!r}; choose rbv, gtm or none.")
-    if psf_fwhm_mm is None:
-        raise InvalidInputError(
-            f"--pvc {m} needs the system resolution --psf-fwhm-mm (FWHM in mm, stated by the scanner "
-            "or measured with workstation qa on a NEMA phantom)."
-        )
-    if not (np.isfinite(psf_fwhm_mm) and 0.0 < psf_fwhm_mm <= 100.0):
-        raise InvalidInputError(f"--psf-fwhm-mm must be between 0 and 100 mm, got {psf_fwhm_mm}.")
-    return m
-
-
-def _partial_volume_correction(
-    image: Volume, weights: dict[str, np.ndarray], roles: dict[str, str], roi_volumes: dict[str, Volume],
-    method: str, fwhm_mm: float, source: str | None,
-) -> tuple[Any, dict[str, Any], dict[str, Volume], Volume | None]:
-    """GTM on the uncalibrated image with the ROI weights (lesions, liver, lungs, others, rest)."""
-    from workstation.dosimetry.pvc import PVC_SOURCES, REST_REGION, gtm_region_means
-
-    lesion_leaves = [
-        n for n, r in roles.items()
-        if r == "lesion" and not any(m != n and m.startswith(f"{n}_") and roles.get(m) == "lesion" for m in roles)
-    ]
-    livers = ["normal_liver"] if "normal_liver" in weights else [n for n, r in roles.items() if r == "liver"]
-    order = lesion_leaves + livers + [n for n, r in roles.items() if r == "lung"]
-    order += [n for n, r in roles.items() if r == "other"]
-    body_name = next((n for n, r in roles.items() if r == "body"), None)
-    body = weights[body_name] if body_name is not None else None
-    regions = {n: weights[n] for n in dict.fromkeys(order)}
-    # the same regions as masks (for a finer grid); normal_liver = the liver after the lesions claimed theirs
-    liver_rois = [n for n, r in roles.items() if r == "liver"]
-    region_masks = {
-        n: roi_volumes[liver_rois[0]] if (n == "normal_liver" and n not in roi_volumes) else roi_volumes[n]
-        for n in regions
-    }
-    if not regions:
-        raise InvalidInputError(
-            "Partial-volume correction needs ROIs (--roi liver=..., lesion=..., lungs=...) to define its regions."
-        )
-    gtm = gtm_region_means(image, regions, fwhm_mm, body=body)
-    used = set(gtm.names)
-    block: dict[str, Any] = {
-        "method": method,
-        "psf_fwhm_mm": fwhm_mm,
-        "source": source or "given by the user (--psf-fwhm-mm)",
-        "psf_model": "isotropic 3D Gaussian on the activity grid, zero outside the field of view",
-        "references": [PVC_SOURCES["gtm"]] + ([PVC_SOURCES["rbv"]] if method == "rbv" else []),
-        "regions_in_order": gtm.names,
-        "rest_region": (
-            ("body ROI minus the other regions" if body is not None else
-             "non-zero voxels of the activity image minus the other regions")
-            if REST_REGION in used else None
-        ),
-        "rois_not_used_as_regions": [n for n in regions if n not in used],
-        "image_units": image.units.value,
-        "gtm": gtm.to_dict(),
-        "applied_to": (
-            "the activity image before calibration; every dose engine uses the corrected image"
-            if method == "rbv" else "region means only (the dose engines use the uncorrected image)"
-        ),
-    }
-    return gtm, block, region_masks, (roi_volumes[body_name] if body_name is not None else None)
-
-
-def _gtm_roi_doses(
-    gtm: Any, weights: dict[str, np.ndarray], roles: dict[str, str], cal: ActivityCalibration,
-    inv_rho_kg: dict[str, float], f: float, have_norm: bool,
-) -> dict[str, Any]:
-    """Mean concentration (Bq/mL) and LDM mean dose (Gy) of every ROI from the GTM region means.
-
-    The corrected piecewise-constant image ``sum_j t_j w_j`` is averaged over each ROI. Its
-    calibration: quantitative images x the decay factor; relative images scaled so that the
-    normalisation regions (liver and lesions, else all) hold the calibration target.
+    Raises
+    ------
+    NoOverlapError
+        Their voxel extents do not meet.
     """
-    t = np.asarray(gtm.corrected_mean, dtype=np.float64)
-    if cal.calibration == "quantitative":
-        scale = cal.decay_factor
-        how = "image values x decay factor"
-    else:
-        norm_roles = ("lesion", "liver", "normal_liver") if have_norm else None
-        sel = [i for i, n in enumerate(gtm.names) if norm_roles is None or roles.get(n) in norm_roles]
-        target_bq = (cal.administered_gbq or 0.0) * (1 - (cal.lung_shunt_fraction or 0.0)) \
-            * (1 - cal.residual_fraction) * 1e9
-        denom = float(np.sum(t[sel] * gtm.volume_ml[sel]))
-        scale = target_bq / denom if denom > 0 else 0.0
-        how = (f"scaled so that the GTM regions of the normalisation region ({cal.normalisation_region}) "
-               "hold administered x (1 - LSF) x (1 - residual)")
-    names = list(gtm.names)
-    rois: dict[str, Any] = {}
-    for name, w in weights.items():
-        # a region: its own mean; a ROI made of regions (the lesions' union, the liver = normal
-        # liver + lesions): the volume-weighted mean of its regions, the common volume taken voxel
-        # by voxel as min(w_roi, w_j), exact for nested regions; any other ROI: the same rule over
-        # all regions (approximate where a voxel holds parts of two disjoint regions)
-        if name in names:
-            members = [name]
-        elif roles.get(name) == "lesion":
-            members = [n for n in names if n.startswith(f"{name}_")]
-        elif roles.get(name) == "liver":
-            members = [n for n in names if roles.get(n) in ("lesion", "normal_liver", "liver")]
-        else:
-            members = names
-        overlap = np.array([
-            float(np.minimum(w, gtm.weights[names.index(n)]).sum(dtype=np.float64)) if n in members else 0.0
-            for n in names
-        ])
-        if overlap.sum() <= 0:
-            continue
-        conc = scale * float(np.sum(t * overlap) / overlap.sum())
-        rois[name] = {"mean_bq_per_ml": conc, "ldm_mean_gy": f * conc * 1e-9 * inv_rho_kg[name]}
-    return {"calibration": how, "bq_per_ml_per_image_unit": scale, "rois": rois}
+    if not ct.overlaps(activity_image):
+        def named(v: Volume) -> str:
+            return f" {v.metadata.source_path}" if v.metadata.source_path else ""
 
-
-def _ct_grid_mass_g(mask: Volume, ct: Volume, name: str) -> float:
-    """Mass (g) of ``mask`` x CT density summed on the CT grid (mask resampled nearest if on another grid)."""
-    from workstation.dosimetry.density import hu_to_density
-
-    w = roi_weights(mask, ct, supersample=1, name=name)
-    rho = hu_to_density(ct.array)
-    return float(np.sum(w * rho, dtype=np.float64) * ct.voxel_volume_ml)
-
-
-def _roi_mass_density_note(method: str, tissue_rho: float, have_lungs: bool, have_ct: bool) -> str:
-    """Which density the ROI ``mass_g`` and ``energy_j`` of ``method`` use (the one its dose used)."""
-    if method == "vsv-density":
-        return "CT density (HU->density) sampled on the activity grid, as the vsv-density engine"
-    if method == "ldm" and have_lungs:
-        lung = "CT density" if have_ct else f"{LUNG_DENSITY_G_PER_ML} g/mL"
-        return f"uniform {tissue_rho:g} g/mL; voxels of the lung ROI at the {lung}, as the LDM engine"
-    return f"uniform {tissue_rho:g} g/mL (the engine's tissue density; lungs included)"
+        raise NoOverlapError(
+            f"The CT{named(ct)} and the activity image{named(activity_image)} do not overlap in patient space; "
+            "check that they belong to the same study and frame of reference."
+        )
 
 
 def run_sirt(
@@ -334,7 +153,7 @@ def run_sirt(
     prior_lung_dose_gy: float = 0.0,
     lung_mass_g: float | None = None,
     supersample: int = 3,
-    progress: Callable[[float, str | None], None] | None = None,
+    progress: Progress | None = None,
     pvc: str | None = None,
     psf_fwhm_mm: float | None = None,
     psf_fwhm_source: str | None = None,
@@ -363,7 +182,8 @@ def run_sirt(
     method:
         ``"ldm"``, ``"vsv"``, ``"vsv-density"``, ``"all"`` or a list.
     ldm_gy_kg_per_gbq:
-        LDM factor (default 49.67); sets the energy per decay of every engine.
+        LDM factor (Gy kg/GBq); default the nuclide's (90Y 49.67, 166Ho 15.87); sets the energy
+        per decay of every engine.
     tissue_density_g_per_ml:
         Density of soft tissue for the LDM and VSV engines and for their ROI masses
         (default ``SOFT_TISSUE_DENSITY_G_PER_ML``, 1.03 g/mL). In the LDM engine, voxels of a lung ROI take the CT
@@ -402,12 +222,9 @@ def run_sirt(
             f"--tissue-density must be between 0.5 and 2.0 g/mL, got {tissue_density_g_per_ml}."
         )
 
-    def _no_progress(fraction: float, text: str | None = None) -> None:
-        return None
-
-    tick = progress or _no_progress
+    tick = progress or no_progress
     methods = parse_methods(method, ct is not None)
-    pvc_method = _check_pvc(pvc, psf_fwhm_mm)
+    pvc_method = check_pvc(pvc, psf_fwhm_mm)
     given_names = set((rois or {}).keys())
     chosen_roles, role_sources = resolve_roles((rois or {}).keys(), roi_roles)
     all_roles: dict[str, str] = {n: r.value for n, r in chosen_roles.items()}
@@ -416,11 +233,9 @@ def run_sirt(
             "The ROI name 'normal_liver' is kept for the liver minus the lesions; rename that ROI "
             "or give it the normal liver role."
         )
-    rois = _split_rois(dict(rois or {}), all_roles)
-    if ct is not None and not ct.overlaps(activity_image):
-        raise NoOverlapError(
-            "The CT and the activity image do not overlap in patient space; check that they belong together."
-        )
+    rois = split_rois(dict(rois or {}), all_roles)
+    if ct is not None:
+        check_ct_overlaps_activity(ct, activity_image)
     tick(0.05, "ROI weights")
 
     def _weight_set(grid: Volume) -> tuple[Any, ...]:
@@ -462,7 +277,7 @@ def run_sirt(
     if pvc_method is not None:
         assert psf_fwhm_mm is not None
         tick(0.1, f"partial-volume correction ({pvc_method})")
-        gtm, pvc_block, region_masks, body_mask = _partial_volume_correction(
+        gtm, pvc_block, region_masks, body_mask = partial_volume_correction(
             activity_image, weights, roles, rois, pvc_method, float(psf_fwhm_mm), psf_fwhm_source
         )
         if pvc_method == "rbv":
@@ -539,14 +354,14 @@ def run_sirt(
     lung_names = [n for n, r in roles.items() if r == "lung"]
     lung_mass_ct: float | None = None
     if ct is not None and lung_names:
-        lung_mass_ct = _ct_grid_mass_g(rois[lung_names[0]], ct, lung_names[0])
+        lung_mass_ct = ct_grid_mass_g(rois[lung_names[0]], ct, lung_names[0])
     if pvc_block is not None:
         inv_rho_kg = 1.0 / (np.asarray(ldm_rho, dtype=np.float64) * 1e-3)
         inv_rho_roi = {
             n: float(np.sum(w * inv_rho_kg) / w.sum(dtype=np.float64)) if np.ndim(inv_rho_kg) else float(inv_rho_kg)
             for n, w in weights.items()
         }
-        pvc_block["gtm_ldm"] = _gtm_roi_doses(gtm, pvc_weights, roles, cal, inv_rho_roi, f, norm_w is not None)
+        pvc_block["gtm_ldm"] = gtm_roi_doses(gtm, pvc_weights, roles, cal, inv_rho_roi, f, norm_w is not None)
     doses: dict[str, Volume] = {}
     for i, m in enumerate(methods):
         tick(0.25 + 0.5 * i / len(methods), f"dose: {m}")
@@ -589,7 +404,7 @@ def run_sirt(
             "energy_emitted_j": emitted,
             "energy_deposited_in_image_j": deposited,
             "energy_deposited_fraction": deposited / emitted if emitted > 0 else None,
-            "roi_mass_density": _roi_mass_density_note(m, tissue_density_g_per_ml, lung_mask is not None,
+            "roi_mass_density": roi_mass_density_note(m, tissue_density_g_per_ml, lung_mask is not None,
                                                        density is not None),
         }
         if any_roi is not None and deposited > 0:
@@ -649,7 +464,7 @@ def run_sirt(
         if outside > 0.01:
             warnings.append(f"{100 * outside:.1f} % of the image activity lies outside the body ROI.")
     if liver_names and act_total > 0:
-        far = _far_from_liver_fraction(activity, np.max(np.stack([weights[n] for n in liver_names]), axis=0))
+        far = far_from_liver_fraction(activity, np.max(np.stack([weights[n] for n in liver_names]), axis=0))
         location[f"farther_than_{FAR_FROM_LIVER_MM:g}mm_from_liver_fraction"] = far
         if far > 0.05:
             warnings.append(
@@ -712,157 +527,3 @@ def run_sirt(
         results=results, doses=doses, activity=activity, dvh_rows=dvh_rows, ct=ct, warnings=warnings,
         rois=dict(rois),
     )
-
-
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, (_dt.datetime, _dt.date)):
-        return obj.isoformat()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
-
-
-def _minimal_html(result: SirtResult) -> str:
-    r = result.results
-    rows = []
-    for m, block in r["methods"].items():
-        for name, met in block["rois"].items():
-            rows.append(
-                f"<tr><td>{html.escape(m)}</td><td>{html.escape(name)}</td><td>{met['volume_ml']:.1f}</td>"
-                f"<td>{met['mean_gy']:.1f}</td><td>{met['d90_gy']:.1f}</td><td>{met['d50_gy']:.1f}</td>"
-                f"<td>{met['max_gy']:.1f}</td><td>{met['v_gy_percent']['100']:.1f}</td></tr>"
-            )
-    warn = "".join(f"<li>{html.escape(w)}</li>" for w in r["warnings"]) or "<li>none</li>"
-    c = r["constants"]
-    return (
-        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>SIRT dosimetry</title></head><body>"
-        f"<h1>SIRT ({html.escape(str(r.get('nuclide', 'Y-90')))}) voxel dosimetry</h1>"
-        f"<p>Activity calibration: {html.escape(str(r['activity']['calibration']))}, "
-        f"{r['activity']['total_in_image_gbq']:.3f} GBq in the image. "
-        f"LDM factor {c['ldm_gy_kg_per_gbq']} Gy kg/GBq; T1/2 {c['half_life_h']} h.</p>"
-        "<table border='1'><tr><th>method</th><th>ROI</th><th>volume mL</th><th>mean Gy</th>"
-        "<th>D90 Gy</th><th>D50 Gy</th><th>max Gy</th><th>V100 %</th></tr>"
-        + "".join(rows)
-        + "</table>"
-        + f"<p>Tumour-to-normal ratio: {r['tumor_to_normal_ratio']}</p>"
-        + f"<h2>Warnings</h2><ul>{warn}</ul>"
-        + "<h2>Sources</h2><ul>"
-        + "".join(f"<li>{html.escape(s)}</li>" for s in c["sources"])
-        + "</ul><p>Minimal summary; the full report is produced by the report package.</p></body></html>"
-    )
-
-
-#: Renders the report of a SIRT result: ``(result, inputs) -> (html, pdf bytes or None)``.
-#: The report package provides one (:func:`workstation.report.sirt.render_sirt_report`); the
-#: command line passes it in, so the physics never imports the presentation layer.
-ReportRenderer = Callable[["SirtResult", list[dict[str, Any]]], tuple[str, bytes | None]]
-
-
-def _report_files(
-    result: SirtResult, inputs: list[dict[str, Any]], renderer: ReportRenderer | None
-) -> tuple[str, bytes | None, str]:
-    """The rendered report, or the minimal HTML summary (the reason noted) without a renderer or on failure."""
-    if renderer is None:
-        return _minimal_html(result), None, "minimal summary (no report renderer given)"
-    try:
-        html_text, pdf_bytes = renderer(result, inputs)
-        return html_text, pdf_bytes, "full report"
-    except Exception as exc:  # noqa: BLE001 - the dosimetry outputs must not depend on the report
-        return (_minimal_html(result), None,
-                f"minimal summary: the full report failed ({type(exc).__name__}: {exc})")
-
-
-def write_outputs(
-    result: SirtResult,
-    out_dir: str | os.PathLike[str],
-    dose_grid: str = "activity",
-    write_report: bool = True,
-    inputs: list[dict[str, Any]] | None = None,
-    report_renderer: ReportRenderer | None = None,
-    write_dicom: bool = False,
-) -> list[Path]:
-    """Write the outputs of :func:`run_sirt` into ``out_dir`` atomically.
-
-    Parameters
-    ----------
-    dose_grid:
-        ``"activity"`` (default) or ``"ct"`` (doses resampled linearly onto the CT grid).
-    write_report:
-        Also write ``report.html`` (and ``report.pdf``) with ``report_renderer``;
-        a minimal HTML summary without one or if it fails, noted in
-        ``results.json["outputs"]["report"]``.
-    inputs:
-        Input descriptions for the report (role, path, modality, series_uid, description).
-    write_dicom:
-        With a DICOM reference image, also (``sirt --dicom-results``) write the ROIs (``seg_<roi>.dcm``,
-        ``rois_rtstruct.dcm``), the metrics (``measurements_sr.dcm``, TID 1500) and
-        the report (``report_pdf.dcm``) into the patient's study
-        (:mod:`.dicom_export`); objects that cannot be built are noted in
-        ``results.json["outputs"]["dicom_notes"]``.
-    """
-    from workstation.io import atomic_directory, write_image
-
-    if dose_grid not in ("activity", "ct"):
-        raise InvalidInputError(f"--dose-grid must be 'activity' or 'ct', got {dose_grid!r}.")
-    if dose_grid == "ct" and result.ct is None:
-        raise InvalidInputError("--dose-grid ct needs a CT image (--ct).")
-    written: list[Path] = []
-    # DICOM reference for patient, study and frame of reference of the RT Dose files:
-    # the image of the dose grid, else the other image of the study (same frame)
-    candidates = [result.ct, result.activity] if dose_grid == "ct" else [result.activity, result.ct]
-    reference = next((c for c in candidates if c is not None and c.metadata.dicom_headers), None)
-    with atomic_directory(out_dir) as tmp:
-        for m, dose in result.doses.items():
-            out = dose
-            if dose_grid == "ct":
-                assert result.ct is not None
-                out = dose.resample_to(result.ct, "linear", fill_value=0.0)
-                out.units = Unit.GY
-            write_image(out, tmp / f"dose_{m}.nii.gz")
-            written.append(Path(out_dir) / f"dose_{m}.nii.gz")
-            if reference is not None and reference.metadata.dicom_headers:
-                from workstation.io.rtdose import write_rtdose
-
-                write_rtdose(out, tmp / f"rtdose_{m}.dcm", reference=reference,
-                             series_description=f"{result.results.get('nuclide', 'Y-90')} dose ({m})")
-                written.append(Path(out_dir) / f"rtdose_{m}.dcm")
-        with open(tmp / "dvh.csv", "w", newline="", encoding="utf-8") as fh:
-            w = csv.writer(fh)
-            w.writerow(["method", "roi", "dose_gy", "volume_percent"])
-            for row in result.dvh_rows:
-                w.writerow([row[0], row[1], f"{row[2]:.6g}", f"{row[3]:.6g}"])
-        written.append(Path(out_dir) / "dvh.csv")
-        report_note = None
-        pdf_bytes = None
-        if write_report:
-            html_text, pdf_bytes, report_note = _report_files(result, list(inputs or []), report_renderer)
-            (tmp / "report.html").write_text(html_text, encoding="utf-8")
-            written.append(Path(out_dir) / "report.html")
-            if pdf_bytes is not None:
-                (tmp / "report.pdf").write_bytes(pdf_bytes)
-                written.append(Path(out_dir) / "report.pdf")
-        dicom_notes: list[str] = []
-        if write_dicom and reference is not None:
-            from workstation.dosimetry.dicom_export import write_sirt_dicom
-
-            rtdose_files = sorted(tmp.glob("rtdose_*.dcm"))
-            dicom_files, dicom_notes = write_sirt_dicom(
-                result, tmp, pdf_bytes if write_report else None, rtdose_files
-            )
-            written.extend(Path(out_dir) / p.name for p in dicom_files)
-        results = dict(result.results)
-        results["outputs"] = {
-            "dose_grid": dose_grid,
-            "files": [p.name for p in written] + ["results.json"],
-            "report": report_note,
-            "dicom_notes": dicom_notes,
-        }
-        (tmp / "results.json").write_text(
-            json.dumps(results, indent=2, default=_json_default, allow_nan=False), encoding="utf-8"
-        )
-        written.append(Path(out_dir) / "results.json")
-    return written

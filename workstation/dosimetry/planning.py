@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from workstation.core.errors import InvalidInputError
 from workstation.dosimetry.density import SOFT_TISSUE_DENSITY_G_PER_ML
@@ -106,7 +107,7 @@ def plan_bsa(
     tumor_volume_ml: float,
     treated_fraction: float = 1.0,
     lung_shunt_fraction: float = 0.0,
-) -> dict[str, object]:
+) -> dict[str, Any]:
     """Resin BSA method (see the module docstring). Returns the plan dict."""
     liver = _positive("total liver volume", liver_volume_ml)
     tumor = float(tumor_volume_ml)
@@ -161,7 +162,7 @@ def plan_mird(
     lung_mass_g: float = LUNG_MASS_DEFAULT_G,
     ldm_gy_kg_per_gbq: float | None = None,
     nuclide: str = "Y-90",
-) -> dict[str, object]:
+) -> dict[str, Any]:
     """Single-compartment MIRD model (see the module docstring).
 
     ``nuclide`` sets the default LDM factor: ``"Ho-166"`` gives the 166Ho rule
@@ -261,7 +262,7 @@ def plan_partition(
     lung_mass_g: float = LUNG_MASS_DEFAULT_G,
     ldm_gy_kg_per_gbq: float | None = None,
     nuclide: str = "Y-90",
-) -> dict[str, object]:
+) -> dict[str, Any]:
     """Partition model for one territory (see the module docstring).
 
     Exactly one of ``target_normal_gy``, ``target_tumor_gy`` or ``normal_limit_gy``
@@ -306,7 +307,7 @@ def plan_multi_compartment(
     lung_mass_g: float = LUNG_MASS_DEFAULT_G,
     ldm_gy_kg_per_gbq: float | None = None,
     nuclide: str = "Y-90",
-) -> dict[str, object]:
+) -> dict[str, Any]:
     """Partition model over several territories; per-territory activities add up.
 
     ``nuclide`` sets the default LDM factor (``"Y-90"`` or ``"Ho-166"``).

@@ -6,19 +6,19 @@ The entry points follow the command-line contract (``../shared/spec/CLI.md``):
   several), a single DICOM file (e.g. multi-frame NM), NIfTI, NRRD or MHA.
 * :func:`read_mask` takes a ``MASK``: any ``IMG`` (non-zero = inside),
   ``FILE.seg.nrrd#Segment``, ``SEG.dcm#Label`` or ``RTSTRUCT.dcm#ROI``, and
-  resamples it by nearest neighbour onto a reference grid when one is given.
+  resamples it by nearest neighbour onto a reference grid when one is given;
+  :func:`mask_needs_reference` says whether a spec can be read without one.
+
+Implemented in :mod:`.images`, :mod:`.masks`, :mod:`.formats`, :mod:`.rtdose`
+and :mod:`.seg`; this module is the package's face.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable
-from pathlib import Path
-
-from workstation.core.errors import InvalidInputError
-from workstation.core.volume import Unit, Volume
 from workstation.io._atomic import atomic_directory, atomic_path, ensure_not_input
-from workstation.io.formats import is_sitk_format, read_sitk_image, write_image
+from workstation.io.formats import write_image
+from workstation.io.images import read_image, register_image_resolver, resolve_image_path
+from workstation.io.masks import mask_needs_reference, read_mask
 from workstation.io.rtdose import read_rtdose, write_rtdose
 from workstation.io.seg import write_seg
 
@@ -26,6 +26,7 @@ __all__ = [
     "atomic_directory",
     "atomic_path",
     "ensure_not_input",
+    "mask_needs_reference",
     "read_image",
     "read_mask",
     "read_rtdose",
@@ -35,90 +36,3 @@ __all__ = [
     "write_rtdose",
     "write_seg",
 ]
-
-
-#: ``prefix -> resolver(spec) -> local path`` for IMG specs that are not paths
-#: (``pacs://NODE/SERIES_UID``); registered by the layer that owns them (the
-#: command line registers :func:`workstation.pacs.resolve_pacs_image`), so ``io``
-#: imports nothing above it.
-_IMAGE_RESOLVERS: dict[str, Callable[[str], Path]] = {}
-
-
-def register_image_resolver(prefix: str, resolver: Callable[[str], Path]) -> None:
-    """Let :func:`read_image` and :func:`read_mask` accept specs starting with ``prefix``.
-
-    ``resolver(spec)`` returns the local file or folder that holds the image
-    (e.g. a series retrieved from a PACS into a cache folder).
-    """
-    _IMAGE_RESOLVERS[prefix] = resolver
-
-
-def resolve_image_path(path: str | os.PathLike[str]) -> Path:
-    """The local path of an IMG spec: a registered scheme (``pacs://…``) resolved, else the path itself."""
-    text = os.fspath(path)
-    for prefix, resolver in _IMAGE_RESOLVERS.items():
-        if text.startswith(prefix):
-            return Path(resolver(text))
-    if "://" in text.split("#", 1)[0] and not Path(text).exists():
-        scheme = text.split("://", 1)[0]
-        raise InvalidInputError(f"{text}: the scheme {scheme}:// is not known here (images are files, folders or pacs://).")
-    return Path(text)
-
-
-def read_image(
-    path: str | os.PathLike[str],
-    series: str | None = None,
-    units: Unit | str | None = None,
-) -> Volume:
-    """Read one volume from a file or folder (see the module docstring).
-
-    Parameters
-    ----------
-    path:
-        DICOM folder or file, or a NIfTI/NRRD/MHA file.
-    series:
-        Series Instance UID or a unique prefix of it, when a folder holds several.
-    units:
-        Units of the voxel values, for formats whose header does not say.
-    """
-    p = resolve_image_path(path)
-    if not p.exists():
-        raise InvalidInputError(_missing_image_message(os.fspath(path)))
-    if p.is_file() and is_sitk_format(p):
-        return read_sitk_image(p, units=units)
-    from workstation.io.dicom import read_dicom_image
-
-    vol = read_dicom_image(p, series=series)
-    if units is not None and vol.units == Unit.UNKNOWN:
-        vol.units = Unit.parse(units)
-    return vol
-
-
-def read_mask(spec: str | os.PathLike[str], reference: Volume | None = None) -> Volume:
-    """Read a ``MASK`` (see the module docstring) as a label volume.
-
-    With ``reference`` the mask is resampled by nearest neighbour onto the
-    reference grid in patient space; a mask that does not overlap it is an error.
-    """
-    from workstation.io.masks import read_mask as _read_mask
-
-    text = os.fspath(spec)
-    if any(text.startswith(prefix) for prefix in _IMAGE_RESOLVERS):
-        base, sep, name = text.partition("#")
-        spec = f"{resolve_image_path(base)}{sep}{name}"
-    return _read_mask(spec, reference=reference)
-
-
-def _missing_image_message(text: str) -> str:
-    """Why an IMG path does not exist, and what would help (MASK syntax given as an IMG)."""
-    base, sep, name = text.rpartition("#")
-    if sep and base and Path(base).exists():
-        return (
-            f"{text}: '#{name}' selects a segment, which is MASK syntax (FILE.seg.nrrd#Segment, "
-            f"SEG.dcm#Label, RTSTRUCT.dcm#ROI, LABELS.nii.gz#N); this takes an IMG, an image. To "
-            f"write that segment as a label image, run `workstation mask {text} -o OUT.nii.gz`; "
-            f"to use the whole file as an image, give {base} without '#{name}'."
-        )
-    parent = Path(text).parent
-    where = "" if parent.exists() else f" (the folder {parent} does not exist either)"
-    return f"{text}: no such file or folder{where}."

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from workstation.core.errors import DicomError, InvalidInputError
+from workstation.core.progress import Progress
 from workstation.io.formats import is_sitk_format, read_sitk_image
 
 __all__ = ["describe_path", "print_table"]
 
 
 def describe_path(
-    path: str | os.PathLike[str], progress: Callable[[float], None] | None = None
+    path: str | os.PathLike[str], progress: Progress | None = None
 ) -> tuple[list[dict[str, Any]], int]:
     """Describe every series/stack (DICOM) or the volume (NIfTI/NRRD/MHA) at ``path``.
 

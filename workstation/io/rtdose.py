@@ -50,7 +50,6 @@ __all__ = ["DOSE_SUMMATION_TYPE", "read_rtdose", "write_rtdose"]
 #: (tests/io/test_writers_dciodvfy.py checks the written files).
 DOSE_SUMMATION_TYPE = "PLAN_OVERVIEW"
 
-_RT_DOSE_STORAGE = "1.2.840.10008.5.1.4.1.1.481.2"
 _FRAME_INCREMENT_POINTER = 0x3004000C  # GridFrameOffsetVector
 # Attributes copied from the reference image's header (patient, study, frame of reference).
 _COPIED_KEYWORDS = (
@@ -168,7 +167,7 @@ def write_rtdose(
     """
     import pydicom
     from pydicom.dataset import FileDataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+    from pydicom.uid import ExplicitVRLittleEndian, RTDoseStorage, generate_uid
 
     from workstation import __version__
 
@@ -235,7 +234,7 @@ def write_rtdose(
     now = _dt.datetime.now()
     sop_instance_uid = generate_uid()
     meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = _RT_DOSE_STORAGE
+    meta.MediaStorageSOPClassUID = RTDoseStorage
     meta.MediaStorageSOPInstanceUID = sop_instance_uid
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     meta.ImplementationClassUID = pydicom.uid.PYDICOM_IMPLEMENTATION_UID
@@ -243,7 +242,7 @@ def write_rtdose(
 
     # SOP Common
     ds.SpecificCharacterSet = "ISO_IR 192"
-    ds.SOPClassUID = _RT_DOSE_STORAGE
+    ds.SOPClassUID = RTDoseStorage
     ds.SOPInstanceUID = sop_instance_uid
     ds.InstanceCreationDate = now.strftime("%Y%m%d")
     ds.InstanceCreationTime = now.strftime("%H%M%S")
@@ -289,7 +288,7 @@ def write_rtdose(
     ds.ImagePositionPatient = [_ds_value(v) for v in position]
     ds.SliceThickness = _ds_value(slice_spacing)
     # Image Pixel, Multi-frame, RT Dose
-    nz, ny, nx = pixels.shape
+    _, ny, nx = dose_gy.shape  # the shape of pixels
     ds.SamplesPerPixel = 1
     ds.PhotometricInterpretation = "MONOCHROME2"
     ds.Rows = ny
@@ -337,6 +336,7 @@ def read_rtdose(path: str | os.PathLike[str]) -> Volume:
         ``"RTDOSE"``, float32.
     """
     import pydicom
+    from pydicom.uid import RTDoseStorage
 
     from workstation.io.dicom import read_dicom_image
 
@@ -348,6 +348,6 @@ def read_rtdose(path: str | os.PathLike[str]) -> Volume:
     except Exception as exc:  # noqa: BLE001 - any parse failure is a bad input file
         raise DicomError(f"{p}: cannot be read as DICOM ({exc}).") from None
     sop = str(getattr(header, "SOPClassUID", "") or "missing")
-    if sop != _RT_DOSE_STORAGE:
+    if sop != RTDoseStorage:
         raise DicomError(f"{p}: not an RT Dose file (SOP Class UID {sop}).")
     return read_dicom_image(p)

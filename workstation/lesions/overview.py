@@ -36,6 +36,7 @@ from scipy import ndimage as ndi
 
 from workstation import __version__
 from workstation.core.errors import EmptyMaskError, InvalidInputError
+from workstation.core.outputs import report_or_summary
 from workstation.core.volume import Unit, Volume
 from workstation.lesions import constants as K
 
@@ -425,9 +426,8 @@ def lesion_overview(
     full_ct, liver_full, labels_full = ct, liver_m, labels
     reach_mm = K.DISTANCE_LIMIT_MM if vessels is not None else 0.0
     margin = np.ceil(reach_mm / ct.spacing_mm).astype(int) + 3
-    box = ct.copy_with(array=liver_m | (labels != 0)).nonzero_box()
+    box = ct.copy_with(array=liver_m | (labels != 0)).nonzero_box(margin_voxels=margin)
     assert box is not None
-    box = tuple(slice(max(b.start - m, 0), min(b.stop + m, n)) for b, m, n in zip(box, margin, ct.shape, strict=True))
     ct, liver_m, labels = ct.crop(box), liver_m[box], labels[box]
     lesion_vol = ct.copy_with(array=labels.astype(np.uint8 if labels.max() < 256 else np.uint16), units=Unit.LABEL,
                               modality=None, label_names={int(v): f"lesion {int(v)}" for v in np.unique(labels) if v})
@@ -587,13 +587,8 @@ def run_lesions(
     results = overview.results
     results["inputs"] = {"ct": str(ct), "liver": liver, "lesions": lesions, "vessels": vessels,
                          "landmarks": None if landmarks is None else str(landmarks)}
-    html, pdf, note = None, None, "no report renderer given"
-    if report_renderer is not None:
-        try:
-            html, pdf = report_renderer(overview, image, "Lesion overview")
-            note = "full report"
-        except Exception as exc:  # noqa: BLE001 - the measurements must not depend on the report
-            note = f"the report failed ({type(exc).__name__}: {exc})"
+    render = None if report_renderer is None else (lambda: report_renderer(overview, image, "Lesion overview"))
+    html, pdf, note = report_or_summary(render)  # no minimal summary: results.json is the summary
     results["report"] = note
     with atomic_directory(out) as tmp:
         (tmp / "results.json").write_text(json.dumps(results, indent=2, allow_nan=False) + "\n", encoding="utf-8")

@@ -47,6 +47,15 @@ from scipy import ndimage, optimize, special
 
 from workstation.core.errors import InvalidInputError
 from workstation.core.volume import Unit, Volume
+from workstation.qa._roi_geometry import (
+    Sampler,
+    axis_frame,
+    ball_points,
+    largest_component,
+    local_search,
+    voxel_weights_ball,
+    voxel_weights_disc,
+)
 
 __all__ = [
     "NEMA_SPHERE_DIAMETERS_MM",
@@ -202,64 +211,6 @@ def sphere_recovery_model(diameter_mm: float, fwhm_mm: float) -> tuple[float, fl
     return rc_mean, float(rc_max)
 
 
-# ----------------------------------------------------------- geometry helpers
-class _Sampler:
-    """Trilinear sampling of a volume at LPS points."""
-
-    def __init__(self, volume: Volume, data: np.ndarray) -> None:
-        self.volume = volume
-        self.data = np.asarray(data, dtype=np.float32)
-        self.inv = np.linalg.inv(volume.affine)
-
-    def __call__(self, points_lps: np.ndarray) -> np.ndarray:
-        idx = points_lps @ self.inv[:3, :3].T + self.inv[:3, 3]
-        return ndimage.map_coordinates(self.data, idx.T, order=1, mode="nearest")
-
-
-def _ball_points(radius_mm: float, n: int = 7) -> np.ndarray:
-    """Points filling a ball of the given radius (a cubic lattice clipped to the ball)."""
-    g = (np.arange(n) - (n - 1) / 2) / ((n - 1) / 2)
-    pts = np.stack(np.meshgrid(g, g, g, indexing="ij"), -1).reshape(-1, 3)
-    pts = pts[np.linalg.norm(pts, axis=1) <= 1.0]
-    return pts * radius_mm
-
-
-def _voxel_weights_ball(volume: Volume, centre_lps: np.ndarray, radius_mm: float, sub: int = 4):
-    """Partial-voxel weights of a ball: (index slices, weight array in [0, 1]).
-
-    Each voxel is split into sub³ sub-voxels whose centres are tested against
-    the ball; the weight is the fraction inside (error ≲ 1/sub of a voxel shell).
-    """
-    centre_idx = volume.world_to_index(centre_lps)
-    half = radius_mm / volume.spacing_mm + 1.5
-    lo = np.maximum(np.floor(centre_idx - half).astype(int), 0)
-    hi = np.minimum(np.ceil(centre_idx + half).astype(int) + 1, np.array(volume.shape))
-    if np.any(hi <= lo):
-        return None, None
-    offs = (np.arange(sub) + 0.5) / sub - 0.5
-    ks, js, is_ = (np.arange(lo[a], hi[a]) for a in range(3))
-    sub_k = (ks[:, None] + offs[None, :]).ravel()
-    sub_j = (js[:, None] + offs[None, :]).ravel()
-    sub_i = (is_[:, None] + offs[None, :]).ravel()
-    grid = np.stack(np.meshgrid(sub_k, sub_j, sub_i, indexing="ij"), -1)
-    pts = grid @ volume.affine[:3, :3].T + volume.affine[:3, 3]
-    inside = np.linalg.norm(pts - centre_lps, axis=-1) <= radius_mm
-    shape = (len(ks), sub, len(js), sub, len(is_), sub)
-    w = inside.reshape(shape).mean(axis=(1, 3, 5))
-    sl = tuple(slice(lo[a], hi[a]) for a in range(3))
-    return sl, w
-
-
-def _axis_frame(volume: Volume) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Unit vectors (LPS) of the phantom axis (array axis 0) and two in-plane axes."""
-    d = volume.direction
-    axis = d[:, 0]
-    u = d[:, 2] - np.dot(d[:, 2], axis) * axis
-    u /= np.linalg.norm(u)
-    v = np.cross(axis, u)
-    return axis, u, v
-
-
 # ------------------------------------------------------------------ analysis
 def analyse_nema_phantom(
     image: Volume,
@@ -300,13 +251,13 @@ def analyse_nema_phantom(
         raise InvalidInputError("The phantom image has no positive voxel.")
     candidates = smooth > 0.05 * peak
     bkg_level = float(np.median(smooth[candidates]))
-    body = _largest_component(smooth > 0.5 * bkg_level)
+    body = largest_component(smooth > 0.5 * bkg_level)
     if body.sum() * image.voxel_volume_ml < 500:
         raise InvalidInputError(
             "No phantom body found: the region above half the background level is under 500 mL."
         )
     filled = np.stack([ndimage.binary_fill_holes(sl) for sl in body])
-    axis, u, v = _axis_frame(image)
+    axis, u, v = axis_frame(image)
 
     # --- lung insert: cold core inside the filled body
     cold = filled & ~body
@@ -339,8 +290,8 @@ def analyse_nema_phantom(
     plane_point = image.index_to_world(plane_idx)
     ring_centre = ring_centre + np.dot(plane_point - ring_centre, axis) * axis
 
-    sampler = _Sampler(image, smooth)
-    balls = [_ball_points(0.5 * d) for d in diameters_mm]
+    sampler = Sampler(image, smooth)
+    balls = [ball_points(0.5 * d) for d in diameters_mm]
     nsph = len(diameters_mm)
 
     def centres(params: np.ndarray) -> np.ndarray:
@@ -411,12 +362,12 @@ def analyse_nema_phantom(
     for d, c, b in zip(diameters_mm, template, balls, strict=True):
         found, err, snr, visible, note = None, None, None, None, None
         if d >= _LOCALISED_MIN_DIAMETER_MM:
-            found = _local_search(sampler, c, b, search_mm=max(14.0, 0.6 * d))
+            found = local_search(sampler, c, b, search_mm=max(14.0, 0.6 * d))
             err = float(np.linalg.norm(found - c))
         else:
             # a small sphere: search near the template (fitted on all six), and keep the position
             # only when the sphere stands out of the noise of a ball of its size
-            candidate = _local_search(sampler, c, b, search_mm=6.0)
+            candidate = local_search(sampler, c, b, search_mm=6.0)
             excess = float(sampler(candidate + b).mean()) - float(np.median(background_smooth))
             noise = float(np.std([sampler(rc + b).mean() for rc in roi_centres], ddof=1))
             snr = excess / noise if noise > 0 else float("inf")
@@ -427,7 +378,7 @@ def analyse_nema_phantom(
                 note = (f"the {d:g} mm sphere is not visible above the background noise: its excess in a "
                         f"{d:g} mm ball is {snr:.1f} times the noise of such a ball in the background "
                         f"(at least {SPHERE_VISIBILITY_SNR:g} needed, Rose criterion)")
-        sl, w = _voxel_weights_ball(image, c, 0.5 * d)
+        sl, w = voxel_weights_ball(image, c, 0.5 * d)
         if sl is None or w.sum() == 0:
             raise InvalidInputError(f"The {d:g} mm sphere lies outside the image.")
         vals = data[sl]
@@ -477,8 +428,8 @@ def analyse_nema_phantom(
         resid = [abs(s.rc_mean - model_rc(s.diameter_mm, fwhm, scale)) for s in big]
         worst = int(np.argmax(resid))
         fwhm = fit_fwhm([s for i, s in enumerate(big) if i != worst])
-    for s in sphere_results:
-        s.rc_model = model_rc(s.diameter_mm, fwhm, scale)
+    for sphere in sphere_results:
+        sphere.rc_model = model_rc(sphere.diameter_mm, fwhm, scale)
 
     if dose_engine is not None:
         _dose_recovery(image, data * to_bqml, sphere_results, template, sphere_concentration,
@@ -487,7 +438,7 @@ def analyse_nema_phantom(
     lung_resid = None
     if lung_found:
         # NEMA NU 2-2012 7.4.2: a 30 mm ROI centred on the lung insert, relative to the background.
-        disc = _ball_points(15.0)
+        disc = ball_points(15.0)
         disc = disc - np.outer(disc @ axis, axis)
         vals = [sampler(ring_c + off * axis + disc).mean() for off in NEMA_BACKGROUND_PLANE_OFFSETS_MM]
         lung_resid = float(np.mean(vals) / background_measured * 100.0)
@@ -508,26 +459,6 @@ def analyse_nema_phantom(
     )
     result.checks = _checks(result, is_quant)
     return result
-
-
-def _largest_component(mask: np.ndarray) -> np.ndarray:
-    lab, n = ndimage.label(mask)
-    if n == 0:
-        return mask
-    sizes = ndimage.sum(mask, lab, index=np.arange(1, n + 1))
-    return lab == (int(np.argmax(sizes)) + 1)
-
-
-def _local_search(sampler: _Sampler, centre: np.ndarray, ball: np.ndarray, search_mm: float) -> np.ndarray:
-    """Position maximising the mean inside the ball, within ±search_mm (2 mm then 0.5 mm steps)."""
-    best = centre
-    for step, half in ((2.0, search_mm), (0.5, 2.0)):
-        g = np.arange(-half, half + 1e-9, step)
-        offs = np.stack(np.meshgrid(g, g, g, indexing="ij"), -1).reshape(-1, 3)
-        pts = best[None, None, :] + offs[:, None, :] + ball[None, :, :]
-        vals = sampler(pts.reshape(-1, 3)).reshape(len(offs), len(ball)).mean(axis=1)
-        best = best + offs[int(np.argmax(vals))]
-    return best
 
 
 def _background(
@@ -579,43 +510,13 @@ def _background(
     for off in NEMA_BACKGROUND_PLANE_OFFSETS_MM:
         for idx in chosen:
             centre = ring_c + cand[idx] + off * axis
-            sl, w = _voxel_weights_disc(image, centre, axis, r_roi)
+            sl, w = voxel_weights_disc(image, centre, axis, r_roi)
             if sl is None:
                 continue
             means.append(float((data[sl] * w).sum() / w.sum()))
             centres.append(centre)
     arr = np.array(means)
     return float(arr.mean()), float(arr.std(ddof=1) / arr.mean() * 100.0), centres
-
-
-def _voxel_weights_disc(image: Volume, centre: np.ndarray, axis: np.ndarray, radius: float):
-    """Weights of a one-voxel-thick disc ROI (partial voxels in-plane) on the slice through centre."""
-    idx = image.world_to_index(centre)
-    k = int(round(idx[0]))
-    if not 0 <= k < image.shape[0]:
-        return None, None
-    sl, w = _voxel_weights_ball(image, centre, radius)
-    if sl is None:
-        return None, None
-    # keep only the slice k; in-plane fraction = fraction of a cylinder through that slice
-    kk = k - sl[0].start
-    if not 0 <= kk < w.shape[0]:
-        return None, None
-    j0, i0 = sl[1].start, sl[2].start
-    ny, nx = w.shape[1], w.shape[2]
-    sub = 4
-    offs = (np.arange(sub) + 0.5) / sub - 0.5
-    jjs = (np.arange(j0, j0 + ny)[:, None] + offs).ravel()
-    iis = (np.arange(i0, i0 + nx)[:, None] + offs).ravel()
-    gj, gi = np.meshgrid(jjs, iis, indexing="ij")
-    pts = np.stack([np.full(gj.shape, float(k)), gj, gi], -1) @ image.affine[:3, :3].T + image.affine[:3, 3]
-    rel = pts - centre
-    rel -= np.multiply.outer(rel @ axis, axis)
-    inside = np.linalg.norm(rel, axis=-1) <= radius
-    wd = inside.reshape(ny, sub, nx, sub).mean(axis=(1, 3))[None]
-    if wd.sum() == 0:
-        return None, None
-    return (slice(k, k + 1), sl[1], sl[2]), wd
 
 
 def _dose_recovery(
@@ -631,12 +532,12 @@ def _dose_recovery(
     """Dose recovery per sphere: image-based mean sphere dose / ideal-phantom mean sphere dose."""
     ideal = np.where(body, c_bkg, 0.0).astype(np.float32)
     for s, c in zip(spheres, template, strict=True):
-        sl, w = _voxel_weights_ball(image, c, s.diameter_mm / 2)
+        sl, w = voxel_weights_ball(image, c, s.diameter_mm / 2)
         ideal[sl] = ideal[sl] * (1 - w) + c_sphere * w
     dose_img = dose_engine(image.copy_with(array=activity_bqml.astype(np.float32), units=Unit.BQML))
     dose_true = dose_engine(image.copy_with(array=ideal, units=Unit.BQML))
     for s, c in zip(spheres, template, strict=True):
-        sl, w = _voxel_weights_ball(image, c, s.diameter_mm / 2)
+        sl, w = voxel_weights_ball(image, c, s.diameter_mm / 2)
         m_img = float((dose_img.array[sl] * w).sum() / w.sum())
         m_true = float((dose_true.array[sl] * w).sum() / w.sum())
         s.dose_recovery = m_img / m_true if m_true > 0 else None

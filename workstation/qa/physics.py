@@ -52,7 +52,7 @@ def check_ldm_uniform() -> list[dict[str, Any]]:
     expected = Y90.ldm_gy_kg_per_gbq * conc * 1e-9 / (rho * 1e-3)
     value = float(dose.array[tuple(s // 2 for s in dose.shape)])
     return [_row(f"LDM dose of 1 MBq/mL at {rho:g} g/mL", value, expected, 0.005,
-                 "definition D = f A / M with f = 49.67 Gy kg/GBq", "Gy")]
+                 f"definition D = f A / M with f = {Y90.ldm_gy_kg_per_gbq:g} Gy kg/GBq", "Gy")]
 
 
 def check_vsv_infinite_medium() -> list[dict[str, Any]]:

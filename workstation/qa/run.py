@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from workstation.core.errors import InvalidInputError
+from workstation.core.outputs import jsonable
+from workstation.core.progress import Progress, no_progress
 from workstation.core.volume import Volume
 from workstation.qa.nema import (
     QA_TOLERANCES,
@@ -58,13 +57,13 @@ def _vsv_engine(activity: Volume) -> Volume:
 def run_qa(
     phantoms: list[PhantomInput] | None = None,
     physics: bool = True,
-    progress: Callable[[float, str | None], None] | None = None,
+    progress: Progress | None = None,
 ) -> tuple[dict[str, Any], list[tuple[PhantomInput, PhantomQAResult]]]:
     """Run the checks; returns the qa.json dictionary and the phantom results."""
     from workstation import __version__
     from workstation.io import read_image
 
-    tick = progress or (lambda f, t=None: None)
+    tick = progress or no_progress
     phantoms = bundled_phantoms() if phantoms is None else phantoms
     tick(0.05, "physics self-checks")
     physics_rows = run_physics_checks() if physics else []
@@ -110,23 +109,10 @@ def write_qa(out_dir: str | os.PathLike[str], qa: dict[str, Any],
 
     doc = build_qa_report(qa, results)
     with atomic_directory(out_dir) as tmp:
-        (tmp / "qa.json").write_text(json.dumps(_clean(qa), indent=2, allow_nan=False), "utf-8")
+        (tmp / "qa.json").write_text(json.dumps(jsonable(qa), indent=2, allow_nan=False), "utf-8")
         (tmp / "report.html").write_text(render_html(doc), "utf-8")
         (tmp / "report.pdf").write_bytes(render_pdf(doc))
     return [Path(out_dir) / n for n in ("qa.json", "report.html", "report.pdf")]
-
-
-def _clean(obj: Any) -> Any:
-    """JSON-ready copy: numpy scalars to Python, NaN/inf to null, tuples to lists."""
-    if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_clean(v) for v in obj]
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not np.isfinite(obj):
-        return None
-    return obj
 
 
 def parse_phantom_option(path: str | None, sphere: float | None, background: float | None,

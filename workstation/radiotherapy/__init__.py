@@ -14,6 +14,13 @@
 BED/EQD2 come from :mod:`workstation.dosimetry.radiobiology`.
 """
 
+from workstation.radiotherapy._outputs import dose_layers
+from workstation.radiotherapy.combine import (
+    CombineResult,
+    parse_dose_spec,
+    run_combine,
+    write_combine_outputs,
+)
 from workstation.radiotherapy.constraints import (
     ConstraintResult,
     liver_constraints,
@@ -22,18 +29,8 @@ from workstation.radiotherapy.constraints import (
 from workstation.radiotherapy.coverage import conformity, structure_metrics
 from workstation.radiotherapy.dose_import import PlanDose, find_rtdose_files, read_plan_dose
 from workstation.radiotherapy.plan import BrachySource, BrachySummary, PlanSummary, read_rtplan
-from workstation.radiotherapy.workflow import (
-    CombineResult,
-    RtDoseResult,
-    Structure,
-    dose_layers,
-    parse_dose_spec,
-    read_structures,
-    run_combine,
-    run_rt_dose,
-    write_combine_outputs,
-    write_rt_dose_outputs,
-)
+from workstation.radiotherapy.structures import Structure, read_structures
+from workstation.radiotherapy.workflow import RtDoseResult, run_rt_dose, write_rt_dose_outputs
 
 __all__ = [
     "BrachySource",

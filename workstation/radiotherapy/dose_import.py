@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydicom.uid import RTDoseStorage
 
 from workstation.core.errors import DicomError, GeometryMismatchError, InvalidInputError
 from workstation.core.volume import Unit, Volume
@@ -46,7 +47,6 @@ __all__ = [
     "read_plan_dose",
 ]
 
-_RT_DOSE_STORAGE = "1.2.840.10008.5.1.4.1.1.481.2"
 
 #: Summation types whose dose covers the whole delivery (PS3.3 C.8.8.3.1).
 WHOLE_COURSE_SUMMATION_TYPES: tuple[str, ...] = (
@@ -132,7 +132,7 @@ def find_rtdose_files(path: str | os.PathLike[str]) -> list[Path]:
             ds = pydicom.dcmread(f, stop_before_pixels=True, specific_tags=["SOPClassUID"])
         except Exception:  # noqa: BLE001 - not DICOM: skip
             continue
-        if str(getattr(ds, "SOPClassUID", "")) == _RT_DOSE_STORAGE:
+        if str(getattr(ds, "SOPClassUID", "")) == RTDoseStorage:
             found.append(f)
     if not found:
         raise InvalidInputError(f"{p}: no RT Dose file in this folder.")
@@ -142,7 +142,7 @@ def find_rtdose_files(path: str | os.PathLike[str]) -> list[Path]:
 def _check_header(path: Path, ds: Any) -> tuple[str, str]:
     """(summation type, dose type) after refusing what cannot be used."""
     sop = str(getattr(ds, "SOPClassUID", "") or "missing")
-    if sop != _RT_DOSE_STORAGE:
+    if sop != RTDoseStorage:
         raise DicomError(f"{path}: not an RT Dose file (SOP Class UID {sop}).")
     units = str(ds.get("DoseUnits", "") or "").strip().upper()
     if units == "RELATIVE":

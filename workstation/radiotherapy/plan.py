@@ -26,13 +26,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydicom.uid import RTIonPlanStorage
 
 from workstation.core.errors import DicomError, InvalidInputError
 
 __all__ = ["BrachySource", "BrachySummary", "PlanSummary", "read_rtplan"]
 
-_RT_PLAN_STORAGE = "1.2.840.10008.5.1.4.1.1.481.5"
-_RT_ION_PLAN_STORAGE = "1.2.840.10008.5.1.4.1.1.481.8"
 _SECONDS_PER_DAY = 86400.0
 
 
@@ -245,7 +244,7 @@ def read_rtplan(path: str | os.PathLike[str]) -> PlanSummary:
         fractions=fractions,
         prescription_gy=prescription,
         prescription_source=source,
-        beams=len(ds.get("IonBeamSequence" if sop_class == _RT_ION_PLAN_STORAGE else "BeamSequence", [])),
+        beams=len(ds.get("IonBeamSequence" if sop_class == RTIonPlanStorage else "BeamSequence", [])),
         warnings=warnings,
     )
     if brachy:

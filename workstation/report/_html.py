@@ -6,9 +6,10 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from workstation.report._format import UID_PATTERN, is_uid, number_like, numeric_columns, short_uid
+from workstation.report._model import section_kind
 
 if TYPE_CHECKING:
-    from workstation.report.document import ReportDocument, Table
+    from workstation.report._model import ReportDocument, Table
 
 _TEMPLATE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
@@ -132,8 +133,6 @@ def _templates() -> tuple[Any, Any]:
 def render_html(doc: ReportDocument) -> str:
     """Render a self-contained HTML page (autoescaped; images as data URIs)."""
     from markupsafe import Markup
-
-    from workstation.report.document import section_kind
 
     page, table_tpl = _templates()
 

@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from workstation.report._format import UID_PATTERN, is_uid, numeric_columns, short_uid
+from workstation.report._model import Table
 
 if TYPE_CHECKING:
-    from workstation.report.document import Figure, ReportDocument, Table
+    from workstation.report._model import Figure, ReportDocument
 
 #: Figure resolution the PNGs are made at (dots per inch), for their size on paper.
 _FIGURE_DPI = 110
@@ -179,9 +180,7 @@ def render_pdf(doc: ReportDocument) -> bytes:
         para(s.verdict, 12, "B", fill=colour)
         pdf.ln(1)
     if s.facts:
-        from workstation.report.document import Table as _Table
-
-        _draw_table(pdf, _Table(["", ""], [[k, v] for k, v in s.facts]), width, uids,
+        _draw_table(pdf, Table(["", ""], [[k, v] for k, v in s.facts]), width, uids,
                     headings=False, col_widths=(32, 68))
         pdf.ln(2)
     for t in s.tables:
@@ -215,9 +214,7 @@ def render_pdf(doc: ReportDocument) -> bytes:
     if uids.numbers:
         heading("Appendix: identifiers", 12.5, 12)
         para("Full values of the DICOM UIDs shortened above.", 8)
-        from workstation.report.document import Table as _Table
-
-        _draw_table(pdf, _Table(["#", "UID"], [[str(n), u] for u, n in uids.numbers.items()]),
+        _draw_table(pdf, Table(["#", "UID"], [[str(n), u] for u, n in uids.numbers.items()]),
                     width, None, col_widths=(8, 92))
     pdf.ln(4)
     para(doc.footer, 7.5)
@@ -260,8 +257,6 @@ def _column_chunks(pdf: Any, t: Table, width: float) -> list[Table]:
     """The table, split by columns (first column repeated) where even its least widths (longest
     number or word per column: text and headers wrap, numbers do not) exceed ``width``; the
     columns are shared evenly between the parts."""
-    from workstation.report.document import Table as _Table
-
     least, _ = _column_widths(t, _Widths(pdf, _MIN_TABLE_PT))
     if sum(least) <= width or len(t.header) <= 2:
         return [t]
@@ -280,7 +275,7 @@ def _column_chunks(pdf: Any, t: Table, width: float) -> list[Table]:
         if len(idx) == 1:
             break
         caption = t.caption if n == 0 else f"{t.caption} (continued)" if t.caption else ""
-        out.append(_Table([t.header[i] for i in idx], [[r[i] if i < len(r) else "" for i in idx]
+        out.append(Table([t.header[i] for i in idx], [[r[i] if i < len(r) else "" for i in idx]
                                                        for r in t.rows], caption))
     return out
 

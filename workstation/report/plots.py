@@ -390,7 +390,7 @@ def histogram_figure(values: np.ndarray, xlabel: str, title: str, bins: int = 40
 
 
 def recovery_figure(diameters: Sequence[float], rc_mean: Sequence[float], rc_max: Sequence[float],
-                    model_d: Sequence[float], model_rc: Sequence[float], title: str) -> Figure:
+                    model_d: Sequence[float] | np.ndarray, model_rc: Sequence[float], title: str) -> Figure:
     fig = Figure(figsize=(6.0, 3.6))
     ax = fig.add_subplot()
     ax.plot(diameters, rc_mean, "o", color="#0072B2", label="RC mean")

@@ -162,11 +162,9 @@ def moving_slice(fixed: Any, moving: Any, transform: Any, slice_index: int) -> n
     Only that slice is resampled (a one-slice reference grid with the fixed
     slice's geometry), linearly; outside the moving image -1000 HU for CT, else 0.
     """
-    from workstation.core import Unit, Volume
+    from workstation.core import Unit
 
-    affine = fixed.affine.copy()
-    affine[:3, 3] = fixed.index_to_world([slice_index, 0, 0])
-    ref = Volume(np.zeros((1, *fixed.shape[1:]), np.float32), affine)
+    ref = fixed.grid.crop((slice(slice_index, slice_index + 1), slice(None), slice(None)))
     fill = -1000.0 if moving.units == Unit.HU else 0.0
     return moving.resample_to(ref, interpolation="linear", fill_value=fill, transform=transform).array[0]
 

@@ -371,7 +371,7 @@ def _slices(
         return
     from workstation.report.plots import AxialSliceRenderer
 
-    method = main if main in doses else next(iter(doses))
+    method = main if main is not None and main in doses else next(iter(doses))
     dose_on = doses[method].resample_to(display, interpolation="linear")
     roi_on = [(name, m.resample_to(display, interpolation="nearest").array != 0) for name, m in rois.items()]
     # colour scale: up to the hottest ROI voxels (99.9th percentile inside the ROIs),

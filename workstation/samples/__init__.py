@@ -1,6 +1,7 @@
 """Sample studies with known ground truth: digital patients and a QA phantom as DICOM.
 
-Seven studies, each written by one function (:mod:`._cases`, :mod:`._sbrt`, :mod:`._hdr`, :mod:`._tace`), deterministically
+Seven studies, each written by one function in its own module (:mod:`._sirt`, :mod:`._maa`,
+:mod:`._ablation`, :mod:`._nema`, :mod:`._sbrt`, :mod:`._hdr`, :mod:`._tace`), deterministically
 (fixed seeds, UIDs hashed from fixed strings, fixed dates):
 
 ``sirt``
@@ -44,11 +45,12 @@ Layout of an output folder (other packages rely on it)::
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from workstation.core.errors import InvalidInputError
+from workstation.core.progress import Progress
 
 __all__ = ["CASES", "CASE_FOLDERS", "RT_FOLDERS", "generate", "generate_cohort", "sample_data_dir"]
 
@@ -86,7 +88,7 @@ def generate(
     out_dir: str | os.PathLike[str],
     cases: Iterable[str] | None = None,
     previews: bool = False,
-    progress: Callable[[float, str], None] | None = None,
+    progress: Progress | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Write the sample studies (DICOM + ground truth) into ``out_dir``.
 
@@ -108,11 +110,11 @@ def generate(
         The ``truth.json`` content of each generated case.
     """
     from workstation.io._atomic import atomic_directory
-    from workstation.samples import _cases, _hdr, _sbrt, _tace
+    from workstation.samples import _ablation, _hdr, _maa, _nema, _sbrt, _sirt, _tace
 
     chosen = _check_cases(cases)
-    makers = {"sirt": _cases.make_sirt, "maa": _cases.make_maa,
-              "ablation": _cases.make_ablation, "nema": _cases.make_nema,
+    makers = {"sirt": _sirt.make_sirt, "maa": _maa.make_maa,
+              "ablation": _ablation.make_ablation, "nema": _nema.make_nema,
               "sbrt": _sbrt.make_sbrt, "hdr": _hdr.make_hdr, "tace": _tace.make_tace}
     truths: dict[str, dict[str, Any]] = {}
     out = Path(out_dir)
@@ -134,7 +136,7 @@ def generate_cohort(
     out_dir: str | os.PathLike[str],
     patients: int,
     seed: int = 2026,
-    progress: Callable[[float, str], None] | None = None,
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Write a synthetic cohort (``manifest.csv``, ``truth.json``, one folder per patient).
 
@@ -175,7 +177,7 @@ def sample_data_dir() -> Path:
     (``$XDG_CACHE_HOME/workstation/sample_data-v<version>``, default
     ``~/.cache/...``) and that folder is returned.
     """
-    from workstation.samples._cases import GENERATOR_VERSION
+    from workstation.samples._common import GENERATOR_VERSION
 
     repo = _repository_copy()
     if _complete(repo):

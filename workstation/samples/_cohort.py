@@ -33,7 +33,6 @@ import csv
 import datetime as _dt
 import json
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -41,20 +40,14 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
+from workstation.core.progress import Progress
 from workstation.core.volume import Unit
 from workstation.dosimetry.nuclides import Y90
 from workstation.samples import _anatomy as an
 from workstation.samples import _dicom_write as dw
 from workstation.samples import _imaging as im
-from workstation.samples._cases import (
-    _ldm_dose,
-    _masks,
-    _microspheres,
-    _pet_bqml,
-    _render_ct,
-    _write_nifti,
-    right_lobe,
-)
+from workstation.samples._common import write_nifti
+from workstation.samples._patient import ldm_dose, microspheres, render_ct, right_lobe, tissue_masks
 
 __all__ = [
     "COHORT_GENERATOR_VERSION",
@@ -215,8 +208,8 @@ def _sirt_patient(out: Path, number: int, seed: int, rng: np.random.Generator) -
     voxel_mm = float(np.prod(_CT_SPACING_MM) ** (1 / 3)) / scale
     _, labels0 = an.paint_patient(*tissue_points, (), voxel_mm)
     lesions = _pick_lesions(labels0, ct_aff, scale, rng)
-    hu, labels = _render_ct(ct_aff, _CT_SHAPE, lesions, rng, points=tissue_points)
-    masks = _masks(labels)
+    hu, labels = render_ct(ct_aff, _CT_SHAPE, lesions, rng, points=tissue_points)
+    masks = tissue_masks(labels)
     index = masks["lesions"]
     for k in range(1, len(lesions) + 1):
         if not (index == k).any():  # pragma: no cover - guarded by _pick_lesions
@@ -225,8 +218,8 @@ def _sirt_patient(out: Path, number: int, seed: int, rng: np.random.Generator) -
     # the microsphere model works in scanner coordinates: lesions scaled with the patient
     scanner_lesions = tuple(replace(les, centre_lps_mm=tuple(scale * v for v in les.centre_lps_mm),  # type: ignore[arg-type]
                                     diameter_mm=scale * les.diameter_mm) for les in lesions)
-    conc = _microspheres(labels, ct_aff, scanner_lesions, territory, administered_bq, lung_shunt, rng)
-    dose = _ldm_dose(conc, masks["lungs"])
+    conc = microspheres(labels, ct_aff, scanner_lesions, territory, administered_bq, lung_shunt, rng)
+    dose = ldm_dose(conc, masks["lungs"])
 
     injection = _dt.datetime(2026, 2, 2, 10, 0, 0) + _dt.timedelta(days=7 * number)
     pet_scan = injection + _dt.timedelta(hours=4)
@@ -247,11 +240,11 @@ def _sirt_patient(out: Path, number: int, seed: int, rng: np.random.Generator) -
     from workstation.core.volume import Volume
 
     pet_aff = im.axial_grid(_PET_SHAPE, _PET_SPACING_MM, _GRID_CENTRE_LPS_MM)
-    pet = _pet_bqml(Volume(conc, ct_aff), pet_aff, _PET_SHAPE, _PET_FWHM_MM, _PET_COUNTS_PER_BQML, rng)
+    pet = im.pet_bqml(Volume(conc, ct_aff), pet_aff, _PET_SHAPE, _PET_FWHM_MM, _PET_COUNTS_PER_BQML, rng)
     dw.write_pet_series(pet, pet_aff, out / "pet", patient, study, pet_series, rp, pet_scan, 1_800_000)
-    _write_nifti(masks["liver"], ct_aff, out / "masks" / "liver.nii.gz")
-    _write_nifti(masks["lungs"], ct_aff, out / "masks" / "lungs.nii.gz")
-    _write_nifti(index, ct_aff, out / "masks" / "lesions.nii.gz")
+    write_nifti(masks["liver"], ct_aff, out / "masks" / "liver.nii.gz")
+    write_nifti(masks["lungs"], ct_aff, out / "masks" / "lungs.nii.gz")
+    write_nifti(index, ct_aff, out / "masks" / "lesions.nii.gz")
 
     voxel_ml = float(np.prod(_CT_SPACING_MM)) / 1000.0
     true_doses = np.array([float(dose[index == k].mean()) for k in range(1, len(lesions) + 1)])
@@ -312,7 +305,7 @@ _COLUMNS = ("id", "command", "activity", "ct", "roi.liver", "roi.lesions", "roi.
 
 
 def make_cohort(out: Path, n_patients: int, seed: int = 2026,
-                progress: Callable[[float, str], None] | None = None) -> dict[str, Any]:
+                progress: Progress | None = None) -> dict[str, Any]:
     """Write a cohort of ``n_patients`` (SIRT + ablation each), its manifest and its truth.
 
     Parameters

@@ -14,14 +14,21 @@ from pathlib import Path
 import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import (
+    UID,
+    CTImageStorage,
+    ExplicitVRLittleEndian,
+    NuclearMedicineImageStorage,
+    PositronEmissionTomographyImageStorage,
+    generate_uid,
+)
 
-CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
-NM_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.20"
-PET_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.128"
+CT_IMAGE_STORAGE = CTImageStorage
+NM_IMAGE_STORAGE = NuclearMedicineImageStorage
+PET_IMAGE_STORAGE = PositronEmissionTomographyImageStorage
 
 MANUFACTURER = "workstation sample generator"
-IMPLEMENTATION_CLASS_UID = "1.2.826.0.1.3680043.8.498.90190001"  # pydicom's root + a fixed suffix
+IMPLEMENTATION_CLASS_UID = UID("1.2.826.0.1.3680043.8.498.90190001")  # pydicom's root + a fixed suffix
 #: Tags used as Frame Increment Pointer.
 _SLICE_VECTOR_TAG = 0x00540080
 
@@ -97,8 +104,8 @@ def _ds(value: float, digits: int = 10) -> str:
 def _base(patient: Patient, study: Study, series: Series, modality: str, sop_class: str, sop_uid: str) -> Dataset:
     ds = Dataset()
     meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = sop_class
-    meta.MediaStorageSOPInstanceUID = sop_uid
+    meta.MediaStorageSOPClassUID = UID(sop_class)
+    meta.MediaStorageSOPInstanceUID = UID(sop_uid)
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     # fixed, so that the bytes do not depend on the installed pydicom version
     meta.ImplementationClassUID = IMPLEMENTATION_CLASS_UID

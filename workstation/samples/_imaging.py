@@ -1,4 +1,4 @@
-"""Image formation: grids, blur, sampling, noise."""
+"""Image formation: grids, blur, sampling, noise; SPECT counts and PET concentrations of a truth."""
 
 from __future__ import annotations
 
@@ -67,3 +67,26 @@ def blur_and_sample(
 def correlated_noise(shape: tuple[int, ...], sd: float, sigma_vox: float, rng: np.random.Generator) -> np.ndarray:
     """Gaussian noise of standard deviation ``sd`` with a slight spatial correlation (CT-like)."""
     return (sd * smooth_field(shape, sigma_vox, rng)).astype(np.float32)
+
+def spect_counts(
+    conc: Volume,
+    affine: np.ndarray,
+    shape: tuple[int, int, int],
+    fwhm_mm: float,
+    counts_per_mbq: float,
+    decay_factor: float,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, float]:
+    """Poisson counts of a SPECT reconstruction: blurred activity at scan time × sensitivity."""
+    voxel_ml = float(abs(np.linalg.det(affine[:3, :3]))) / 1000.0
+    expected = blur_and_sample(conc, affine, shape, fwhm_mm) * voxel_ml * decay_factor * 1e-6 * counts_per_mbq
+    return rng.poisson(expected).astype(np.uint16), float(expected.sum())
+
+
+def pet_bqml(
+    conc: Volume, affine: np.ndarray, shape: tuple[int, int, int], fwhm_mm: float,
+    counts_per_bqml: float, rng: np.random.Generator,
+) -> np.ndarray:
+    """PET image (Bq/mL at administration): blurred truth with Poisson noise of ``counts_per_bqml``."""
+    expected = blur_and_sample(conc, affine, shape, fwhm_mm)
+    return rng.poisson(expected * counts_per_bqml) / counts_per_bqml

@@ -60,9 +60,7 @@ def write_preview(case: str, case_dir: Path, png: Path) -> Path:
     elif case in ("sbrt", "hdr"):
         _preview_rt(fig, case, case_dir)
     elif case == "tace":
-        from workstation.samples._tace import write_tace_preview
-
-        write_tace_preview(fig, case_dir)
+        _preview_tace(fig, case_dir)
     fig.tight_layout()
     png.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(png, metadata={"Software": None})
@@ -192,3 +190,25 @@ def _preview_rt(fig, case: str, d: Path) -> None:  # type: ignore[no-untyped-def
         ax = fig.add_subplot(1, 3, n)
         _axial(ax, img, f"{label}: {name}" + (" (dose from 30 % Rx; GTV red, target magenta)" if n == 1 else ""),
                contours=contours, overlay=np.where(dd >= 0.3 * rx, dd, 0.0), overlay_max=1.5 * rx, spacing=spacing)
+
+
+def _preview_tace(fig, d: Path) -> None:  # type: ignore[no-untyped-def]
+    """Preview panels of the TACE case: each tumour after TACE, the pre-TACE CT, non-target deposit, clip."""
+    gt = d / "ground_truth"
+    pre = _read_series(d / "pre_ct")
+    post = _read_series(d / "post_ct")
+    t_pre = _read_nifti(gt / "tumor_pre.nii.gz").array
+    t_post = _read_nifti(gt / "tumor_post.nii.gz").array
+    lip = _read_nifti(gt / "lipiodol.nii.gz").array
+    other = _read_nifti(gt / "not_lipiodol.nii.gz").array
+    for n, k in enumerate((1, 2, 3)):
+        c = np.argwhere(t_post == k).mean(axis=0).round().astype(int)
+        _axial(fig.add_subplot(2, 3, n + 1), post.array[c[0]], f"post-TACE CT, tumour {k}",
+               [(t_post[c[0]] == k, "red"), (lip[c[0]] > 0, "yellow")])
+    c = np.argwhere(t_pre == 1).mean(axis=0).round().astype(int)
+    _axial(fig.add_subplot(2, 3, 4), pre.array[c[0]], "pre-TACE CT (portal venous)", [(t_pre[c[0]] > 0, "red")])
+    k_nt = int(np.argwhere(lip == 4).mean(axis=0)[0])
+    _axial(fig.add_subplot(2, 3, 5), post.array[k_nt], "non-target deposit (segment 4)", [(lip[k_nt] == 4, "yellow")])
+    k_clip = int(np.argwhere(other == 2).mean(axis=0)[0])
+    _axial(fig.add_subplot(2, 3, 6), post.array[k_clip], "clip with streaks (not lipiodol)",
+           [(other[k_clip] > 0, "cyan")])

@@ -16,12 +16,13 @@ from pathlib import Path
 import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence as DicomSequence
+from pydicom.uid import RTDoseStorage, RTPlanStorage, RTStructureSetStorage
 
 from workstation.samples import _dicom_write as dw
 
-RT_STRUCTURE_SET_STORAGE = "1.2.840.10008.5.1.4.1.1.481.3"
-RT_DOSE_STORAGE = "1.2.840.10008.5.1.4.1.1.481.2"
-RT_PLAN_STORAGE = "1.2.840.10008.5.1.4.1.1.481.5"
+RT_STRUCTURE_SET_STORAGE = RTStructureSetStorage
+RT_DOSE_STORAGE = RTDoseStorage
+RT_PLAN_STORAGE = RTPlanStorage
 CT_IMAGE_STORAGE = dw.CT_IMAGE_STORAGE
 
 #: Display colours (RGB) of the structures, by name prefix.

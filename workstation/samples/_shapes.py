@@ -89,3 +89,11 @@ def occupancy(sd: Array, width_mm: float) -> Array:
     0.5 exactly where the voxel-centre mask (``sd < 0``) changes.
     """
     return np.clip(0.5 - sd / width_mm, 0.0, 1.0)
+
+
+def fibonacci_sphere(n: int) -> np.ndarray:
+    """``n`` nearly uniformly spread unit vectors (Fibonacci lattice)."""
+    i = np.arange(n) + 0.5
+    phi = np.arccos(1.0 - 2.0 * i / n)
+    theta = np.pi * (1.0 + np.sqrt(5.0)) * i
+    return np.stack([np.cos(theta) * np.sin(phi), np.sin(theta) * np.sin(phi), np.cos(phi)], axis=-1)

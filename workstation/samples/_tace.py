@@ -27,6 +27,9 @@ from workstation.samples import _anatomy as an
 from workstation.samples import _dicom_write as dw
 from workstation.samples import _imaging as im
 from workstation.samples import _shapes as sh
+from workstation.samples._common import GENERATOR_VERSION, grid_info, save_truth, write_nifti
+from workstation.samples._motion import breathing_transform, displaced_points, invert_point
+from workstation.samples._patient import add_texture
 
 __all__ = ["TACE_TUMOURS", "make_tace", "tace_lipiodol_sd"]
 
@@ -138,13 +141,6 @@ def _paint_extras(hu: np.ndarray, pts: tuple[np.ndarray, np.ndarray, np.ndarray]
     return {name: sd < 0 for name, sd in extras.items()}
 
 
-def _fibonacci_sphere(n: int) -> np.ndarray:
-    i = np.arange(n) + 0.5
-    phi = np.arccos(1.0 - 2.0 * i / n)
-    theta = np.pi * (1.0 + np.sqrt(5.0)) * i
-    return np.stack([np.cos(theta) * np.sin(phi), np.sin(theta) * np.sin(phi), np.cos(phi)], axis=-1)
-
-
 def rim_coverage_analytic(label: int, within_mm: float = 1.0, n: int = 40000) -> float:
     """Area fraction of tumour ``label``'s surface with lipiodol within ``within_mm`` (exact geometry).
 
@@ -154,7 +150,7 @@ def rim_coverage_analytic(label: int, within_mm: float = 1.0, n: int = 40000) ->
     """
     lesion = TACE_TUMOURS[label - 1]
     r = lesion.diameter_mm / 2
-    u = _fibonacci_sphere(n)
+    u = sh.fibonacci_sphere(n)
     if label == 1:
         return 1.0
     if label == 3:
@@ -179,29 +175,12 @@ def coverage_analytic(label: int) -> float:
     return h**2 * (3.0 - h) / 4.0
 
 
-def _grid(affine: np.ndarray, shape: tuple[int, int, int]) -> dict[str, Any]:
-    return {
-        "size_xyz": [int(s) for s in shape[::-1]],
-        "spacing_xyz_mm": [float(s) for s in np.linalg.norm(affine[:3, :3], axis=0)[::-1]],
-        "origin_lps_mm": [float(v) for v in affine[:3, 3]],
-        "direction": "identity (rows +y posterior, columns +x left, slices +z superior)",
-    }
-
-
 def make_tace(out: Path, seed: int = 1977) -> dict[str, Any]:
     """Pre-TACE contrast CT and post-TACE unenhanced CT with known lipiodol deposition."""
     from dataclasses import replace
 
     from scipy import ndimage
 
-    from workstation.samples._cases import (
-        GENERATOR_VERSION,
-        _displaced_points,
-        _invert_point,
-        _save_truth,
-        _write_nifti,
-        breathing_transform,
-    )
 
     rng = np.random.default_rng(seed)
     lesions_pre = TACE_TUMOURS
@@ -214,7 +193,7 @@ def make_tace(out: Path, seed: int = 1977) -> dict[str, Any]:
     px, py, pz = im.grid_axes(pre_aff, pre_shape)
     vox_pre = float(np.prod(pre_sp) ** (1 / 3))
     hu_pre, labels_pre = an.paint_patient(px, py, pz, lesions_pre, vox_pre)
-    _texture(hu_pre, labels_pre, pre_aff, rng)
+    add_texture(hu_pre, labels_pre, pre_aff, rng)
     full_pre = np.broadcast_arrays(px, py, pz)
     _paint_extras(hu_pre, (full_pre[0], full_pre[1], full_pre[2]), vox_pre)
     clip_c = np.mean(np.asarray(CLIP_ENDS), axis=0)
@@ -228,11 +207,11 @@ def make_tace(out: Path, seed: int = 1977) -> dict[str, Any]:
     post_sp = (2.5, 1.5, 1.5)
     post_aff = im.axial_grid(post_shape, post_sp, (-38.0, 8.0, -33.0))
     transform = breathing_transform(post_aff, post_shape)
-    tissue = _displaced_points(transform, post_aff, post_shape)
+    tissue = displaced_points(transform, post_aff, post_shape)
     tx, ty, tz = tissue[..., 0], tissue[..., 1], tissue[..., 2]
     vox_post = float(np.prod(post_sp) ** (1 / 3))
     hu_post, labels_post = an.paint_patient(tx, ty, tz, lesions_post, vox_post, tissue_hu=UNENHANCED_HU)
-    _texture(hu_post, labels_post, post_aff, rng)
+    add_texture(hu_post, labels_post, post_aff, rng)
     liver_post = np.isin(labels_post, an.liver_labels())
     tumour_post = an.lesion_index(labels_post)
     deposits = tace_lipiodol_sd(tx, ty, tz)
@@ -253,7 +232,7 @@ def make_tace(out: Path, seed: int = 1977) -> dict[str, Any]:
         lipiodol[(sd < 0) & (lipiodol == 0)] = names[name]
     extras_post = _paint_extras(hu_post, (tx, ty, tz), vox_post)
     rot = np.array(transform.GetNthTransform(0).GetMatrix()).reshape(3, 3)
-    clip_post = _invert_point(transform, clip_c, rot)
+    clip_post = invert_point(transform, clip_c, rot)
     hu_post += _streaks(post_aff, post_shape, clip_post, 1.5, rng)
     hu_post += im.correlated_noise(post_shape, CT_NOISE_HU, 0.6, rng)
     for k in range(1, 4):
@@ -278,12 +257,12 @@ def make_tace(out: Path, seed: int = 1977) -> dict[str, Any]:
     gt = out / "ground_truth"
     artefact = extras_post["clip"] | extras_post["calcification"]
     files = {
-        "tumor_pre": _write_nifti(tumour_pre, pre_aff, gt / "tumor_pre.nii.gz"),
-        "liver_pre": _write_nifti(liver_pre, pre_aff, gt / "liver_pre.nii.gz"),
-        "tumor_post": _write_nifti(tumour_post, post_aff, gt / "tumor_post.nii.gz"),
-        "liver_post": _write_nifti(liver_post, post_aff, gt / "liver_post.nii.gz"),
-        "lipiodol": _write_nifti(lipiodol, post_aff, gt / "lipiodol.nii.gz"),
-        "not_lipiodol": _write_nifti(artefact.astype(np.uint8) + extras_post["clip"], post_aff,
+        "tumor_pre": write_nifti(tumour_pre, pre_aff, gt / "tumor_pre.nii.gz"),
+        "liver_pre": write_nifti(liver_pre, pre_aff, gt / "liver_pre.nii.gz"),
+        "tumor_post": write_nifti(tumour_post, post_aff, gt / "tumor_post.nii.gz"),
+        "liver_post": write_nifti(liver_post, post_aff, gt / "liver_post.nii.gz"),
+        "lipiodol": write_nifti(lipiodol, post_aff, gt / "lipiodol.nii.gz"),
+        "not_lipiodol": write_nifti(artefact.astype(np.uint8) + extras_post["clip"], post_aff,
                                      gt / "not_lipiodol.nii.gz"),
     }
     import SimpleITK as sitk
@@ -307,7 +286,7 @@ def make_tace(out: Path, seed: int = 1977) -> dict[str, Any]:
             "description": lesion.description,
             "diameter_mm": lesion.diameter_mm,
             "centre_pre_lps_mm": list(lesion.centre_lps_mm),
-            "centre_post_lps_mm": [float(v) for v in _invert_point(transform, np.asarray(lesion.centre_lps_mm), rot)],
+            "centre_post_lps_mm": [float(v) for v in invert_point(transform, np.asarray(lesion.centre_lps_mm), rot)],
             "volume_ml_analytic": 4 / 3 * np.pi * (lesion.diameter_mm / 2) ** 3 / 1000,
             "volume_ml_mask_post": int(t.sum()) * voxel_ml,
             "lipiodol_coverage_percent": 100.0 * cov,
@@ -329,10 +308,10 @@ def make_tace(out: Path, seed: int = 1977) -> dict[str, Any]:
         "clip with streak artefacts and a calcified granuloma (the last two are not lipiodol).",
         "coordinates": "DICOM patient LPS, millimetres; pre-CT and post-CT have distinct frames of reference; "
         "the tissue frame is the pre-CT frame",
-        "pre_ct": {**_grid(pre_aff, pre_shape), "frame_of_reference_uid": pre_series.frame_of_reference_uid,
+        "pre_ct": {**grid_info(pre_aff, pre_shape), "frame_of_reference_uid": pre_series.frame_of_reference_uid,
                    "series_instance_uid": pre_series.uid, "study_instance_uid": pre_study.uid,
                    "phase": "portal venous (liver 110 HU, portal vein 185 HU, tumours 80 HU)"},
-        "post_ct": {**_grid(post_aff, post_shape), "frame_of_reference_uid": post_series.frame_of_reference_uid,
+        "post_ct": {**grid_info(post_aff, post_shape), "frame_of_reference_uid": post_series.frame_of_reference_uid,
                     "series_instance_uid": post_series.uid, "study_instance_uid": post_study.uid,
                     "phase": "unenhanced (liver 58 HU, vessels 40 HU, tumours 40 HU)",
                     "noise_sd_hu": CT_NOISE_HU},
@@ -384,19 +363,8 @@ def make_tace(out: Path, seed: int = 1977) -> dict[str, Any]:
         "label_names": {"tumor_pre": {"1": "tumor_1", "2": "tumor_2", "3": "tumor_3"},
                         "lipiodol": {"1": "tumour_1", "2": "tumour_2", "3": "tumour_3", "4": "non_target"}},
     }
-    _save_truth(truth, gt / "truth.json")
+    save_truth(truth, gt / "truth.json")
     return truth
-
-
-def _texture(hu: np.ndarray, labels: np.ndarray, affine: np.ndarray, rng: np.random.Generator) -> None:
-    """Smooth tissue texture, as the other sample CTs (``_cases._TEXTURE_HU``)."""
-    from workstation.samples._cases import _TEXTURE_HU
-
-    spacing = np.linalg.norm(affine[:3, :3], axis=0)
-    amp = np.zeros(256, dtype=np.float32)
-    for label, value in _TEXTURE_HU.items():
-        amp[label] = value
-    hu += amp[labels] * im.smooth_field(hu.shape, tuple(4.0 / spacing), rng).astype(np.float32)
 
 
 def _truth_class(coverage_percent: float, rim_fraction: float) -> str:
@@ -405,28 +373,3 @@ def _truth_class(coverage_percent: float, rim_fraction: float) -> str:
     if coverage_percent >= 50.0:
         return "moderate"
     return "poor"
-
-
-def write_tace_preview(fig: Any, d: Path) -> None:
-    """Preview panels of the TACE case (``_previews.write_preview``)."""
-    from workstation.samples._previews import _axial, _read_nifti, _read_series
-
-    gt = d / "ground_truth"
-    pre = _read_series(d / "pre_ct")
-    post = _read_series(d / "post_ct")
-    t_pre = _read_nifti(gt / "tumor_pre.nii.gz").array
-    t_post = _read_nifti(gt / "tumor_post.nii.gz").array
-    lip = _read_nifti(gt / "lipiodol.nii.gz").array
-    other = _read_nifti(gt / "not_lipiodol.nii.gz").array
-    for n, k in enumerate((1, 2, 3)):
-        c = np.argwhere(t_post == k).mean(axis=0).round().astype(int)
-        _axial(fig.add_subplot(2, 3, n + 1), post.array[c[0]], f"post-TACE CT, tumour {k}",
-               [(t_post[c[0]] == k, "red"), (lip[c[0]] > 0, "yellow")])
-    c = np.argwhere(t_pre == 1).mean(axis=0).round().astype(int)
-    _axial(fig.add_subplot(2, 3, 4), pre.array[c[0]], "pre-TACE CT (portal venous)", [(t_pre[c[0]] > 0, "red")])
-    k_nt = int(np.argwhere(lip == 4).mean(axis=0)[0])
-    _axial(fig.add_subplot(2, 3, 5), post.array[k_nt], "non-target deposit (segment 4)", [(lip[k_nt] == 4, "yellow")])
-    k_clip = int(np.argwhere(other == 2).mean(axis=0)[0])
-    _axial(fig.add_subplot(2, 3, 6), post.array[k_clip], "clip with streaks (not lipiodol)",
-           [(other[k_clip] > 0, "cyan")])
-

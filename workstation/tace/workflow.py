@@ -19,6 +19,8 @@ from scipy import ndimage as ndi
 
 from workstation import __version__
 from workstation.core.errors import EmptyMaskError, InvalidInputError
+from workstation.core.outputs import report_or_summary, summary_page
+from workstation.core.progress import Progress, no_progress, scaled
 from workstation.core.volume import Unit, Volume
 from workstation.tace import constants as K
 from workstation.tace.coverage import (
@@ -31,12 +33,7 @@ from workstation.tace.deposition import LipiodolSegmentation, segment_lipiodol
 
 __all__ = ["ReportRenderer", "TaceAnalysis", "analyse_tace", "run_tace"]
 
-Progress = Callable[[float, str], None]
 RegistrationMode = Literal["rigid", "affine", "deformable"]
-
-
-def _no_progress(fraction: float, text: str) -> None:
-    return None
 
 
 @dataclass
@@ -165,7 +162,7 @@ def analyse_tace(
     inverse_consistency: bool = False,
     min_contrast_hu: float | None = None,
     transform: Any | None = None,
-    progress: Progress = _no_progress,
+    progress: Progress = no_progress,
 ) -> TaceAnalysis:
     """Lipiodol deposition and per-tumour coverage after TACE.
 
@@ -193,7 +190,7 @@ def analyse_tace(
         A known SimpleITK transform (post-CT points → pre-CT points, e.g. from an
         earlier ``workstation register``); with ``pre_ct`` it replaces the registration.
     progress:
-        Callback ``progress(fraction, text)``.
+        Callback ``progress(fraction, text)`` (:class:`~workstation.core.progress.Progress`).
 
     Returns
     -------
@@ -233,7 +230,7 @@ def analyse_tace(
             fixed=post_ct, moving=pre_ct, mode=registration_mode, exclude=deposits,
             rigid_masks=[rigid] if registration_mode == "deformable" else None,
             inverse_consistency=inverse_consistency,
-            progress=lambda f, text: progress(0.1 + 0.6 * f, text),
+            progress=scaled(progress, 0.1, 0.7),
         )
         transform = result.transform
         registration = result.report
@@ -303,12 +300,12 @@ def _summary(records: list[dict[str, Any]], nt: dict[str, Any]) -> list[str]:
 ReportRenderer = Callable[[TaceAnalysis, str], tuple[str, bytes | None]]
 
 
-def _minimal_html(results: dict[str, Any], note: str) -> str:
+def _summary_html(results: dict[str, Any], note: str) -> str:
+    """The minimal report: the summary lines of results.json and why there is no full report."""
     import html
 
     rows = "".join(f"<li>{html.escape(line)}</li>" for line in results.get("summary", []))
-    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>TACE</title></head><body>"
-            f"<h1>Lipiodol coverage after TACE</h1><ul>{rows}</ul><p>{html.escape(note)}</p></body></html>\n")
+    return summary_page("Lipiodol coverage after TACE", f"<ul>{rows}</ul><p>{html.escape(note)}</p>")
 
 
 def run_tace(
@@ -324,7 +321,7 @@ def run_tace(
     min_contrast_hu: float | None = None,
     transform: str | os.PathLike[str] | None = None,
     report_renderer: ReportRenderer | None = None,
-    progress: Progress = _no_progress,
+    progress: Progress = no_progress,
 ) -> dict[str, Any]:
     """Read the inputs, run :func:`analyse_tace`, write the outputs into ``out_dir`` atomically.
 
@@ -367,15 +364,9 @@ def run_tace(
     results = analysis.results
     results["inputs"] = {"post_ct": str(post_ct), "pre_ct": None if pre_ct is None else str(pre_ct),
                          "tumor": str(tumor), "liver": str(liver)}
-    if report_renderer is None:
-        html, pdf, note = _minimal_html(results, "minimal summary (no report renderer given)"), None, "minimal summary"
-    else:
-        try:
-            html, pdf = report_renderer(analysis, "Lipiodol coverage after TACE")
-            note = "full report"
-        except Exception as exc:  # noqa: BLE001 - the measurements must not depend on the report
-            note = f"minimal summary: the full report failed ({type(exc).__name__}: {exc})"
-            html, pdf = _minimal_html(results, note), None
+    render = None if report_renderer is None else (lambda: report_renderer(analysis, "Lipiodol coverage after TACE"))
+    html, pdf, note = report_or_summary(render, lambda why: _summary_html(results, why))
+    assert html is not None
     results["report"] = note
     progress(0.95, "writing")
     with atomic_directory(out) as tmp:

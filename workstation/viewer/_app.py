@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from workstation.core.errors import InvalidInputError, WorkstationError
-from workstation.core.volume import Unit, Volume
+from workstation.core.volume import Volume
 from workstation.viewer.layers import (
     LayerData,
     ct_layer,
@@ -79,13 +79,9 @@ def add_volumes(
     slice through the dose maximum (or the middle of the first image).
     """
     layers = []
-
-    def is_ct(v: Volume) -> bool:
-        return v.modality == "CT" or v.units == Unit.HU
-
-    ordered = sorted(images, key=lambda v: 0 if is_ct(v) else 1)
+    ordered = sorted(images, key=lambda v: 0 if v.is_ct() else 1)
     layers.extend(
-        add_layer(viewer, ct_layer(v, preset=window) if is_ct(v) else volume_layer(v)) for v in ordered
+        add_layer(viewer, ct_layer(v, preset=window) if v.is_ct() else volume_layer(v)) for v in ordered
     )
     if dose is not None:
         wash = add_layer(viewer, dose_layer(dose, threshold_gy=dose_threshold_gy))
@@ -263,7 +259,7 @@ def screenshot(
             )
             QApplication.processEvents()
             viewer.reset_view()
-            ct = next((v for v in images if v.modality == "CT" or v.units == Unit.HU), None)
+            ct = next((v for v in images if v.is_ct()), None)
             if ct is not None:
                 fit_to_body(viewer, ct)
             elif images:

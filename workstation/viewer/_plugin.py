@@ -279,7 +279,7 @@ def _study_layers(
         if not src.exists():
             raise InvalidInputError(f"The sample study {name!r} has no {sub}/ folder in {folder}.")
         vol = read_image(src)
-        if vol.modality == "CT" or vol.units == Unit.HU:
+        if vol.is_ct():
             layer = ct_layer(vol, preset="soft tissue", name=f"{name} {sub}")
             reference = reference or vol
         else:

@@ -199,7 +199,7 @@ def volume_layer(volume: Volume, name: str | None = None, **kwargs: Any) -> Laye
         return dose_layer(volume, name=name, **kwargs)
     if volume.units == Unit.MM:
         return margin_layer(volume, name=name, **kwargs)
-    if volume.modality == "CT" or volume.units == Unit.HU:
+    if volume.is_ct():
         return ct_layer(volume, name=name, **kwargs)
     if volume.modality in ("NM", "PT") or volume.units in (Unit.BQML, Unit.COUNTS):
         return functional_layer(volume, name=name, **kwargs)

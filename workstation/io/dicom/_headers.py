@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pydicom
+from pydicom import uid as _uids
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
@@ -20,46 +21,43 @@ from pydicom.sequence import Sequence as DicomSequence
 from workstation.core.diagnostics import warning_source
 
 #: Transfer syntaxes whose pixel data we read straight from the file
-#: (little endian, not encapsulated, not deflated).
-_NATIVE_LITTLE_ENDIAN = {
-    "1.2.840.10008.1.2": True,  # Implicit VR Little Endian (implicit = True)
-    "1.2.840.10008.1.2.1": False,  # Explicit VR Little Endian
-}
+#: (little endian, not encapsulated, not deflated): UID -> implicit VR.
+_NATIVE_LITTLE_ENDIAN: dict[str, bool] = {_uids.ImplicitVRLittleEndian: True, _uids.ExplicitVRLittleEndian: False}
 
 _PIXEL_DATA_TAG = 0x7FE00010
 _FLOAT_PIXEL_TAGS = (0x7FE00008, 0x7FE00009)  # Float / Double Float Pixel Data
 
-#: SOP classes that hold no image we read as a volume.
-NON_IMAGE_SOP_CLASSES = {
-    "1.2.840.10008.5.1.4.1.1.481.3": "RTSTRUCT",
-    "1.2.840.10008.5.1.4.1.1.66.4": "SEG",
-    "1.2.840.10008.5.1.4.1.1.481.5": "RTPLAN",
-    "1.2.840.10008.5.1.4.1.1.66.1": "REG",
-    "1.2.840.10008.5.1.4.1.1.66.3": "REG",
-    "1.2.840.10008.5.1.4.1.1.88.11": "SR",
-    "1.2.840.10008.5.1.4.1.1.88.22": "SR",
-    "1.2.840.10008.5.1.4.1.1.88.33": "SR",
-    "1.2.840.10008.5.1.4.1.1.104.1": "DOC",
+#: SOP classes that hold no image we read as a volume, with the modality they stand for.
+NON_IMAGE_SOP_CLASSES: dict[str, str] = {
+    _uids.RTStructureSetStorage: "RTSTRUCT",
+    _uids.SegmentationStorage: "SEG",
+    _uids.RTPlanStorage: "RTPLAN",
+    _uids.SpatialRegistrationStorage: "REG",
+    _uids.DeformableSpatialRegistrationStorage: "REG",
+    _uids.BasicTextSRStorage: "SR",
+    _uids.EnhancedSRStorage: "SR",
+    _uids.ComprehensiveSRStorage: "SR",
+    _uids.EncapsulatedPDFStorage: "DOC",
 }
-NM_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.20"
+NM_IMAGE_STORAGE: str = _uids.NuclearMedicineImageStorage
 #: Image SOP classes (a file of one of these without pixel data is damaged).
-IMAGE_SOP_CLASSES = {
-    "1.2.840.10008.5.1.4.1.1.2",  # CT Image
-    "1.2.840.10008.5.1.4.1.1.2.1",  # Enhanced CT Image
-    "1.2.840.10008.5.1.4.1.1.4",  # MR Image
-    "1.2.840.10008.5.1.4.1.1.4.1",  # Enhanced MR Image
-    "1.2.840.10008.5.1.4.1.1.128",  # PET Image
-    "1.2.840.10008.5.1.4.1.1.130",  # Enhanced PET Image
-    "1.2.840.10008.5.1.4.1.1.20",  # NM Image
-    "1.2.840.10008.5.1.4.1.1.481.2",  # RT Dose
-    "1.2.840.10008.5.1.4.1.1.481.1",  # RT Image
-    "1.2.840.10008.5.1.4.1.1.7",  # Secondary Capture
-    "1.2.840.10008.5.1.4.1.1.2.2",  # Legacy Converted Enhanced CT Image
-    "1.2.840.10008.5.1.4.1.1.4.4",  # Legacy Converted Enhanced MR Image
-    "1.2.840.10008.5.1.4.1.1.128.1",  # Legacy Converted Enhanced PET Image
+IMAGE_SOP_CLASSES: set[str] = {
+    _uids.CTImageStorage,
+    _uids.EnhancedCTImageStorage,
+    _uids.MRImageStorage,
+    _uids.EnhancedMRImageStorage,
+    _uids.PositronEmissionTomographyImageStorage,
+    _uids.EnhancedPETImageStorage,
+    _uids.NuclearMedicineImageStorage,
+    _uids.RTDoseStorage,
+    _uids.RTImageStorage,
+    _uids.SecondaryCaptureImageStorage,
+    _uids.LegacyConvertedEnhancedCTImageStorage,
+    _uids.LegacyConvertedEnhancedMRImageStorage,
+    _uids.LegacyConvertedEnhancedPETImageStorage,
 }
-RTDOSE_STORAGE = "1.2.840.10008.5.1.4.1.1.481.2"
-DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
+RTDOSE_STORAGE: str = _uids.RTDoseStorage
+DICOMDIR_SOP_CLASS: str = _uids.MediaStorageDirectoryStorage
 
 
 @dataclass
@@ -613,3 +611,9 @@ def describe(ds: Dataset) -> str:
     modality = str(ds.get("Modality", "?"))
     desc = str(ds.get("SeriesDescription", "") or "").strip()
     return f"{modality} {desc!r}" if desc else modality
+
+
+def int_or_none(value: Any) -> int | None:
+    """A header value as a whole number (truncated), or ``None`` when it is not a number."""
+    n = number(value)
+    return None if n is None else int(n)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +12,7 @@ import numpy as np
 
 from workstation.core.diagnostics import capture_warnings, warning_source
 from workstation.core.errors import DicomError, InvalidInputError
+from workstation.core.progress import Progress
 from workstation.core.volume import Unit
 from workstation.io.dicom._headers import (
     NM_IMAGE_STORAGE,
@@ -20,10 +20,12 @@ from workstation.io.dicom._headers import (
     RTDOSE_STORAGE,
     FileRecord,
     Unreadable,
+    int_or_none,
     number,
     read_header,
 )
 from workstation.io.dicom._stack import StackPlan, orientation_of, pixel_spacing_of, plan_for
+from workstation.io.dicom._units import units_of
 
 __all__ = ["DicomIndex", "SeriesInfo", "index_dicom"]
 
@@ -95,8 +97,6 @@ class SeriesInfo:
     @property
     def units(self) -> Unit:
         """Units the voxel values will have (from headers)."""
-        from workstation.io.dicom._read import units_of
-
         return units_of(self.records[0].header, [])
 
     def summary(self) -> str:
@@ -115,7 +115,7 @@ class SeriesInfo:
             "distinct_by": self.distinct_by,
             "modality": self.modality,
             "description": self.description,
-            "series_number": _int_or_none(self.header.get("SeriesNumber")),
+            "series_number": int_or_none(self.header.get("SeriesNumber")),
             "sop_class_uid": self.sop_class_uid,
             "study_instance_uid": str(self.header.get("StudyInstanceUID", "")) or None,
             "frame_of_reference_uid": self.frame_of_reference_uid,
@@ -139,11 +139,6 @@ class SeriesInfo:
             out.update(size=None, spacing=None, origin=None, direction=None,
                        units=self.units.value if self.is_image else None, warnings=[])
         return out
-
-
-def _int_or_none(value: Any) -> int | None:
-    n = number(value)
-    return None if n is None else int(n)
 
 
 @dataclass
@@ -417,7 +412,7 @@ def _group_by_series(
 
 def index_dicom(
     path: str | os.PathLike[str],
-    progress: Callable[[float], None] | None = None,
+    progress: Progress | None = None,
     max_workers: int | None = None,
 ) -> DicomIndex:
     """Scan a folder (recursively) or a single file, reading headers only.
@@ -484,5 +479,5 @@ def index_dicom(
                         info.problem = str(exc)
                 info.warnings.extend(caught)
             series.append(info)
-    series.sort(key=lambda s: (_int_or_none(s.header.get("SeriesNumber")) or 0, s.description, s.key))
+    series.sort(key=lambda s: (int_or_none(s.header.get("SeriesNumber")) or 0, s.description, s.key))
     return DicomIndex(root=root, series=series, skipped=skipped, unreadable=unreadable)

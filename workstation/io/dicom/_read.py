@@ -4,28 +4,27 @@ from __future__ import annotations
 
 import copy
 import os
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydicom.dataset import Dataset
 
 from workstation.core.diagnostics import capture_warnings, summarize
 from workstation.core.errors import DicomError
+from workstation.core.progress import Progress, scaled
 from workstation.core.volume import Unit, Volume, VolumeMetadata
-from workstation.io.dicom._headers import failure_text, floats, number
-from workstation.io.dicom._index import DicomIndex, SeriesInfo, _int_or_none, index_dicom
+from workstation.io.dicom._headers import failure_text, floats, int_or_none, number
+from workstation.io.dicom._index import DicomIndex, SeriesInfo, index_dicom
 from workstation.io.dicom._pet import (
     acquisition_datetime,
     decay_reference,
-    pet_units,
     philips_activity_scale,
     radiopharmaceutical_from,
 )
 from workstation.io.dicom._pixels import read_stored
 from workstation.io.dicom._stack import StackPlan
+from workstation.io.dicom._units import real_world_value_mapping, units_of
 from workstation.io.plausibility import check_geometry, check_values
 
 _INT16 = np.iinfo(np.int16)
@@ -34,7 +33,7 @@ _INT16 = np.iinfo(np.int16)
 def read_dicom_image(
     path: str | os.PathLike[str],
     series: str | None = None,
-    progress: Callable[[float], None] | None = None,
+    progress: Progress | None = None,
 ) -> Volume:
     """Read one DICOM image volume from a folder or a single file.
 
@@ -63,12 +62,12 @@ def read_dicom_image(
         file, missing or duplicate slices, mixed geometry, …
     """
     with capture_warnings():
-        index = index_dicom(path, progress=(lambda f: progress(0.3 * f)) if progress else None)
-        return read_indexed(index, series, progress=(lambda f: progress(0.3 + 0.7 * f)) if progress else None)
+        index = index_dicom(path, progress=scaled(progress, 0.0, 0.3))
+        return read_indexed(index, series, progress=scaled(progress, 0.3, 1.0))
 
 
 def read_indexed(
-    index: DicomIndex, series: str | None = None, progress: Callable[[float], None] | None = None
+    index: DicomIndex, series: str | None = None, progress: Progress | None = None
 ) -> Volume:
     """Read the stack selected by ``series`` from an existing index."""
     unknown = [u for u in index.unreadable if u.series_uid is None]
@@ -101,59 +100,6 @@ def read_indexed(
     return volume
 
 
-def units_of(ds: Dataset, warnings: list[str]) -> Unit:
-    """Units of the rescaled (or real-world mapped) values of a file."""
-    modality = str(ds.get("Modality", "") or "").upper()
-    try:
-        mapping = _rwvm(ds) if modality == "NM" else None
-    except DicomError:
-        mapping = None  # reported when the volume is read
-    if mapping is not None:
-        return mapping[2]
-    if modality == "CT":
-        rescale_type = str(ds.get("RescaleType", "") or "").upper()
-        return Unit.HU if rescale_type in ("", "HU") else Unit.UNKNOWN
-    if modality == "PT":
-        return pet_units(ds, warnings)
-    if modality == "NM":
-        raw = str(ds.get("Units", "") or "").strip().upper()
-        if raw == "BQML":
-            return Unit.BQML
-        return Unit.COUNTS
-    if modality == "RTDOSE":
-        return Unit.GY if str(ds.get("DoseUnits", "")).upper() == "GY" else Unit.UNKNOWN
-    return Unit.UNKNOWN
-
-
-def _rwvm(ds: Dataset) -> tuple[float, float, Unit, str] | None:
-    """(slope, intercept, unit, unit code) of the Real World Value Mapping, preferring Bq/mL."""
-    seq = ds.get("RealWorldValueMappingSequence")
-    if not seq:
-        return None
-    best = None
-    for item in seq:
-        raw_slope = item.get("RealWorldValueSlope")
-        if raw_slope is None:
-            continue  # LUT-based mappings are not supported; fall back to rescale
-        slope = number(raw_slope)
-        raw_intercept = item.get("RealWorldValueIntercept")
-        intercept = number(raw_intercept, 0.0) if raw_intercept not in (None, "") else 0.0
-        if slope is None or slope == 0 or intercept is None:
-            raise DicomError(
-                f"RealWorldValueSlope/Intercept are {str(raw_slope)[:20]!r}/{str(raw_intercept)[:20]!r}, "
-                "not finite numbers with a non-zero slope; the values cannot be mapped to their units."
-            )
-        codes = item.get("MeasurementUnitsCodeSequence")
-        code = str(codes[0].get("CodeValue", "")) if codes else ""
-        unit = Unit.parse(code)
-        if unit == Unit.UNKNOWN and code.strip("{}").lower() in ("counts", "cnts", "count"):
-            unit = Unit.COUNTS
-        candidate = (slope, intercept, unit, code)
-        if best is None or (unit == Unit.BQML and best[2] != Unit.BQML):
-            best = candidate
-    return best
-
-
 def _scales(plan: StackPlan) -> tuple[np.ndarray, np.ndarray, Unit, list[str]]:
     """Per-output-slice slope and intercept and the unit they lead to."""
     warnings: list[str] = []
@@ -161,7 +107,7 @@ def _scales(plan: StackPlan) -> tuple[np.ndarray, np.ndarray, Unit, list[str]]:
     # The Real World Value Mapping is used for NM (quantitative SPECT); CT and
     # PET are defined by Rescale Slope/Intercept (+ Units for PET).
     try:
-        mapping = _rwvm(first) if plan.kind == "nm" else None
+        mapping = real_world_value_mapping(first) if plan.kind == "nm" else None
     except DicomError as exc:
         raise DicomError(f"{plan.records[0].path}: {exc}") from None
     unit = units_of(first, warnings)
@@ -226,7 +172,7 @@ def _integer_output(slopes: np.ndarray, inters: np.ndarray, plan: StackPlan) -> 
     )
 
 
-def _assemble(info: SeriesInfo, plan: StackPlan, progress: Callable[[float], None] | None) -> Volume:
+def _assemble(info: SeriesInfo, plan: StackPlan, progress: Progress | None) -> Volume:
     slopes, inters, unit, warnings = _scales(plan)
     warnings = list(plan.warnings) + warnings
     use_int = _integer_output(slopes, inters, plan)
@@ -258,7 +204,7 @@ def _fill(
     slopes: np.ndarray,
     inters: np.ndarray,
     dtype: type,
-    progress: Callable[[float], None] | None,
+    progress: Progress | None,
 ) -> np.ndarray | None:
     """Read all pixels into a preallocated array; ``None`` if int16 would overflow."""
     out: np.ndarray = np.empty(plan.shape, dtype=dtype)
@@ -311,7 +257,7 @@ def _fill(
 
 
 def _read_enhanced(
-    plan: StackPlan, out: np.ndarray, progress: Callable[[float], None] | None
+    plan: StackPlan, out: np.ndarray, progress: Progress | None
 ) -> np.ndarray:
     import highdicom as hd
 
@@ -367,7 +313,7 @@ def _metadata(info: SeriesInfo, plan: StackPlan, warnings: list[str]) -> VolumeM
         study_instance_uid=str(first.get("StudyInstanceUID", "") or "") or None,
         series_instance_uid=None if info.uid_missing else info.series_instance_uid,
         series_description=info.description or None,
-        series_number=_int_or_none(first.get("SeriesNumber")),
+        series_number=int_or_none(first.get("SeriesNumber")),
         acquisition_datetime=acquisition_datetime(first),
         reference_datetime=reference,
         decay_correction=decay_mode,
