@@ -40,6 +40,7 @@ Conventions
 from __future__ import annotations
 
 import datetime as _dt
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -81,6 +82,18 @@ from workstation.dosimetry.safety import THRESHOLDS, safety_warnings
 
 __all__ = ["FAR_FROM_LIVER_MM", "ReportRenderer", "SirtResult", "check_ct_overlaps_activity", "run_sirt", "write_outputs", "parse_methods", "roi_role"]
 
+
+
+def _union(weights: Sequence[np.ndarray]) -> np.ndarray:
+    """Voxel-wise maximum of partial-volume weights (their union), without stacking copies.
+
+    ``np.max(np.stack(...))`` copied every weight map into one array first (0.65 s
+    of a PET-sized ``sirt`` run); a running maximum needs one output array.
+    """
+    out = np.array(weights[0], copy=True)
+    for w in weights[1:]:
+        np.maximum(out, w, out=out)
+    return out
 
 def roi_role(name: str) -> str:
     """The role an ROI name suggests (:func:`.roles.guess_role`), as its string value."""
@@ -251,9 +264,9 @@ def run_sirt(
         lesion_union_names = [n for n in lesion_names if n in given_names]
         lesion_union = None
         if lesion_names:
-            lesion_union = np.max(np.stack([weights[n] for n in lesion_union_names]), axis=0)
+            lesion_union = _union([weights[n] for n in lesion_union_names])
         if liver_names and lesion_union is not None and not any(r == "normal_liver" for r in roles.values()):
-            liver_w = np.max(np.stack([weights[n] for n in liver_names]), axis=0)
+            liver_w = _union([weights[n] for n in liver_names])
             normal = np.clip(liver_w - lesion_union, 0.0, 1.0).astype(np.float32)
             if np.any(normal > 0):
                 weights["normal_liver"] = normal
@@ -262,7 +275,7 @@ def run_sirt(
         norm_w = None
         norm_region = None
         if norm_names:
-            norm_w = np.max(np.stack([weights[n] for n in norm_names]), axis=0)
+            norm_w = _union([weights[n] for n in norm_names])
             norm_region = " + ".join(liver_names + [n for n in lesion_names if n in lesion_union_names])
         return (weights, roles, liver_names, lesion_names, lesion_union_names, lesion_union, norm_w,
                 norm_region)
@@ -341,7 +354,7 @@ def run_sirt(
         tick(0.2, "CT densities")
         density = density_volume(ct, reference=activity)
     lung_w = [weights[n] for n, r in roles.items() if r == "lung"]
-    lung_mask = np.max(np.stack(lung_w), axis=0) >= 0.5 if lung_w else None
+    lung_mask = _union(lung_w) >= 0.5 if lung_w else None
     # LDM / mass density: uniform tissue, lungs (ROI) at CT density or the lung default
     ldm_rho: float | np.ndarray = tissue_density_g_per_ml
     if lung_mask is not None and lung_mask.any():
@@ -381,7 +394,7 @@ def run_sirt(
     tick(0.8, "metrics")
     voxel_ml = activity.voxel_volume_ml
     emitted = emitted_energy_j(activity, nuc, f)
-    any_roi = np.max(np.stack(list(weights.values())), axis=0) if weights else None
+    any_roi = _union(list(weights.values())) if weights else None
     method_block: dict[str, Any] = {}
     dvh_rows: list[tuple[str, str, float, float]] = []
     for m, dose in doses.items():
@@ -464,7 +477,7 @@ def run_sirt(
         if outside > 0.01:
             warnings.append(f"{100 * outside:.1f} % of the image activity lies outside the body ROI.")
     if liver_names and act_total > 0:
-        far = far_from_liver_fraction(activity, np.max(np.stack([weights[n] for n in liver_names]), axis=0))
+        far = far_from_liver_fraction(activity, _union([weights[n] for n in liver_names]))
         location[f"farther_than_{FAR_FROM_LIVER_MM:g}mm_from_liver_fraction"] = far
         if far > 0.05:
             warnings.append(

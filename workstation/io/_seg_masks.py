@@ -114,7 +114,7 @@ def read_seg_nrrd(path: Path, name: str | None) -> Volume | None:
         names = {i: s[0] for i, s in enumerate(segments)}
         index = find_segment(names, name, path)
         seg_name, layer, value = segments[index]
-        binary = (array[..., layer] == value).astype(np.uint8)
+        binary = (array[..., layer] == value).view(np.uint8)  # bool and uint8 share their bytes: no copy
         return label_volume(binary, affine, {1: seg_name}, path, "SEG", warnings=native)
 
     if layers == 1:
