@@ -159,7 +159,7 @@ class _Runner:
         step = DemoStep(name, args, outputs)
         self.echo(f"[{len(self.steps) + 1}] {name} (in the background): workstation {' '.join(args)}")
         self.steps.append(step)
-        done, slot = threading.Event(), []
+        done, slot = threading.Event(), list[str]()
         self.lanes.queue.put((step, done, slot))
         return step, done, slot
 
@@ -286,9 +286,9 @@ def run_demo(out_dir: str | os.PathLike[str], run_command: Callable[[list[str]],
                            [f"segmentation/{kind}.nii.gz"])
             auto = read_image(out / "segmentation" / f"{kind}.nii.gz").array
             truth = read_image(sirt_gt / f"{kind}.nii.gz").array
-            d = _dice(auto, truth)
-            seg_notes[kind] = d
-            step.notes.append(f"Dice {d:.3f} against the ground truth")
+            dice = _dice(auto, truth)
+            seg_notes[kind] = dice
+            step.notes.append(f"Dice {dice:.3f} against the ground truth")
         summary["segmentation_dice"] = seg_notes
         # 5. the planning (MAA) CT registered to the treatment CT: a rigid CT-to-CT registration
         #    between two frames of reference, checked against the known patient shift
