@@ -7,12 +7,13 @@ the image or in air, an empty result, masks that do not overlap the image)
 raises a :class:`~workstation.core.errors.WorkstationError`.
 """
 
-from workstation.segmentation.anatomy import segment_body, segment_liver, segment_lungs
+from workstation.segmentation.anatomy import segment_body, segment_lungs
 from workstation.segmentation.lesions import (
     segment_ablation_zone,
     segment_lesions,
     segment_uptake,
 )
+from workstation.segmentation.liver import segment_liver
 from workstation.segmentation.mask_ops import (
     difference,
     dilate_mm,
