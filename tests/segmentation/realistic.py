@@ -82,7 +82,7 @@ LESIONS: tuple[LesionSpec, ...] = (
     LesionSpec("subcapsular", (-108.0, -25.0, 25.0), 12.0, -30.0, 1.5),
     LesionSpec("small", (-20.0, -50.0, -15.0), 6.0, -40.0, 1.5),
     LesionSpec("faint_15hu", (15.0, -45.0, 8.0), 11.0, -15.0, 2.0),
-    LesionSpec("lobulated", (-85.0, 40.0, -60.0), 13.0, -25.0, 2.0, "lobulated"),
+    LesionSpec("lobulated", (-45.0, -20.0, -45.0), 13.0, -25.0, 2.0, "lobulated"),
 )
 
 
