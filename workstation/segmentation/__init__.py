@@ -19,21 +19,25 @@ from workstation.segmentation.mask_ops import (
     dilate_mm,
     erode_mm,
     fill_holes,
+    import_multilabel,
     import_totalsegmentator,
     intersection,
     largest_component,
     remove_small_components,
     union,
 )
+from workstation.segmentation.refine import refine_mask
 
 __all__ = [
     "difference",
     "dilate_mm",
     "erode_mm",
     "fill_holes",
+    "import_multilabel",
     "import_totalsegmentator",
     "intersection",
     "largest_component",
+    "refine_mask",
     "remove_small_components",
     "segment_ablation_zone",
     "segment_body",
