@@ -368,6 +368,9 @@ def build_realistic_ct(
         "stomach": pt.mask("stomach"),
         "ivc": pt.mask("ivc"),
         "heart": pt.mask("heart"),
+        "kidney": pt.mask("kidney"),
+        "bowel": pt.mask("bowel"),
+        "gallbladder": pt.mask("gallbladder"),
         "lungs": pt.mask("lungs"),
         "body": _body_truth(pt),
     }

@@ -21,6 +21,12 @@ median-filtered and scaled by its noise, :data:`EDGE_SOFTNESS_SIGMAS`); the
 object probability returns to the CT grid by trilinear interpolation (half
 is the boundary), and only the parts connected to object markers are kept.
 Outside the working box the mask is unchanged.
+
+A lesion-sized mask (equivalent radius up to :data:`LESION_SCALE_MM`) is
+instead grown again from the strokes by the seeded-lesion method of
+:func:`~workstation.segmentation.segment_lesions` (its soft, low-contrast
+edge is placed by intensity levels, not by a walk), inside the mask and the
+strokes grown by :data:`LESION_ROOM_MM` and out of the outside strokes.
 """
 
 from __future__ import annotations
@@ -48,9 +54,18 @@ __all__ = ["refine_mask"]
 CORE_DEPTH_MM = 6.0
 #: Distance (mm) beyond the mask from which voxels are background markers.
 MARGIN_MM = 8.0
-#: A stroke claims its surroundings up to this distance (mm): markers of the
-#: other label there are dropped, so the walker decides them.
+#: A stroke claims its surroundings up to the mask's equivalent radius, between
+#: these distances (mm): markers of the other label there are dropped, so the
+#: walker decides them. The object markers lie deeper than 0.3 radius (at most
+#: CORE_DEPTH_MM), the background ones farther than 0.4 radius (at most MARGIN_MM).
+SCRIBBLE_REACH_MIN_MM = 8.0
 SCRIBBLE_REACH_MM = 25.0
+#: Masks up to this equivalent radius (mm) are lesions: they are grown again from
+#: the strokes by the seeded-lesion method (a random walk from small markers on
+#: a soft, low-contrast edge shrinks towards them), within LESION_ROOM_MM of the
+#: mask and the strokes.
+LESION_SCALE_MM = 30.0
+LESION_ROOM_MM = 20.0
 #: Radius (mm) of the brush that paints a stroke given as points.
 BRUSH_RADIUS_MM = 2.5
 #: Edge weights: an intensity step of this many noise standard deviations per
@@ -115,7 +130,11 @@ def refine_mask(
     outs = np.zeros(image.shape, bool) if outs is None else outs
     if (ins & outs).any():
         ins = ins & ~outs  # a voxel painted both ways: the later correction (outside) wins
-    refined = _refine(image, region, ins, outs)
+    volume_mm3 = float((region | ins).sum() * np.prod(image.spacing_mm))
+    if (3.0 * volume_mm3 / (4.0 * np.pi)) ** (1.0 / 3.0) <= LESION_SCALE_MM:
+        refined = _regrow_lesion(image, region, ins, outs)
+    else:
+        refined = _refine(image, region, ins, outs)
     if not refined.any():
         raise EmptyMaskError("The refined mask is empty: the outside strokes removed all of it.")
     out_array = np.where(region & ~refined, 0, labels.array)
@@ -187,17 +206,21 @@ def _refine(image: Volume, region: np.ndarray, ins: np.ndarray, outs: np.ndarray
     reg = canon.to_canon(grid.downsample(region) >= 0.5)
     ins_w = canon.to_canon(grid.downsample(ins) > 0)
     outs_w = canon.to_canon(grid.downsample(outs) > 0)
-    near_ins = dilate(ins_w, SCRIBBLE_REACH_MM, spacing) if ins_w.any() else np.zeros_like(ins_w)
-    near_outs = _claimed(a, outs_w, reg, spacing)
-    obj = (erode(reg, CORE_DEPTH_MM, spacing) & ~near_outs) | ins_w
-    bkg = (~dilate(reg, MARGIN_MM, spacing) & ~near_ins) | outs_w
+    # the reach of a stroke and the depth of the markers scale with the mask (a lesion, a liver)
+    reach = float(np.clip(radius, SCRIBBLE_REACH_MIN_MM, SCRIBBLE_REACH_MM))
+    depth = float(np.clip(0.3 * radius, 2.0 * float(spacing.max()), CORE_DEPTH_MM))
+    margin_mm = float(np.clip(0.4 * radius, 2.0 * float(spacing.max()), MARGIN_MM))
+    near_ins = dilate(ins_w, reach, spacing) if ins_w.any() else np.zeros_like(ins_w)
+    near_outs = _claimed(a, outs_w, reg, spacing, reach)
+    obj = (erode(reg, depth, spacing) & ~near_outs) | ins_w
+    bkg = (~dilate(reg, margin_mm, spacing) & ~near_ins) | outs_w
     obj &= ~outs_w
     bkg &= ~obj
+    if not obj.any():
+        return np.zeros(image.shape, bool)
     markers = np.zeros(a.shape, np.int32)
     markers[obj] = 1
     markers[bkg] = 2
-    if not (markers == 1).any():
-        return np.zeros(image.shape, bool)
     unknown = markers == 0
     # markers far from any undecided voxel do not change the walk: leave them out of the graph
     active = ndi.binary_dilation(unknown, iterations=2)
@@ -221,23 +244,55 @@ def _refine(image: Volume, region: np.ndarray, ins: np.ndarray, outs: np.ndarray
     return out
 
 
-def _claimed(a: np.ndarray, strokes: np.ndarray, region: np.ndarray, spacing: np.ndarray) -> np.ndarray:
+def _regrow_lesion(image: Volume, region: np.ndarray, ins: np.ndarray, outs: np.ndarray) -> np.ndarray:
+    """A lesion-sized mask is grown again from the strokes by the seeded-lesion method.
+
+    The seed is the inside stroke's voxel nearest the middle of the mask and
+    the strokes (or the mask's deepest point away from the outside strokes);
+    the lesion may fill the mask and the strokes grown by
+    :data:`LESION_ROOM_MM`, but not the outside strokes; the inside strokes
+    are kept in it.
+    """
+    from workstation.segmentation._lesion_seeded import LesionSeed, grow_lesion
+
+    spacing = image.spacing_mm
+    away = dilate(outs, float(spacing.max()), spacing) if outs.any() else np.zeros_like(outs)
+    room = dilate(region | ins, LESION_ROOM_MM, spacing) & ~away
+    if ins.any():
+        pts = np.argwhere(ins)
+        middle = np.argwhere(region | ins).mean(axis=0)
+        seed = pts[int(np.argmin((((pts - middle) * spacing) ** 2).sum(axis=1)))]
+    else:
+        kept = region & ~dilate(outs, SCRIBBLE_REACH_MIN_MM, spacing)
+        if not kept.any():
+            return np.zeros(image.shape, bool)
+        depth = ndi.distance_transform_edt(kept, sampling=spacing)
+        seed = np.array(np.unravel_index(int(np.argmax(depth)), depth.shape))
+    lesion = grow_lesion(image, room, LesionSeed(seed.astype(float)), "inside stroke of the refined mask")
+    lesion = (lesion | ins) & ~outs
+    lab, _ = ndi.label(lesion)
+    return lab == lab[tuple(seed)] if lab[tuple(seed)] else lesion
+
+
+def _claimed(
+    a: np.ndarray, strokes: np.ndarray, region: np.ndarray, spacing: np.ndarray, reach_mm: float
+) -> np.ndarray:
     """The part of the mask an outside stroke takes from the object markers.
 
-    Its reach (:data:`SCRIBBLE_REACH_MM`), and the part of the mask connected
-    to the stroke whose CT number is closer to the stroke's than to the rest
-    of the mask's core: a leak into a whole neighbouring organ is claimed by
-    one stroke across it.
+    Its reach, and the part of the mask connected
+    to the stroke whose CT number is closer to the stroke's than to the median
+    of the rest of the mask: a leak into a whole neighbouring organ is claimed
+    by one stroke across it.
     """
     if not strokes.any():
         return np.zeros_like(strokes)
-    reach = dilate(strokes, SCRIBBLE_REACH_MM, spacing)
-    core = erode(region, CORE_DEPTH_MM, spacing) & ~reach
-    if not core.any():
+    reach = dilate(strokes, reach_mm, spacing)
+    rest = region & ~reach
+    if not rest.any():
         return reach
     stroke_hu = float(np.median(a[strokes]))
-    core_hu = float(np.median(a[core]))
-    similar = region & (np.abs(a - stroke_hu) < np.abs(a - core_hu))
+    mask_hu = float(np.median(a[rest]))
+    similar = region & (np.abs(a - stroke_hu) < np.abs(a - mask_hu))
     lab, _ = ndi.label(similar | strokes)
     ids = np.unique(lab[strokes])
     return reach | np.isin(lab, ids[ids > 0])
