@@ -12,7 +12,11 @@ import pytest
 
 from workstation.core import InvalidInputError, Unit, Volume, affine_from_geometry
 from workstation.io import read_mask, write_image
-from workstation.io.label_tables import TOTALSEGMENTATOR_TOTAL_V2, nifti_label_table, write_colour_table
+from workstation.io.label_tables import (
+    TOTALSEGMENTATOR_TOTAL_V2,
+    nifti_label_table,
+    write_colour_table,
+)
 
 SHARED = Path(os.environ.get("WORKSTATION_SHARED", Path(__file__).resolve().parents[2] / ".." / "shared"))
 
