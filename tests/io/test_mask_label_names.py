@@ -34,7 +34,7 @@ def _labels(tmp_path: Path, name: str = "labels.nii.gz") -> tuple[Path, np.ndarr
 
 def _add_label_table_extension(path: Path, names: dict[int, str]) -> None:
     """Rewrite a NIfTI-1 file with a TotalSegmentator-style label table extension (NIfTI-1 layout, nifti1.h)."""
-    raw = gzip.open(path).read()
+    raw = gzip.decompress(path.read_bytes())
     offset = int(struct.unpack("<f", raw[108:112])[0])
     xml = "".join(f'<Label Key="{k}" Red="1" Green="0" Blue="0" Alpha="1"><![CDATA[{v}]]></Label>' for k, v in names.items())
     content = f'<?xml version="1.0"?><CaretExtension><LabelTable>{xml}</LabelTable></CaretExtension>'.encode()
