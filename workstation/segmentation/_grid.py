@@ -99,7 +99,12 @@ class WorkingGrid:
     def downsample(self, array: np.ndarray) -> np.ndarray:
         """Block mean (float32) of ``array[box]``; a partial block at the end averages what it holds."""
         sub = np.asarray(array)[self.box]
-        out = sub if sub.dtype == np.float32 else sub.astype(np.float32)
+        if sub.dtype == bool:
+            sub = sub.view(np.uint8)
+        if all(f == 1 for f in self.factor):
+            return np.ascontiguousarray(sub, dtype=np.float32)
+        # the first reduction reads the stored integers and sums in float32 (no float copy of the CT)
+        out = sub
         for ax, f in enumerate(self.factor):
             if f == 1:
                 continue

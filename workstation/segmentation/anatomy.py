@@ -39,6 +39,7 @@ from workstation.segmentation._common import (
     require_ct,
     robust_stats,
 )
+from workstation.segmentation._grid import bbox_slices
 
 __all__ = ["segment_body", "segment_lungs"]
 
@@ -287,6 +288,17 @@ def _automatic_liver_seed(
     k = np.arange(nz)[:, None, None]
     depth_mm = (base[None, :, :] - k) * spacing[0]
     under = has[None, :, :] & (depth_mm >= 10.0) & (depth_mm <= 60.0)
+    # everything below happens under the right lung base: work in that box
+    # (the 15 mm erosion of the body needs the body 15 mm around it)
+    reach = np.ceil(15.0 / spacing).astype(int) + 1
+    box = bbox_slices(under, [int(r) for r in reach])
+    if box is None:
+        raise InvalidInputError(
+            "The automatic liver segmentation found no soft tissue under the right hemidiaphragm; "
+            "give a seed point inside the liver with --seed."
+        )
+    origin = np.array([b.start for b in box])
+    smooth, body, lungs, under = smooth[box], body[box], lungs[box], under[box]
     region = under & erode(body, 15.0, spacing) & ~lungs
     values = smooth[region & (smooth > 0.0) & (smooth < 250.0)]
     if values.size < 100:
@@ -303,5 +315,5 @@ def _automatic_liver_seed(
     tissue = region & (np.abs(smooth - mode) <= half)
     tissue = largest_component(tissue)
     depth = ndi.distance_transform_edt(tissue, sampling=spacing)
-    seed = np.unravel_index(int(np.argmax(depth)), depth.shape)
+    seed = np.array(np.unravel_index(int(np.argmax(depth)), depth.shape)) + origin
     return (int(seed[0]), int(seed[1]), int(seed[2]))
