@@ -302,9 +302,11 @@ def label_volume(reference: Volume, labels: np.ndarray, names: dict[int, str], w
     if not np.any(labels):
         raise EmptyMaskError(f"The {what} segmentation is empty: nothing in the image matched.")
     dtype = np.uint8 if max(names, default=1) < 256 else np.uint16
-    present = {int(v) for v in np.unique(labels) if v != 0}
+    array = np.ascontiguousarray(labels, dtype=dtype)
+    # one pass over the CT-sized array (find_objects), not a sort or a histogram of it
+    present = {n for n, box in enumerate(ndi.find_objects(array), start=1) if box is not None}
     out = reference.copy_with(
-        array=labels.astype(dtype),
+        array=array,
         units=Unit.LABEL,
         label_names={k: v for k, v in names.items() if k in present},
         modality="SEG",

@@ -369,12 +369,19 @@ def _split_touching(
     max_delta = BLOB_DELTA_BASE_HU + BLOB_DELTA_PER_ENHANCEMENT * max(reference - UNENHANCED_LIVER_HU, 0.0)
     keep = {own}
     todo = [own]
+    blob_boxes = ndi.find_objects(blobs)
     while todo:
         cur = todo.pop()
         for nb in sorted(neighbours.get(cur, ())):
             if nb in keep:
                 continue
-            step, valley = _interface_contrast(blobs, smooth, cur, nb, spacing)
+            # the two blobs' joint box, grown by the band: the interface lies within it
+            pad = np.ceil(INTERFACE_BAND_MM / spacing).astype(int) + 2
+            pair = tuple(
+                slice(max(min(p.start, q.start) - m, 0), min(max(p.stop, q.stop) + m, n))
+                for p, q, m, n in zip(blob_boxes[cur - 1], blob_boxes[nb - 1], pad, blobs.shape, strict=True)
+            )
+            step, valley = _interface_contrast(blobs[pair], smooth[pair], cur, nb, spacing)
             joins = (
                 step <= INTERFACE_STEP_HU
                 and valley <= INTERFACE_VALLEY_HU
