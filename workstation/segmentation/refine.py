@@ -31,6 +31,7 @@ strokes grown by :data:`LESION_ROOM_MM` and out of the outside strokes.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -148,10 +149,19 @@ def refine_mask(
     return out
 
 
+def _as_labels(array: np.ndarray) -> np.ndarray:
+    """An integer view of a label array for :func:`scipy.ndimage.find_objects` (booleans as 0/1)."""
+    arr = np.asarray(array)
+    if arr.dtype == bool:
+        return arr.view(np.uint8)
+    return arr if arr.dtype.kind in "iu" else arr.astype(np.int64)
+
+
 def _pick_label(labels: Volume, label: int | str | None) -> tuple[int, str]:
     """(value, name) of the label to refine; value 0 means every non-zero voxel."""
     if label is None:
-        present = [int(v) for v in np.unique(labels.array) if v != 0]
+        # one pass over the array (find_objects), not a sort of it: the viewer calls this on whole CTs
+        present = [n for n, box in enumerate(ndi.find_objects(_as_labels(labels.array)), start=1) if box is not None]
         if len(present) == 1:
             return present[0], labels.label_names.get(present[0], "mask")
         return 0, "mask"
@@ -230,9 +240,13 @@ def _refine(image: Volume, region: np.ndarray, ins: np.ndarray, outs: np.ndarray
     beta = 10.0 * float(data.std()) / (2.0 * EDGE_SOFTNESS_SIGMAS**2)
     prob_obj = np.where(obj, 1.0, 0.0)
     if unknown.any():
-        probs = random_walker(data, markers, beta=beta, mode="cg_j", tol=1e-3, spacing=tuple(spacing / spacing.min()),
-                              return_full_prob=True)
-        prob_obj = np.where(unknown, probs[0], prob_obj)
+        with warnings.catch_warnings():
+            # the conjugate-gradient solution may overshoot [0, 1] by about its tolerance
+            # (scikit-image says so in a warning); it is clipped, and the half level is what counts
+            warnings.filterwarnings("ignore", message="The probability range is outside", category=UserWarning)
+            probs = random_walker(data, markers, beta=beta, mode="cg_j", tol=1e-3,
+                                  spacing=tuple(spacing / spacing.min()), return_full_prob=True)
+        prob_obj = np.where(unknown, np.clip(probs[0], 0.0, 1.0), prob_obj)
     decided = prob_obj >= 0.5
     lab, _ = ndi.label(decided)
     keep_ids = np.unique(lab[obj & decided])
