@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import os
 import struct
 from pathlib import Path
 
@@ -17,8 +16,6 @@ from workstation.io.label_tables import (
     nifti_label_table,
     write_colour_table,
 )
-
-SHARED = Path(os.environ.get("WORKSTATION_SHARED", Path(__file__).resolve().parents[2] / ".." / "shared"))
 
 
 def _labels(tmp_path: Path, name: str = "labels.nii.gz") -> tuple[Path, np.ndarray]:
@@ -80,10 +77,10 @@ def test_totalsegmentator_class_map_when_the_file_names_nothing(tmp_path: Path) 
         read_mask(f"{path}#kidney")
 
 
-def test_real_totalsegmentator_multilabel_file() -> None:
-    path = SHARED / "real" / "totalsegmentator_example" / "segmentation_ml.nii.gz"
+def test_real_totalsegmentator_multilabel_file(shared_real: Path) -> None:
+    path = shared_real / "totalsegmentator_example" / "segmentation_ml.nii.gz"
     if not path.exists():
-        pytest.skip(f"{path} is absent (../shared/real is not beside this checkout; set WORKSTATION_SHARED)")
+        pytest.skip(f"{path} is absent from shared/real")
     names = nifti_label_table(path)
     assert names[5] == "liver" and names[1] == "spleen" and len(names) == 117
     # TotalSegmentator's table is its v2 class map

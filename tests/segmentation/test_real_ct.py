@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -21,32 +20,20 @@ from scipy import ndimage as ndi
 
 from tests.segmentation.phantoms import dice
 from workstation.core import Volume
-from workstation.core.errors import DicomError
 from workstation.io import read_image, read_mask
 from workstation.segmentation import segment_body, segment_liver, segment_lungs
 
-SHARED = Path(os.environ.get("WORKSTATION_SHARED", Path(__file__).resolve().parents[2] / ".." / "shared"))
-REAL = SHARED / "real"
-TS = REAL / "totalsegmentator_example"
-HCC = REAL / "hcc048_portal_venous_ct"
-DCMQI = REAL / "dcmqi_liver_seg"
+
+@pytest.fixture
+def ts(shared_real: Path) -> Path:
+    """The TotalSegmentator example (its CT files lack SeriesInstanceUID; the reader groups them as GDCM does)."""
+    return _need(shared_real / "totalsegmentator_example")
 
 
-def _need(path: Path) -> None:
+def _need(path: Path) -> Path:
     if not path.exists():
-        pytest.skip(f"{path} is absent (../shared/real is not beside this checkout; set WORKSTATION_SHARED)")
-
-
-def _read_ts_ct() -> Volume:
-    """The TotalSegmentator example CT, whose files lack SeriesInstanceUID (GDCM reads them as one series)."""
-    try:
-        return read_image(TS / "ct_dicom")
-    except DicomError:
-        import SimpleITK as sitk
-
-        reader = sitk.ImageSeriesReader()
-        reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(TS / "ct_dicom")))
-        return Volume.from_sitk(reader.Execute(), modality="CT", units="HU")
+        pytest.skip(f"{path} is absent from shared/real")
+    return path
 
 
 def _deepest_point(mask: np.ndarray, volume: Volume, k: int) -> tuple[float, float, float]:
@@ -56,10 +43,9 @@ def _deepest_point(mask: np.ndarray, volume: Volume, k: int) -> tuple[float, flo
     return tuple(float(v) for v in volume.index_to_world([k, j, i]))  # type: ignore[return-value]
 
 
-def test_totalsegmentator_label_file_is_stored_flipped() -> None:
-    _need(TS)
-    labels = read_image(TS / "segmentation_ml.nii.gz")
-    ct = _read_ts_ct()
+def test_totalsegmentator_label_file_is_stored_flipped(ts: Path) -> None:
+    labels = read_image(ts / "segmentation_ml.nii.gz")
+    ct = read_image(ts / "ct_dicom")
     assert labels.shape == ct.shape
     assert labels.direction[1, 1] < 0 < ct.direction[1, 1]  # the y axis runs the other way
     on_ct = labels.resample_to(ct, interpolation="nearest").array
@@ -69,10 +55,9 @@ def test_totalsegmentator_label_file_is_stored_flipped() -> None:
     assert float(ct.array[labels.array == 5].mean()) < 0.0
 
 
-def test_totalsegmentator_example_seeded_liver() -> None:
-    _need(TS)
-    ct = _read_ts_ct()
-    truth = read_mask(f"{TS / 'segmentation_ml.nii.gz'}#liver", reference=ct).array > 0
+def test_totalsegmentator_example_seeded_liver(ts: Path) -> None:
+    ct = read_image(ts / "ct_dicom")
+    truth = read_mask(f"{ts / 'segmentation_ml.nii.gz'}#liver", reference=ct).array > 0
     seed = _deepest_point(truth, ct, ct.shape[0] // 2)
     liver = segment_liver(ct, seed_lps=seed).array > 0
     # measured 0.946 (TotalSegmentator leaves the intrahepatic vena cava and portal vein out)
@@ -80,9 +65,8 @@ def test_totalsegmentator_example_seeded_liver() -> None:
 
 
 @pytest.mark.slow
-def test_hcc048_automatic_liver_is_plausible() -> None:
-    _need(HCC)
-    ct = read_image(HCC)
+def test_hcc048_automatic_liver_is_plausible(shared_real: Path) -> None:
+    ct = read_image(_need(shared_real / "hcc048_portal_venous_ct"))
     body = segment_body(ct)
     lungs = segment_lungs(ct, body=body)
     liver = segment_liver(ct, body=body, lungs=lungs).array > 0
@@ -98,10 +82,10 @@ def test_hcc048_automatic_liver_is_plausible() -> None:
     assert (liver & ~deep_body).sum() <= 0.001 * liver.sum()
 
 
-def test_dcmqi_liver_seg_seeded_liver() -> None:
-    _need(DCMQI)
-    ct = read_image(DCMQI / "ct")
-    truth = read_mask(f"{DCMQI / 'liver.dcm'}#Liver", reference=ct).array > 0
+def test_dcmqi_liver_seg_seeded_liver(shared_real: Path) -> None:
+    dcmqi = _need(shared_real / "dcmqi_liver_seg")
+    ct = read_image(dcmqi / "ct")
+    truth = read_mask(f"{dcmqi / 'liver.dcm'}#Liver", reference=ct).array > 0
     liver = segment_liver(ct, seed_lps=_deepest_point(truth, ct, 1)).array > 0
     # three 1 mm slices of an unenhanced liver (37 HU): measured 0.90
     assert dice(liver, truth) >= 0.85
