@@ -264,13 +264,13 @@ def _read_image_mask(path: Path, name: str | None) -> Volume:
             array=(mask.array == value).astype(np.uint8), label_names={1: names.get(value, name)}
         )
     if name is not None and not any(c.casefold() == name.casefold() for c in names.values()):
-        value = _totalsegmentator_value(name)
-        if value is not None and value in names:
+        class_value = _totalsegmentator_value(name)
+        if class_value is not None and class_value in names:
             mask.metadata.warnings.append(
-                f"{path.name}: {name!r} is label {value} of TotalSegmentator's class map (total task, v2); "
+                f"{path.name}: {name!r} is label {class_value} of TotalSegmentator's class map (total task, v2); "
                 "the file names none of its labels."
             )
-            return mask.copy_with(array=(mask.array == value).astype(np.uint8), label_names={1: name})
+            return mask.copy_with(array=(mask.array == class_value).astype(np.uint8), label_names={1: name})
     return select_segment(mask, name, path)
 
 
