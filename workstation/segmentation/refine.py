@@ -20,7 +20,9 @@ The voxels between are decided by the walker (edge weights from the CT
 median-filtered and scaled by its noise, :data:`EDGE_SOFTNESS_SIGMAS`); the
 object probability returns to the CT grid by trilinear interpolation (half
 is the boundary), and only the parts connected to object markers are kept.
-Outside the working box the mask is unchanged.
+The result is taken within the reach of the strokes (and in the part of the
+mask an outside stroke claims: a leak into a whole neighbouring organ);
+elsewhere the mask is unchanged, so a correction stays local.
 
 A lesion-sized mask (equivalent radius up to :data:`LESION_SCALE_MM`) is
 instead grown again from the strokes by the seeded-lesion method of
@@ -253,8 +255,13 @@ def _refine(image: Volume, region: np.ndarray, ins: np.ndarray, outs: np.ndarray
     keep = np.isin(lab, keep_ids[keep_ids > 0])
     field = np.where(keep, np.maximum(prob_obj, 0.5), np.minimum(prob_obj, 0.499)).astype(np.float32)
     inside_box = grid.threshold_full(canon.from_canon(field), 0.5)
+    # strokes correct their surroundings: the walker's boundary is taken within
+    # their reach (and in the part of the mask an outside stroke claims); elsewhere
+    # the mask stays as drawn, so a good boundary far from the strokes is not re-decided
+    zone = near_ins | near_outs | ins_w | outs_w
+    zone_full = grid.threshold_full(canon.from_canon(zone.astype(np.float32)), 0.5)
     out = region.copy()
-    out[grid.box] = inside_box[grid.box]
+    out[zone_full] = inside_box[zone_full]
     return out
 
 
