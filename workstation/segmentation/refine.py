@@ -277,6 +277,12 @@ def _regrow_lesion(image: Volume, region: np.ndarray, ins: np.ndarray, outs: np.
     from workstation.segmentation._lesion_seeded import LesionSeed, grow_lesion
 
     spacing = image.spacing_mm
+    # everything happens within the room around the mask and the strokes: work in its box
+    pad = np.ceil((LESION_ROOM_MM + SCRIBBLE_REACH_MIN_MM) / spacing).astype(int) + 2
+    box = bbox_slices(region | ins | outs, [int(p) for p in pad])
+    assert box is not None
+    origin = np.array([b.start for b in box])
+    region, ins, outs = region[box], ins[box], outs[box]
     away = dilate(outs, float(spacing.max()), spacing) if outs.any() else np.zeros_like(outs)
     room = dilate(region | ins, LESION_ROOM_MM, spacing) & ~away
     if ins.any():
@@ -289,10 +295,14 @@ def _regrow_lesion(image: Volume, region: np.ndarray, ins: np.ndarray, outs: np.
             return np.zeros(image.shape, bool)
         depth = ndi.distance_transform_edt(kept, sampling=spacing)
         seed = np.array(np.unravel_index(int(np.argmax(depth)), depth.shape))
-    lesion = grow_lesion(image, room, LesionSeed(seed.astype(float)), "inside stroke of the refined mask")
-    lesion = (lesion | ins) & ~outs
+    room_full = np.zeros(image.shape, bool)
+    room_full[box] = room
+    grown = grow_lesion(image, room_full, LesionSeed((seed + origin).astype(float)), "inside stroke of the refined mask")
+    lesion = (grown[box] | ins) & ~outs
     lab, _ = ndi.label(lesion)
-    return lab == lab[tuple(seed)] if lab[tuple(seed)] else lesion
+    out = np.zeros(image.shape, bool)
+    out[box] = lab == lab[tuple(seed)] if lab[tuple(seed)] else lesion
+    return out
 
 
 def _claimed(
