@@ -140,13 +140,18 @@ def refine_mask(
         refined = _refine(image, region, ins, outs)
     if not refined.any():
         raise EmptyMaskError("The refined mask is empty: the outside strokes removed all of it.")
-    out_array = np.where(region & ~refined, 0, labels.array)
     out_value = value or 1
-    out_array = np.where(refined, out_value, out_array)
     dtype = labels.array.dtype if labels.array.dtype.kind in "iu" and out_value <= np.iinfo(labels.array.dtype).max else np.uint16
+    out_array = labels.array.astype(dtype)  # a copy: the input mask is not changed
+    # only the box of the old and the new region changes
+    box = bbox_slices(region | refined)
+    assert box is not None
+    sub, old, new = out_array[box], region[box], refined[box]
+    sub[old & ~new] = 0
+    sub[new] = out_value
     names = dict(labels.label_names)
     names[out_value] = name
-    out = image.copy_with(array=out_array.astype(dtype), units=Unit.LABEL, label_names=names, modality="SEG")
+    out = image.copy_with(array=out_array, units=Unit.LABEL, label_names=names, modality="SEG")
     out.metadata.series_description = f"{name} (refined)"
     return out
 
