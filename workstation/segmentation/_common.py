@@ -66,7 +66,7 @@ class Canonical:
         return (idx[0], idx[1], idx[2])
 
 
-def seed_index(volume: Volume, seed_lps: Sequence[float], what: str = "seed") -> tuple[int, int, int]:
+def seed_index(volume: Volume, seed_lps: Sequence[float] | np.ndarray, what: str = "seed") -> tuple[int, int, int]:
     """Nearest voxel index (k, j, i) of an LPS point; error when outside the image."""
     point = np.asarray(seed_lps, dtype=float).reshape(-1)
     if point.size != 3 or not np.all(np.isfinite(point)):
@@ -177,7 +177,7 @@ def largest_component(mask: np.ndarray) -> np.ndarray:
     return labels == int(np.argmax(counts))
 
 
-def component_at(mask: np.ndarray, index: Sequence[int]) -> np.ndarray:
+def component_at(mask: np.ndarray, index: Sequence[int | np.integer]) -> np.ndarray:
     """The connected component (26-connectivity) of ``mask`` containing ``index``."""
     labels, _ = ndi.label(mask, structure=np.ones((3, 3, 3), bool))
     value = labels[tuple(index)]

@@ -20,11 +20,11 @@ from workstation.core.volume import Volume
 __all__ = ["WorkingGrid", "bbox_slices"]
 
 
-def bbox_slices(mask: np.ndarray, margin: Sequence[int] | int = 0) -> tuple[slice, ...] | None:
+def bbox_slices(mask: np.ndarray, margin: Sequence[int] | np.ndarray | int = 0) -> tuple[slice, ...] | None:
     """Slices of the bounding box of ``mask`` grown by ``margin`` voxels (clipped), or None when empty."""
     if not mask.any():
         return None
-    margins = [int(margin)] * mask.ndim if np.isscalar(margin) else [int(m) for m in margin]  # type: ignore[arg-type]
+    margins = [int(margin)] * mask.ndim if isinstance(margin, int | np.integer) else [int(m) for m in margin]
     out = []
     for ax in range(mask.ndim):
         other = tuple(a for a in range(mask.ndim) if a != ax)
@@ -53,7 +53,7 @@ class WorkingGrid:
     def __init__(
         self,
         shape: Sequence[int],
-        spacing_mm: Sequence[float],
+        spacing_mm: Sequence[float] | np.ndarray,
         target_mm: float,
         box: tuple[slice, ...] | None = None,
     ) -> None:
@@ -85,13 +85,13 @@ class WorkingGrid:
         data = self.downsample(volume.array) if array is None else array
         return volume.copy_with(array=data, affine=self.working_affine(volume.affine))
 
-    def to_working_index(self, index: Sequence[float]) -> np.ndarray:
+    def to_working_index(self, index: Sequence[float] | np.ndarray) -> np.ndarray:
         """Continuous working-grid index of a full-grid index (k, j, i)."""
         f = np.array(self.factor, dtype=float)
         start = np.array([s.start for s in self.box], dtype=float)
         return (np.asarray(index, dtype=float) - start - (f - 1.0) / 2.0) / f
 
-    def nearest_working_index(self, index: Sequence[float]) -> tuple[int, int, int]:
+    def nearest_working_index(self, index: Sequence[float] | np.ndarray) -> tuple[int, int, int]:
         w = np.clip(np.rint(self.to_working_index(index)), 0, np.array(self.working_shape) - 1).astype(int)
         return (int(w[0]), int(w[1]), int(w[2]))
 

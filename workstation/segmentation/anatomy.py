@@ -283,7 +283,7 @@ def _automatic_liver_seed(
             "The automatic liver segmentation needs the base of the right lung in the image; "
             "give a seed point inside the liver with --seed."
         )
-    has = right_lung.any(axis=0)
+    has = np.asarray(right_lung.any(axis=0))
     base = np.where(has, np.argmax(right_lung, axis=0), -1)  # lowest lung slice per column
     k = np.arange(nz)[:, None, None]
     depth_mm = (base[None, :, :] - k) * spacing[0]

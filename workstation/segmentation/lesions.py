@@ -67,7 +67,7 @@ SUBCAPSULAR_MARGIN_MM = 15.0
 MAX_ELONGATION = 3.0
 
 
-def _point_text(p: Sequence[float]) -> str:
+def _point_text(p: Sequence[float] | np.ndarray) -> str:
     return f"({float(p[0]):.1f}, {float(p[1]):.1f}, {float(p[2]):.1f}) mm"
 
 
