@@ -37,3 +37,26 @@ def liver_auto(abdomen: Phantom, body_seg: Volume, lungs_seg: Volume) -> Volume:
     from workstation.segmentation import segment_liver
 
     return segment_liver(abdomen.ct, body=body_seg, lungs=lungs_seg)
+
+
+@pytest.fixture(scope="session")
+def portal_ct():
+    """The realistic abdomen CT in the portal-venous phase (tests/segmentation/realistic.py), about 3 s."""
+    from tests.segmentation.realistic import build_realistic_ct
+
+    return build_realistic_ct("portal")
+
+
+@pytest.fixture(scope="session")
+def lowdose_ct():
+    """The realistic abdomen as the low-dose non-contrast CT of a SPECT/CT."""
+    from tests.segmentation.realistic import build_realistic_ct
+
+    return build_realistic_ct("lowdose")
+
+
+@pytest.fixture(scope="session")
+def portal_liver_auto(portal_ct):
+    from workstation.segmentation import segment_liver
+
+    return segment_liver(portal_ct.ct)

@@ -51,15 +51,19 @@ def test_sample_body_and_lungs(sirt: dict) -> None:
 
 def test_sample_liver_automatic_and_seeded(sirt: dict) -> None:
     truth = sirt["truth"]["liver"].array > 0
-    # acceptance: liver Dice >= 0.95, automatic and seeded
-    assert dice(sirt["liver"].array > 0, truth) >= 0.95
+    # acceptance: liver Dice >= 0.95, automatic and seeded; and no worse than before the
+    # working grid (issue 11): measured 0.9617 / 0.9602 before, 0.9651 / 0.9630 now
+    assert dice(sirt["liver"].array > 0, truth) >= 0.96
     seeded = segment_liver(sirt["ct"], seed_lps=LIVER_SEED_LPS, body=sirt["body"], lungs=sirt["lungs"])
-    assert dice(seeded.array > 0, truth) >= 0.95
+    assert dice(seeded.array > 0, truth) >= 0.96
 
 
 @pytest.mark.parametrize("liver_source", ["ground_truth", "automatic"])
 def test_sample_seeded_lesions(sirt: dict, liver_source: str) -> None:
-    # acceptance: every lesion >= 1 cm found with Dice >= 0.8 when seeded (at its centre)
+    # acceptance: every lesion >= 1 cm found with Dice >= 0.8 when seeded (at its centre);
+    # measured 0.916-1.000 in the reference liver and 0.916-0.974 in the automatic one
+    # (before issue 11: 0.925-0.973 and 0.872-0.973; the subcapsular lesion 3 differs by
+    # 5 of its 444 voxels), so 0.9 guards against a regression
     liver: Volume = sirt["truth"]["liver"] if liver_source == "ground_truth" else sirt["liver"]
     lesions_info = sirt["info"]["lesions"]
     seeds = [les["centre_lps_mm"] for les in lesions_info]
@@ -67,7 +71,7 @@ def test_sample_seeded_lesions(sirt: dict, liver_source: str) -> None:
     truth = sirt["truth"]["lesions"].array
     for n, les in enumerate(lesions_info, start=1):
         assert les["diameter_mm"] >= 10.0
-        assert dice(lesions.array == n, truth == les["label"]) >= 0.8, les["description"]
+        assert dice(lesions.array == n, truth == les["label"]) >= 0.9, les["description"]
 
 
 def test_sample_automatic_lesions(sirt: dict) -> None:

@@ -96,3 +96,81 @@ def test_segment_lesions_cli_seeds_and_within(abdomen: Phantom, tmp_path: Path) 
     assert set(np.unique(labels)) == {0, 1, 2}
     assert dice(labels == 1, abdomen.lesions[0]) >= 0.8
     assert dice(labels == 2, abdomen.lesions[6]) >= 0.8
+
+
+def test_segment_lesions_seed_line_cli(portal_ct, tmp_path: Path) -> None:
+    """``--seed-line X1 Y1 Z1 X2 Y2 Z2``: a lesion's long axis, after a click (labels in that order)."""
+    img, liver, out = tmp_path / "ct.nii.gz", tmp_path / "liver.nii.gz", tmp_path / "lesions.nii.gz"
+    write_image(portal_ct.ct, img)
+    write_image(portal_ct.ct.copy_with(array=portal_ct.truth["liver"].astype(np.uint8), units=Unit.LABEL), liver)
+    (a, b) = portal_ct.long_axis("hypo_20hu")
+    click = portal_ct.specs["necrotic"].centre
+    args = ["-q", "segment", "lesions", "--image", str(img), "--within", str(liver),
+            "--seed", *[str(v) for v in click], "--seed-line", *[str(v) for v in (*a, *b)], "-o", str(out)]
+    assert main(args) == 0
+    labels = read_image(out).array
+    assert dice(labels == 1, portal_ct.lesions["necrotic"]) >= 0.83
+    assert dice(labels == 2, portal_ct.lesions["hypo_20hu"]) >= 0.85
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--seed-line", "1", "2", "3"], "--seed-line needs six numbers"),
+        (["--seed-line", "1", "2", "3", "4", "5", "x"], "--seed-line needs six numbers"),
+    ],
+)
+def test_seed_line_bad_input_exit_2(extra: list[str], message: str, ablation_file: Path, tmp_path: Path,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["-q", "segment", "lesions", "--image", str(ablation_file), *extra, "-o", str(tmp_path / "o.nii.gz")])
+    assert code == 2 and message in capsys.readouterr().err
+
+
+def test_seed_line_is_for_lesions_only(ablation_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["-q", "segment", "liver", "--image", str(ablation_file), "--seed-line", "0", "0", "0", "1", "1", "1",
+                 "-o", str(tmp_path / "o.nii.gz")])
+    assert code == 2 and "not used by 'segment liver'" in capsys.readouterr().err
+
+
+def test_segment_import_multilabel_and_folder(tmp_path: Path, ablation_ct: Phantom) -> None:
+    """``segment import``: a multi-label file (TotalSegmentator class map) and a folder; OUT#name reads back."""
+    from workstation.io import read_mask
+
+    ct = ablation_ct.ct
+    arr = np.zeros(ct.shape, np.uint8)
+    arr[10:20, 20:50, 20:50] = 5  # liver in TotalSegmentator's total task
+    arr[25:30, 60:80, 60:80] = 1  # spleen
+    ml = tmp_path / "seg_ml.nii.gz"
+    write_image(ct.copy_with(array=arr, units=Unit.LABEL), ml)
+    out = tmp_path / "imported.nii.gz"
+    assert main(["-q", "segment", "import", str(ml), "--ml", "-o", str(out)]) == 0
+    assert (tmp_path / "imported.ctbl").is_file()
+    liver = read_mask(f"{out}#liver")
+    np.testing.assert_array_equal(liver.array > 0, arr == 5)
+    # a folder of one file per structure, put on the CT's grid
+    folder = tmp_path / "ts"
+    folder.mkdir()
+    write_image(ct.copy_with(array=(arr == 5).astype(np.uint8), units=Unit.LABEL), folder / "liver.nii.gz")
+    write_image(ct.copy_with(array=(arr == 1).astype(np.uint8), units=Unit.LABEL), folder / "spleen.nii.gz")
+    ct_file = tmp_path / "ct.nii.gz"
+    write_image(ct, ct_file)
+    out2 = tmp_path / "from_folder.nii.gz"
+    assert main(["-q", "segment", "import", str(folder), "--image", str(ct_file), "-o", str(out2)]) == 0
+    spleen = read_mask(f"{out2}#spleen")
+    np.testing.assert_array_equal(spleen.array > 0, arr == 1)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["segment", "import"], "takes one SOURCE"),
+        (["segment", "import", "/nonexistent/seg.nii.gz"], "no such file or folder"),
+    ],
+)
+def test_segment_import_bad_input_exit_2(args: list[str], message: str, tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out.nii.gz"
+    code = main(["-q", *args, "-o", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and "Traceback" not in err
+    assert not out.exists()

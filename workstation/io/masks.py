@@ -4,6 +4,10 @@
 
 * any ``IMG`` (NIfTI, NRRD, MHA, a DICOM image file or folder): non-zero voxels
   are inside; integer (or integral float) label images keep their values;
+  ``LABELS#N`` picks label value N, ``LABELS#name`` a label by name, the names
+  coming from a label table in the NIfTI header (TotalSegmentator ``--ml``),
+  a 3D Slicer colour table beside the file, or else TotalSegmentator's class
+  map (see :mod:`workstation.io.label_tables`; a warning says so);
 * ``FILE.seg.nrrd[#SegmentName]``: a 3D Slicer segmentation. Segment names,
   label values and layers come from the header fields ``SegmentN_Name``,
   ``SegmentN_LabelValue`` and ``SegmentN_Layer``; both the shared-layer (3D,
@@ -248,7 +252,8 @@ def _read_image_mask(path: Path, name: str | None) -> Volume:
         if present is None:  # an image, not a label map: non-zero is inside
             values = (values != 0).astype(np.uint8)
             present = [1] if values.any() else []
-        names = {v: f"label {v}" for v in present}
+        known = _known_label_names(path)
+        names = {v: known.get(v, f"label {v}") for v in present}
     mask = label_volume(
         values, image.affine, names, path, image.modality, image.frame_of_reference_uid,
         warnings=image.metadata.warnings,
@@ -258,7 +263,39 @@ def _read_image_mask(path: Path, name: str | None) -> Volume:
         return mask.copy_with(
             array=(mask.array == value).astype(np.uint8), label_names={1: names.get(value, name)}
         )
+    if name is not None and not any(c.casefold() == name.casefold() for c in names.values()):
+        class_value = _totalsegmentator_value(name)
+        if class_value is not None and class_value in names:
+            mask.metadata.warnings.append(
+                f"{path.name}: {name!r} is label {class_value} of TotalSegmentator's class map (total task, v2); "
+                "the file names none of its labels."
+            )
+            return mask.copy_with(array=(mask.array == class_value).astype(np.uint8), label_names={1: name})
     return select_segment(mask, name, path)
+
+
+def _known_label_names(path: Path) -> dict[int, str]:
+    """Names of label values given with the file: its NIfTI label table, or a Slicer colour table beside it."""
+    from workstation.io.label_tables import (
+        colour_table_beside,
+        nifti_label_table,
+        read_colour_table,
+    )
+
+    names = nifti_label_table(path)
+    if names:
+        return names
+    table = colour_table_beside(path)
+    return read_colour_table(table) if table is not None else {}
+
+
+def _totalsegmentator_value(name: str) -> int | None:
+    from workstation.io.label_tables import TOTALSEGMENTATOR_TOTAL_V2
+
+    for value, structure in TOTALSEGMENTATOR_TOTAL_V2.items():
+        if structure.casefold() == name.casefold():
+            return value
+    return None
 
 
 def _label_values(values: np.ndarray) -> list[int] | None:

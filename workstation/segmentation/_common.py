@@ -66,7 +66,7 @@ class Canonical:
         return (idx[0], idx[1], idx[2])
 
 
-def seed_index(volume: Volume, seed_lps: Sequence[float], what: str = "seed") -> tuple[int, int, int]:
+def seed_index(volume: Volume, seed_lps: Sequence[float] | np.ndarray, what: str = "seed") -> tuple[int, int, int]:
     """Nearest voxel index (k, j, i) of an LPS point; error when outside the image."""
     point = np.asarray(seed_lps, dtype=float).reshape(-1)
     if point.size != 3 or not np.all(np.isfinite(point)):
@@ -146,15 +146,17 @@ def opening(mask: np.ndarray, radius_mm: float, spacing: np.ndarray) -> np.ndarr
 
 
 def closing(mask: np.ndarray, radius_mm: float, spacing: np.ndarray) -> np.ndarray:
-    """Closing by a ball; computed on a padded copy so the array edge does not bite."""
+    """Closing by a ball; computed on a padded copy of the mask's box so the array edge does not bite."""
     if radius_mm <= 0 or not mask.any():
         return mask.copy()
     pad = np.ceil(radius_mm / spacing).astype(int) + 1
-    padded = np.pad(mask, [(p, p) for p in pad])
-    grown = dilate(padded, radius_mm, spacing)
-    dist = ndi.distance_transform_edt(grown, sampling=spacing)
-    closed = dist > radius_mm + 1e-6
-    return closed[tuple(slice(p, p + n) for p, n in zip(pad, mask.shape, strict=True))] | mask
+    box = _padded_bbox(mask, 0.0, spacing)
+    sub = np.pad(mask[box], [(p, p) for p in pad])
+    grown = ndi.distance_transform_edt(~sub, sampling=spacing) <= radius_mm + 1e-6
+    closed = ndi.distance_transform_edt(grown, sampling=spacing) > radius_mm + 1e-6
+    out = mask.copy()
+    out[box] |= closed[tuple(slice(p, p + (b.stop - b.start)) for p, b in zip(pad, box, strict=True))]
+    return out
 
 
 def _padded_bbox(mask: np.ndarray, radius_mm: float, spacing: np.ndarray) -> tuple[slice, ...]:
@@ -175,7 +177,7 @@ def largest_component(mask: np.ndarray) -> np.ndarray:
     return labels == int(np.argmax(counts))
 
 
-def component_at(mask: np.ndarray, index: Sequence[int]) -> np.ndarray:
+def component_at(mask: np.ndarray, index: Sequence[int | np.integer]) -> np.ndarray:
     """The connected component (26-connectivity) of ``mask`` containing ``index``."""
     labels, _ = ndi.label(mask, structure=np.ones((3, 3, 3), bool))
     value = labels[tuple(index)]
@@ -184,21 +186,56 @@ def component_at(mask: np.ndarray, index: Sequence[int]) -> np.ndarray:
     return labels == value
 
 
+def _fill_holes_within(mask: np.ndarray, structure: np.ndarray, open_axes: Sequence[int]) -> np.ndarray:
+    """``mask`` with the background components that touch no face across ``open_axes`` filled."""
+    background, n = ndi.label(~mask, structure=structure)
+    if n == 0:
+        return mask.copy()
+    touching = np.zeros(n + 1, bool)
+    for ax in open_axes:
+        for end in (0, -1):
+            touching[np.take(background, end, axis=ax)] = True
+    touching[0] = True
+    return mask | ~touching[background]
+
+
 def fill_holes_3d_and_slices(mask: np.ndarray, axes: Sequence[int] = (0, 1, 2)) -> np.ndarray:
-    """Fill holes in 3D, then in every 2D slice along each of ``axes``."""
-    out = ndi.binary_fill_holes(mask)
+    """Fill holes in 3D, then in every 2D slice along each of ``axes``.
+
+    Holes are the background components (face connectivity) that reach no
+    border; a slice's holes are found for all slices at once by labelling the
+    background with a connectivity that stays within the slices.
+    """
+    out = _fill_holes_within(np.asarray(mask, bool), ndi.generate_binary_structure(3, 1), (0, 1, 2))
     for ax in axes:
-        moved = np.moveaxis(out, ax, 0)
-        filled = np.stack([ndi.binary_fill_holes(s) if s.any() else s for s in moved])
-        out = np.moveaxis(filled, 0, ax)
-    return np.ascontiguousarray(out)
+        structure = np.zeros((3, 3, 3), bool)
+        plane: list[slice | int] = [slice(None)] * 3
+        plane[ax] = 1
+        structure[tuple(plane)] = ndi.generate_binary_structure(2, 1)
+        out = _fill_holes_within(out, structure, [a for a in range(3) if a != ax])
+    return out
+
+
+#: Quantum (HU) of the integer copy the median filter sorts: a quarter of a
+#: Hounsfield unit, far below the noise, lets it sort 16-bit integers.
+MEDIAN_QUANTUM_HU = 0.25
 
 
 def median_smooth(array: np.ndarray, radius: int = 1) -> np.ndarray:
-    """Edge-preserving median filter (SimpleITK, multi-threaded) of a float array."""
+    """Edge-preserving median filter (SimpleITK, multi-threaded) of a float array (float32 out).
+
+    CT numbers are sorted as 16-bit integers in steps of
+    :data:`MEDIAN_QUANTUM_HU` when they fit (about 30 % faster than floats).
+    """
     import SimpleITK as sitk
 
-    img = sitk.GetImageFromArray(np.ascontiguousarray(array, dtype=np.float32))
+    arr = np.asarray(array)
+    scaled = arr / MEDIAN_QUANTUM_HU
+    if arr.size and np.isfinite(arr).all() and float(scaled.min()) > -32000 and float(scaled.max()) < 32000:
+        img = sitk.GetImageFromArray(np.rint(scaled).astype(np.int16))
+        out = sitk.GetArrayFromImage(sitk.Median(img, [radius] * 3)).astype(np.float32)
+        return out * np.float32(MEDIAN_QUANTUM_HU)
+    img = sitk.GetImageFromArray(np.ascontiguousarray(arr, dtype=np.float32))
     return sitk.GetArrayFromImage(sitk.Median(img, [radius] * 3))
 
 
@@ -265,9 +302,11 @@ def label_volume(reference: Volume, labels: np.ndarray, names: dict[int, str], w
     if not np.any(labels):
         raise EmptyMaskError(f"The {what} segmentation is empty: nothing in the image matched.")
     dtype = np.uint8 if max(names, default=1) < 256 else np.uint16
-    present = {int(v) for v in np.unique(labels) if v != 0}
+    array = np.ascontiguousarray(labels, dtype=dtype)
+    # one pass over the CT-sized array (find_objects), not a sort or a histogram of it
+    present = {n for n, box in enumerate(ndi.find_objects(array), start=1) if box is not None}
     out = reference.copy_with(
-        array=labels.astype(dtype),
+        array=array,
         units=Unit.LABEL,
         label_names={k: v for k, v in names.items() if k in present},
         modality="SEG",
@@ -277,8 +316,8 @@ def label_volume(reference: Volume, labels: np.ndarray, names: dict[int, str], w
     return out
 
 
-def require_ct(ct: Volume, what: str, need_air: bool = False) -> np.ndarray:
-    """The CT array as float32; error when it clearly is not in HU.
+def require_ct(ct: Volume, what: str, need_air: bool = False, convert: bool = True) -> np.ndarray:
+    """The CT array (float32 with ``convert``, else as stored); error when it clearly is not in HU.
 
     ``need_air``: the method needs air around or inside the patient (body,
     lungs); a crop without air is then refused as "not a CT".
@@ -287,7 +326,9 @@ def require_ct(ct: Volume, what: str, need_air: bool = False) -> np.ndarray:
         raise InvalidInputError(
             f"The {what} segmentation needs a CT in HU, but the image has units {ct.units.value}."
         )
-    arr = np.asarray(ct.array, dtype=np.float32)
+    arr = np.asarray(ct.array, dtype=np.float32) if convert else np.asarray(ct.array)
+    if arr.dtype.kind not in "biuf":
+        raise InvalidInputError(f"The {what} segmentation needs a CT with numeric voxels, not {arr.dtype}.")
     if need_air and float(arr.min()) > -200.0:
         raise InvalidInputError(
             f"The {what} segmentation needs a CT in HU, but the image has no air "

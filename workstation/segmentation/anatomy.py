@@ -20,8 +20,6 @@ Methods
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 from scipy import ndimage as ndi
 
@@ -30,24 +28,20 @@ from workstation.core.volume import Volume
 from workstation.segmentation._common import (
     AIR_THRESHOLD_HU,
     Canonical,
-    closing,
     component_at,
     dilate,
     erode,
     fill_holes_3d_and_slices,
-    half_contrast_refine,
     label_volume,
     largest_component,
     mask_on,
     median_smooth,
-    neighbourhood_values,
-    opening,
     require_ct,
     robust_stats,
-    seed_index,
 )
+from workstation.segmentation._grid import bbox_slices
 
-__all__ = ["segment_body", "segment_lungs", "segment_liver"]
+__all__ = ["segment_body", "segment_lungs"]
 
 #: Lung parenchyma / soft-tissue split (HU); aerated lung is about -850 HU,
 #: soft tissue about 0-60 HU (Hu et al. 2001 derive an optimal threshold near
@@ -275,77 +269,6 @@ def _split_lungs(lung: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     return None
 
 
-def segment_liver(
-    ct: Volume,
-    seed_lps: Sequence[float] | None = None,
-    body: Volume | None = None,
-    lungs: Volume | None = None,
-) -> Volume:
-    """Liver on a contrast-enhanced or plain CT, seeded or automatic.
-
-    Parameters
-    ----------
-    ct:
-        CT volume in HU.
-    seed_lps:
-        A point inside the liver parenchyma (LPS, mm). Without it the liver is
-        found under the right hemidiaphragm, which needs the lung bases in the image.
-    body, lungs:
-        Masks already computed (any grid); computed when needed and not given.
-
-    Returns
-    -------
-    Volume
-        Label volume, label 1 ``"liver"``, vessels and lesions inside included.
-    """
-    arr = require_ct(ct, "liver")
-    canon = Canonical(ct)
-    a = canon.to_canon(arr)
-    spacing = canon.spacing
-    seed: tuple[int, int, int] | None = None
-    if seed_lps is not None:
-        seed = canon.index_to_canon(seed_index(ct, seed_lps, "liver seed"))
-        _check_seed_tissue(a, seed, spacing, "liver seed", seed_lps)
-    body_c = mask_on(ct, body, "body")
-    if body_c is not None:
-        body_c = canon.to_canon(body_c)
-    elif seed is None:
-        body_c = _body_canonical(a, spacing)
-    else:
-        # seeded: the intensity window keeps air out; any tissue may hold the liver
-        body_c = a > AIR_THRESHOLD_HU
-    smooth = median_smooth(a, 1)
-    lungs_c = mask_on(ct, lungs, "lungs")
-    if lungs_c is not None:
-        lungs_c = canon.to_canon(lungs_c)
-    elif seed is not None:
-        lungs_c = (a < LUNG_THRESHOLD_HU) & body_c
-    else:
-        try:
-            lab, _ = _lungs_canonical(a, spacing, body_c, smooth)
-        except EmptyMaskError:
-            raise InvalidInputError(
-                "The automatic liver segmentation needs the lung bases in the image, but no lung "
-                "was found; give a seed point inside the liver with --seed."
-            ) from None
-        lungs_c = lab > 0
-    if seed is None:
-        seed = _automatic_liver_seed(smooth, spacing, body_c, lungs_c)
-    liver = _grow_organ(a, smooth, spacing, seed, body_c & ~lungs_c)
-    return label_volume(ct, canon.from_canon(liver).astype(np.uint8), {1: "liver"}, "liver")
-
-
-def _check_seed_tissue(
-    a: np.ndarray, seed: tuple[int, int, int], spacing: np.ndarray, what: str, seed_lps: Sequence[float]
-) -> None:
-    value = float(np.median(neighbourhood_values(a, seed, 3.0, spacing)))
-    if value < AIR_THRESHOLD_HU:
-        x, y, z = (float(v) for v in seed_lps)
-        raise InvalidInputError(
-            f"The {what} ({x:.1f}, {y:.1f}, {z:.1f}) mm lies in air or lung ({value:.0f} HU), not in soft tissue."
-        )
-
-
 def _automatic_liver_seed(
     smooth: np.ndarray, spacing: np.ndarray, body: np.ndarray, lungs: np.ndarray
 ) -> tuple[int, int, int]:
@@ -360,11 +283,22 @@ def _automatic_liver_seed(
             "The automatic liver segmentation needs the base of the right lung in the image; "
             "give a seed point inside the liver with --seed."
         )
-    has = right_lung.any(axis=0)
+    has = np.asarray(right_lung.any(axis=0))
     base = np.where(has, np.argmax(right_lung, axis=0), -1)  # lowest lung slice per column
     k = np.arange(nz)[:, None, None]
     depth_mm = (base[None, :, :] - k) * spacing[0]
     under = has[None, :, :] & (depth_mm >= 10.0) & (depth_mm <= 60.0)
+    # everything below happens under the right lung base: work in that box
+    # (the 15 mm erosion of the body needs the body 15 mm around it)
+    reach = np.ceil(15.0 / spacing).astype(int) + 1
+    box = bbox_slices(under, [int(r) for r in reach])
+    if box is None:
+        raise InvalidInputError(
+            "The automatic liver segmentation found no soft tissue under the right hemidiaphragm; "
+            "give a seed point inside the liver with --seed."
+        )
+    origin = np.array([b.start for b in box])
+    smooth, body, lungs, under = smooth[box], body[box], lungs[box], under[box]
     region = under & erode(body, 15.0, spacing) & ~lungs
     values = smooth[region & (smooth > 0.0) & (smooth < 250.0)]
     if values.size < 100:
@@ -381,97 +315,5 @@ def _automatic_liver_seed(
     tissue = region & (np.abs(smooth - mode) <= half)
     tissue = largest_component(tissue)
     depth = ndi.distance_transform_edt(tissue, sampling=spacing)
-    seed = np.unravel_index(int(np.argmax(depth)), depth.shape)
+    seed = np.array(np.unravel_index(int(np.argmax(depth)), depth.shape)) + origin
     return (int(seed[0]), int(seed[1]), int(seed[2]))
-
-
-def _grow_organ(
-    a: np.ndarray,
-    smooth: np.ndarray,
-    spacing: np.ndarray,
-    seed: tuple[int, int, int],
-    allowed: np.ndarray,
-    open_mm: float = 4.0,
-    close_mm: float = 6.0,
-) -> np.ndarray:
-    """Seeded region growing with a learnt window, leak cut, edge refinement and hole filling."""
-    values = neighbourhood_values(smooth, seed, 8.0, spacing)
-    centre, sigma = robust_stats(values)
-    half = float(np.clip(3.5 * sigma, WINDOW_MIN_HALF_WIDTH_HU, 60.0))
-    window = allowed & (smooth >= centre - half) & (smooth <= centre + half)
-    if not window[seed]:
-        window[seed] = True
-    grown = component_at(window, seed)
-    # everything below happens within reach of the grown region: work on that box
-    margin = np.ceil((ABSORB_BAND_MM + close_mm) / spacing).astype(int) + 3
-    idx = np.argwhere(grown)
-    box = tuple(
-        slice(max(int(lo) - m, 0), min(int(hi) + m + 1, n))
-        for lo, hi, m, n in zip(idx.min(axis=0), idx.max(axis=0), margin, grown.shape, strict=True)
-    )
-    full_shape = grown.shape
-    grown, smooth, allowed = grown[box], smooth[box], allowed[box]
-    seed = (seed[0] - box[0].start, seed[1] - box[1].start, seed[2] - box[2].start)
-    opened = opening(grown, open_mm, spacing)
-    core = component_at(opened, seed) if opened[seed] else largest_component(opened)
-    if not core.any():
-        core = grown
-    # give back what the opening shaved off near the core (thin liver over the
-    # dome); bridges farther than the opening radius stay cut
-    organ = component_at(dilate(core, open_mm + float(spacing.max()), spacing) & grown, seed) if grown[seed] else core
-    organ = half_contrast_refine(smooth, organ, centre, spacing, allowed=allowed)
-    organ = _absorb_enclosed(organ, smooth, centre - half, centre + half, allowed, spacing, ABSORB_BAND_MM)
-    organ = closing(organ, close_mm, spacing) & allowed
-    organ = fill_holes_3d_and_slices(organ) & allowed
-    organ = component_at(organ, seed) if organ[seed] else largest_component(organ)
-    if not organ.any():
-        raise EmptyMaskError("The liver segmentation is empty after region growing from the seed.")
-    out = np.zeros(full_shape, bool)
-    out[box] = organ
-    return out
-
-
-#: Lesions and vessels at the organ's edge are absorbed when at least this
-#: fraction of their surface touches the organ.
-ENCLOSED_SURFACE_FRACTION = 0.6
-
-
-def _absorb_enclosed(
-    organ: np.ndarray,
-    smooth: np.ndarray,
-    low: float,
-    high: float,
-    allowed: np.ndarray,
-    spacing: np.ndarray,
-    band_mm: float = 20.0,
-) -> np.ndarray:
-    """Add hyper- and hypodense regions (lesions, vessels) mostly surrounded by the organ.
-
-    Hole filling only closes what is enclosed on every side; a lesion at the
-    liver capsule leaves a notch. Such a region joins the organ when
-    :data:`ENCLOSED_SURFACE_FRACTION` of its surface touches it. Fat (below
-    -20 HU) is never absorbed.
-    """
-    near = dilate(organ, band_mm, spacing)
-    outside = allowed & ~organ
-    out = organ.copy()
-    st = ndi.generate_binary_structure(3, 1)
-    # clearly hyper- or hypodense only: neighbours close to the organ's value
-    # (heart, vena cava next to a liver) must not join a lesion's component
-    centre = 0.5 * (low + high)
-    margin = max(high - low, 30.0)
-    for cls in (outside & (smooth > centre + margin), outside & (smooth < centre - margin) & (smooth > -20.0)):
-        lab, n = ndi.label(cls)
-        for idx, sl in enumerate(ndi.find_objects(lab), start=1):
-            pad = tuple(slice(max(s.start - 1, 0), s.stop + 1) for s in sl)
-            comp = lab[pad] == idx
-            if comp.sum() < 4 or not near[pad][comp].all():
-                continue  # tiny, or reaching beyond the organ (e.g. the vena cava)
-            surface = ndi.binary_dilation(comp, st) & ~comp
-            on_organ = organ[pad][surface]
-            # a lesion at the dome is capped by lung, not by liver: lung contact
-            # counts as enclosing, provided the organ holds a good part of it
-            enclosed = on_organ | ~allowed[pad][surface] | (smooth[pad][surface] < -300.0)
-            if enclosed.mean() >= ENCLOSED_SURFACE_FRACTION and on_organ.mean() >= 0.3:
-                out[pad] |= comp
-    return out

@@ -48,11 +48,14 @@ from workstation.segmentation._common import (
     robust_stats,
     seed_index,
 )
+from workstation.segmentation._lesion_seeded import LesionSeed, grow_lesion
 
 __all__ = ["segment_lesions", "segment_ablation_zone", "segment_uptake"]
 
 #: Smallest lesion/parenchyma contrast (HU) a seeded lesion may have.
 MIN_LESION_CONTRAST_HU = 15.0
+#: Shortest long axis (mm) accepted as a lesion line.
+MIN_LINE_MM = 3.0
 #: Largest distance (mm) from a seed that a lesion or an ablation zone may reach.
 MAX_RADIUS_MM = 75.0
 #: Closing radius (mm) of the liver envelope within which lesions may grow.
@@ -64,7 +67,7 @@ SUBCAPSULAR_MARGIN_MM = 15.0
 MAX_ELONGATION = 3.0
 
 
-def _point_text(p: Sequence[float]) -> str:
+def _point_text(p: Sequence[float] | np.ndarray) -> str:
     return f"({float(p[0]):.1f}, {float(p[1]):.1f}, {float(p[2]):.1f}) mm"
 
 
@@ -159,8 +162,9 @@ def segment_lesions(
     liver: Volume,
     seeds_lps: Sequence[Sequence[float]] | None = None,
     min_diameter_mm: float = 10.0,
+    seed_lines_lps: Sequence[tuple[Sequence[float], Sequence[float]]] | None = None,
 ) -> Volume:
-    """Liver lesions, one label per lesion, seeded or automatic.
+    """Liver lesions, one label per lesion, from clicks, long axes, or automatic.
 
     Parameters
     ----------
@@ -169,55 +173,64 @@ def segment_lesions(
     liver:
         Liver mask (any grid; lesions inside it included), e.g. from :func:`segment_liver`.
     seeds_lps:
-        One point (LPS, mm) inside each lesion. Without seeds the lesions are
-        found automatically as regions hypo- or hyperdense to the parenchyma.
+        One point (LPS, mm) inside each lesion (one click per lesion).
     min_diameter_mm:
         Smallest equivalent-sphere diameter (mm) of an automatically found lesion.
+    seed_lines_lps:
+        Long axes, one per lesion: two points (LPS, mm) across the lesion,
+        as drawn for RECIST (its ends on the lesion's edge).
+
+    Without seeds or lines the lesions are found automatically as regions
+    hypo- or hyperdense to the parenchyma.
 
     Returns
     -------
     Volume
-        Label volume, labels ``1..N`` named ``"lesion_1"``, … (seed order, or
-        decreasing volume when automatic).
+        Label volume on the CT grid, labels ``1..N`` named ``"lesion_1"``, …
+        (clicks first, then lines, in the order given; decreasing volume when
+        automatic). Where two lesions overlap, the first keeps the voxels.
     """
+    require_ct(ct, "lesions", convert=False)
+    liver_arr = mask_on(ct, liver, "liver")
+    assert liver_arr is not None
+    seeds: list[tuple[str, LesionSeed]] = []
+    for n, point in enumerate(seeds_lps or [], start=1):
+        what = f"lesion seed {n} {_point_text(point)}"
+        seeds.append((what, LesionSeed(np.array(seed_index(ct, point, f"lesion seed {n}"), float))))
+    for n, line in enumerate(seed_lines_lps or [], start=1):
+        if len(line) != 2:
+            raise InvalidInputError(f"The lesion line {n} needs two points X1 Y1 Z1 X2 Y2 Z2 (LPS mm).")
+        p1, p2 = (np.asarray(v, float) for v in line)
+        seed_index(ct, p1, f"start of lesion line {n}")  # both ends in the image
+        seed_index(ct, p2, f"end of lesion line {n}")
+        length = float(np.linalg.norm(p2 - p1))
+        if length < MIN_LINE_MM:
+            raise InvalidInputError(
+                f"The lesion line {n} is {length:.1f} mm long; a long axis spans the lesion "
+                f"(at least {MIN_LINE_MM:g} mm)."
+            )
+        # continuous indices: the line's middle need not be on a voxel centre
+        seeds.append(
+            (f"lesion line {n} {_point_text(p1)}-{_point_text(p2)}",
+             LesionSeed(ct.world_to_index(p1), ct.world_to_index(p2)))
+        )
+    if seeds:
+        labels = np.zeros(ct.shape, np.uint16)
+        for n, (what, seed) in enumerate(seeds, start=1):
+            region = grow_lesion(ct, liver_arr, seed, what)
+            labels[region & (labels == 0)] = n
+        names = {n: f"lesion_{n}" for n in range(1, len(seeds) + 1)}
+        return label_volume(ct, labels, names, "lesions")
     arr = require_ct(ct, "lesions")
     canon = Canonical(ct)
     a = canon.to_canon(arr)
     spacing = canon.spacing
-    liver_arr = mask_on(ct, liver, "liver")
-    assert liver_arr is not None
     liver_c = canon.to_canon(liver_arr)
     parenchyma_hu, _ = _liver_stats(a, liver_c, spacing)
     # the liver's envelope: a lesion at the edge may have been left out of the liver mask
     allowed = fill_holes_3d_and_slices(closing(liver_c, ENVELOPE_CLOSING_MM, spacing))
     labels = np.zeros(a.shape, np.uint16)
-    near_liver: np.ndarray | None = None
-    if seeds_lps is not None:
-        for n, point in enumerate(seeds_lps, start=1):
-            seed = canon.index_to_canon(seed_index(ct, point, f"lesion seed {n}"))
-            seed_allowed = allowed
-            if not allowed[seed]:
-                # a subcapsular lesion may have been left out of the liver mask:
-                # accept seeds close to the liver and let the lesion reach them
-                if near_liver is None:
-                    near_liver = dilate(liver_c, SUBCAPSULAR_MARGIN_MM, spacing)
-                if not near_liver[seed]:
-                    raise InvalidInputError(
-                        f"The lesion seed {n} {_point_text(point)} lies outside the liver mask."
-                    )
-                seed_allowed = allowed | near_liver
-            region = _grow_lesion(a, seed, seed_allowed, parenchyma_hu, spacing)
-            if region is None:
-                value = float(np.median(neighbourhood_values(a, seed, 3.0, spacing)))
-                raise InvalidInputError(
-                    f"The lesion seed {n} {_point_text(point)} is not on a lesion: its neighbourhood "
-                    f"({value:.0f} HU) is within {MIN_LESION_CONTRAST_HU:.0f} HU of the liver "
-                    f"parenchyma ({parenchyma_hu:.0f} HU)."
-                )
-            labels[region & (labels == 0)] = n
-        count = len(seeds_lps)
-    else:
-        count = _automatic_lesions(a, liver_c, allowed, parenchyma_hu, spacing, min_diameter_mm, labels)
+    count = _automatic_lesions(a, liver_c, allowed, parenchyma_hu, spacing, min_diameter_mm, labels)
     names = {n: f"lesion_{n}" for n in range(1, count + 1)}
     if count == 0:
         raise EmptyMaskError(

@@ -30,6 +30,7 @@ __all__ = [
     "largest_component",
     "remove_small_components",
     "import_totalsegmentator",
+    "import_multilabel",
 ]
 
 
@@ -144,6 +145,51 @@ _TOTALSEG_MERGE: dict[str, str] = {
     r"lung_(upper|middle|lower)_lobe_(left|right)": "lungs",
     r"liver_segment_\d+": "liver",
 }
+
+
+def import_multilabel(
+    path: str | os.PathLike[str],
+    image: Volume | None = None,
+    totalsegmentator: bool = False,
+) -> Volume:
+    """A multi-label file (TotalSegmentator ``--ml``, a label map from another tool) with its names.
+
+    The label values stay those of the file. Names come from the label table
+    in the NIfTI header (TotalSegmentator writes one), a 3D Slicer colour
+    table beside the file, or, with ``totalsegmentator`` (or when neither
+    exists and every value is one of its classes), TotalSegmentator's class map
+    of the ``total`` task (v2, :data:`workstation.io.label_tables.TOTALSEGMENTATOR_TOTAL_V2`).
+
+    Parameters
+    ----------
+    path:
+        The label file (NIfTI, NRRD, MHA).
+    image:
+        When given, the labels are resampled onto its grid (nearest neighbour,
+        patient space; no overlap is an error).
+    totalsegmentator:
+        Name the values by TotalSegmentator's class map whatever the file says.
+    """
+    from workstation.io.label_tables import TOTALSEGMENTATOR_TOTAL_V2
+    from workstation.io.masks import read_mask
+
+    labels = read_mask(path, reference=image)
+    present = sorted(int(v) for v in labels.label_names)
+    generic = all(labels.label_names[v] == f"label {v}" for v in present)
+    if totalsegmentator or generic:
+        unknown = [v for v in present if v not in TOTALSEGMENTATOR_TOTAL_V2]
+        if totalsegmentator and unknown:
+            raise InvalidInputError(
+                f"{path}: values {unknown[:5]} are not classes of TotalSegmentator's total task (1-117)."
+            )
+        if not unknown:
+            labels.label_names = {v: TOTALSEGMENTATOR_TOTAL_V2[v] for v in present}
+            labels.metadata.warnings.append(
+                f"{Path(path).name}: label names from TotalSegmentator's class map (total task, v2)."
+            )
+    labels.modality = "SEG"
+    labels.metadata.source_path = str(path)
+    return labels
 
 
 def import_totalsegmentator(folder: str | os.PathLike[str]) -> Volume:
