@@ -289,6 +289,19 @@ def run_demo(out_dir: str | os.PathLike[str], run_command: Callable[[list[str]],
             dice = _dice(auto, truth)
             seg_notes[kind] = dice
             step.notes.append(f"Dice {dice:.3f} against the ground truth")
+        # a lesion from the radiologist's long axis (RECIST style): two points across lesion 1
+        lesion = truth_sirt["lesions"][0]
+        cx, cy, cz = lesion["centre_lps_mm"]
+        half = lesion["diameter_mm"] / 2
+        line = [f"{v:g}" for v in (cx - half, cy, cz, cx + half, cy, cz)]
+        step = run.run("segment a lesion from its long axis",
+                       ["segment", "lesions", "--image", ct_path, "--within", str(sirt_gt / "liver.nii.gz"),
+                        "--seed-line", *line, "-o", str(out / "segmentation" / "lesion_long_axis.nii.gz")],
+                       ["segmentation/lesion_long_axis.nii.gz"])
+        drawn = read_image(out / "segmentation" / "lesion_long_axis.nii.gz").array != 0
+        dice = _dice(drawn, read_image(sirt_gt / "lesions.nii.gz").array == lesion["label"])
+        seg_notes["lesion_long_axis"] = dice
+        step.notes.append(f"Dice {dice:.3f} against lesion {lesion['label']} of the ground truth")
         summary["segmentation_dice"] = seg_notes
         # 5. the planning (MAA) CT registered to the treatment CT: a rigid CT-to-CT registration
         #    between two frames of reference, checked against the known patient shift
