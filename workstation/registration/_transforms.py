@@ -25,7 +25,9 @@ if TYPE_CHECKING:
 __all__ = [
     "affine_parameters",
     "jacobian_determinant",
+    "linear_inverse",
     "read_landmarks",
+    "rotation_deg",
     "read_transform",
     "transform_points",
     "transform_volume",
@@ -83,6 +85,25 @@ def affine_parameters(transform: sitk.Transform) -> tuple[np.ndarray, np.ndarray
     b = out[0]
     a = (out[1:] - b).T / 100.0
     return a, b
+
+
+def rotation_deg(a: np.ndarray) -> float:
+    """Rotation angle (degrees) of the orthonormalised part of a 3×3 matrix."""
+    u, _, vt = np.linalg.svd(a)
+    r = u @ vt
+    return float(np.degrees(np.arccos(np.clip((np.trace(r) - 1.0) / 2.0, -1.0, 1.0))))
+
+
+def linear_inverse(transform: sitk.Transform) -> sitk.Transform:
+    """The exact inverse of a linear transform, as an ITK affine transform."""
+    import SimpleITK as sitk
+
+    a, b = affine_parameters(transform)
+    a_inv = np.linalg.inv(a)
+    inv = sitk.AffineTransform(3)
+    inv.SetMatrix(tuple(float(v) for v in a_inv.ravel()))
+    inv.SetTranslation(tuple(float(v) for v in -a_inv @ b))
+    return inv
 
 
 def _is_linear(transform: sitk.Transform) -> bool:
