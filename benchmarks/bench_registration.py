@@ -152,14 +152,14 @@ def load_sample_pair(mode: str) -> dict | None:
 def load_phantom_pair(mode: str) -> dict:
     from workstation.registration._phantom import (
         AbdomenPhantom,
-        grid_volume,
+        axial_grid,
         rigid_matrix,
         smooth_deformation,
     )
 
     ph = AbdomenPhantom(seed=7)
-    gf = grid_volume((48, 96, 96), (3.0, 3.0, 3.0))
-    gm = grid_volume((50, 96, 96), (3.0, 3.0, 3.0), (2.0, -1.5, 1.0))
+    gf = axial_grid((48, 96, 96), (3.0, 3.0, 3.0))
+    gm = axial_grid((50, 96, 96), (3.0, 3.0, 3.0), (2.0, -1.5, 1.0))
     r = rigid_matrix((2.0, -1.5, 3.0))
     c, t = np.array([-20.0, 0.0, 0.0]), np.array([4.0, -3.0, 5.0])
     bumps = smooth_deformation([[-70, 10, 30], [-20, -30, -20], [30, 30, 0]],
