@@ -7,8 +7,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from workstation.core.grid import Grid
 from workstation.core.volume import Volume
 from workstation.registration._masks import Mask
+from workstation.registration._rigid_regions import fixed_box_of_moving_mask
 from workstation.registration._transforms import (
     affine_parameters,
     jacobian_determinant,
@@ -60,19 +62,34 @@ def transform_summary(transform: sitk.Transform) -> dict[str, Any]:
 
 def jacobian_summary(transform: sitk.Transform, fixed: Volume, region: np.ndarray | None,
                      working_spacing_mm: float) -> dict[str, Any]:
-    """Jacobian determinant statistics over the metric region, on a grid of >= 3 mm."""
+    """Jacobian determinant statistics over the metric region, on a grid of >= 3 mm.
+
+    The grid is the fixed grid coarsened to >= 3 mm, cropped to the region's box
+    (plus one voxel) when there is a region.
+    """
     step = max(3.0, working_spacing_mm)
     factor = np.maximum(1, np.round(step / fixed.spacing_mm)).astype(int)
-    coarse_shape = tuple(int(math.ceil(s / f)) for s, f in zip(fixed.shape, factor, strict=True))
+    nz, ny, nx = (int(math.ceil(s / f)) for s, f in zip(fixed.shape, factor, strict=True))
+    coarse_shape = (nz, ny, nx)
     aff = fixed.affine.copy()
     aff[:3, :3] = fixed.affine[:3, :3] * factor[np.newaxis, :]
-    grid = Volume(np.zeros(coarse_shape, dtype=np.uint8), aff)
-    jac = jacobian_determinant(transform, grid).array
+    grid = Grid(coarse_shape, aff)
+    sub = None
     if region is not None:
         sub = region[:: factor[0], :: factor[1], :: factor[2]]
         sub = sub[: coarse_shape[0], : coarse_shape[1], : coarse_shape[2]]
         if sub.any():
-            jac = jac[sub]
+            inside = np.argwhere(sub)
+            lo = np.maximum(inside.min(axis=0) - 1, 0)
+            hi = np.minimum(inside.max(axis=0) + 2, coarse_shape)
+            box = (slice(int(lo[0]), int(hi[0])), slice(int(lo[1]), int(hi[1])), slice(int(lo[2]), int(hi[2])))
+            grid = grid.crop(box)
+            sub = sub[box]
+        else:
+            sub = None
+    jac = jacobian_determinant(transform, grid).array
+    if sub is not None:
+        jac = jac[sub]
     jac = jac.ravel()
     return {
         "min": round(float(jac.min()), 4),
@@ -97,9 +114,13 @@ def rigid_region_report(regions: list[Mask], transform: sitk.Transform,
     for m in regions:
         vol_ml = float(m.volume.array.sum() * m.volume.voxel_volume_ml)
         if m.space == "moving":
-            carried = transform_volume(m.volume.copy_with(array=m.volume.array.astype(np.uint8)),
-                                       fixed, transform, interpolation="partial", supersampling=2)
-            after = float(carried.array.sum() * fixed.voxel_volume_ml)
+            box = fixed_box_of_moving_mask(m.volume, transform, fixed)
+            after = 0.0
+            if box is not None:
+                carried = transform_volume(m.volume.copy_with(array=m.volume.array.astype(np.uint8)),
+                                           fixed.crop(box), transform, interpolation="partial",
+                                           supersampling=2)
+                after = float(carried.array.sum() * fixed.voxel_volume_ml)
             entry = {"name": m.name, "space": "moving", "volume_moving_ml": round(vol_ml, 3),
                      "volume_fixed_ml": round(after, 3),
                      "volume_change_percent": round(100.0 * (after / vol_ml - 1.0), 3)}

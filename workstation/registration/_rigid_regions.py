@@ -14,14 +14,24 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from workstation.core.grid import Grid
 from workstation.core.volume import Volume
 from workstation.registration._masks import Mask
-from workstation.registration._transforms import affine_parameters, rotation_deg, transform_volume
+from workstation.registration._transforms import (
+    affine_parameters,
+    rotation_deg,
+    transform_points,
+    transform_volume,
+)
 
 if TYPE_CHECKING:
     import SimpleITK as sitk
 
-__all__ = ["keep_rigid", "solve_preimage"]
+__all__ = ["fixed_box_of_moving_mask", "keep_rigid", "solve_preimage"]
+
+#: Margin (mm) around the pre-image of a moving-space mask's voxels within which the
+#: fixed-space region is looked for (covers a voxel of the mask and any local stretch).
+_PREIMAGE_MARGIN_MM = 10.0
 
 
 def kabsch(src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -32,6 +42,41 @@ def kabsch(src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     d = np.sign(np.linalg.det(vt.T @ u.T))
     r = vt.T @ np.diag([1.0, 1.0, d]) @ u.T
     return r, cd - r @ cs
+
+
+def fixed_box_of_moving_mask(mask: Volume, transform: sitk.Transform, fixed: Volume,
+                             max_points: int = 400) -> tuple[slice, slice, slice] | None:
+    """The index box of the fixed grid that holds the pre-image of a moving-space mask.
+
+    Up to ``max_points`` mask voxels (and the corners of its box) are mapped back
+    through the transform (exactly for linear transforms, iteratively otherwise);
+    their box is widened by :data:`_PREIMAGE_MARGIN_MM`. ``None`` when nothing of
+    it falls in the fixed grid. Lets mask resampling through a deformable transform
+    visit a few thousand fixed voxels instead of the whole image.
+    """
+    idx = np.argwhere(mask.array != 0)
+    if len(idx) == 0:
+        return None
+    if len(idx) > max_points:
+        idx = idx[np.linspace(0, len(idx) - 1, max_points).astype(int)]
+    lo, hi = idx.min(axis=0), idx.max(axis=0)
+    corners = np.array([[a, b, c] for a in (lo[0], hi[0]) for b in (lo[1], hi[1]) for c in (lo[2], hi[2])])
+    pts = mask.index_to_world(np.concatenate([idx, corners]).astype(float))
+    back = transform_points(pts, transform, inverse=True)
+    margin = int(np.ceil(_PREIMAGE_MARGIN_MM / float(fixed.spacing_mm.min())))
+    return fixed.grid.box_of_world_points(back, margin_voxels=margin)
+
+
+def pull_back_mask(mask: Volume, transform: sitk.Transform, fixed: Volume) -> np.ndarray:
+    """A moving-space mask on the fixed grid (nearest neighbour), computed in its box only."""
+    out = np.zeros(fixed.shape, dtype=bool)
+    box = fixed_box_of_moving_mask(mask, transform, fixed)
+    if box is None:
+        return out
+    pulled = transform_volume(mask.copy_with(array=(mask.array != 0).astype(np.uint8)),
+                              fixed.crop(box), transform, interpolation="nearest")
+    out[box] = pulled.array != 0
+    return out
 
 
 def keep_rigid(
@@ -73,14 +118,13 @@ def keep_rigid(
         if m.space == "fixed":
             fixed_regions.append(m.volume.array)
         else:
-            pulled = transform_volume(m.volume.copy_with(array=m.volume.array.astype(np.uint8)),
-                                      fixed, transform, interpolation="nearest")
-            if not pulled.array.any():
+            pulled = pull_back_mask(m.volume, transform, fixed)
+            if not pulled.any():
                 warnings.append(
                     f"The rigid region {m.name} maps outside the fixed image and was not kept rigid."
                 )
                 continue
-            fixed_regions.append(pulled.array != 0)
+            fixed_regions.append(pulled)
     if not fixed_regions:
         return transform, [], warnings
     union = np.logical_or.reduce(fixed_regions)
@@ -98,17 +142,16 @@ def keep_rigid(
     affine = np.eye(4)
     affine[:3, :3] = d * step
     affine[:3, 3] = origin
-    box = Volume(np.zeros(tuple(int(s) for s in shape), dtype=np.uint8), affine)
+    box = Grid((int(shape[0]), int(shape[1]), int(shape[2])), affine)
     region_box = fixed.copy_with(array=union.astype(np.uint8)).resample_to(
         box, interpolation="nearest"
     ).array != 0
     labels, n = ndimage.label(region_box)
     grid = box.index_to_world(np.argwhere(np.ones(box.shape, dtype=bool)).astype(float))
-    size = [int(s) for s in box.shape[::-1]]
-    field_img = sitk.TransformToDisplacementField(
-        transform, sitk.sitkVectorFloat64, size, tuple(float(v) for v in box.origin_mm),
-        (step, step, step), tuple(float(v) for v in box.direction[:, ::-1].ravel()),
-    )
+    to_field = sitk.TransformToDisplacementFieldFilter()
+    to_field.SetReferenceImage(box.to_sitk_reference())
+    to_field.SetOutputPixelType(sitk.sitkVectorFloat64)
+    field_img = to_field.Execute(transform)
     mapped = grid + sitk.GetArrayFromImage(field_img).reshape(-1, 3)
     weights = np.zeros((n, grid.shape[0]))
     rigid_images = np.zeros((n, grid.shape[0], 3))
@@ -145,7 +188,7 @@ def keep_rigid(
 
 
 def solve_preimage(
-    transform: sitk.Transform, targets: np.ndarray, start: np.ndarray, box: Volume,
+    transform: sitk.Transform, targets: np.ndarray, start: np.ndarray, box: Grid,
     iterations: int = 30,
 ) -> np.ndarray:
     """Points x with transform(x) = targets, starting from ``start``.
@@ -161,13 +204,12 @@ def solve_preimage(
     pad = int(np.ceil(10.0 / step))
     affine = box.affine.copy()
     affine[:3, 3] = box.index_to_world([-pad, -pad, -pad])
-    shape = tuple(int(n + 2 * pad) for n in box.shape)
-    ext = Volume(np.zeros(shape, dtype=np.uint8), affine)
-    field = sitk.GetArrayFromImage(sitk.TransformToDisplacementField(
-        transform, sitk.sitkVectorFloat64, [int(n) for n in shape[::-1]],
-        tuple(float(v) for v in ext.origin_mm), (step, step, step),
-        tuple(float(v) for v in ext.direction[:, ::-1].ravel()),
-    ))
+    nz, ny, nx = (int(n + 2 * pad) for n in box.shape)
+    ext = Grid((nz, ny, nx), affine)
+    to_field = sitk.TransformToDisplacementFieldFilter()
+    to_field.SetReferenceImage(ext.to_sitk_reference())
+    to_field.SetOutputPixelType(sitk.sitkVectorFloat64)
+    field = sitk.GetArrayFromImage(to_field.Execute(transform))
     coeffs = [ndimage.spline_filter(field[..., c], order=3) for c in range(3)]
 
     def forward(p: np.ndarray) -> np.ndarray:
