@@ -27,6 +27,9 @@ def test_settings_are_frozen_and_replaceable():
         ({"rigid_blend_mm": -1.0}, "rigid_blend_mm must not be negative"),
         ({"samples_linear": (5000,)}, "samples_linear must be two sample counts"),
         ({"samples_bspline": 0}, "samples_bspline must be at least 1"),
+        ({"samples_linear_before_bspline": 0}, "samples_linear_before_bspline must be at least 1"),
+        ({"linear_coarse_min_step_mm": 0.0}, "both above 0"),
+        ({"linear_coarse_min_step_mm": 5.0}, "linear_step_mm above linear_min_step_mm and linear_coarse"),
         ({"shrink_factors": ()}, "shrink_factors must be shrink factors"),
     ],
 )

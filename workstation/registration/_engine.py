@@ -269,7 +269,9 @@ class Engine:
         else:
             r.SetOptimizerAsRegularStepGradientDescent(
                 learningRate=self.s.linear_step_mm,
-                minStep=self.s.linear_min_step_mm,
+                # coarse levels only ahead of a Levenberg-Marquardt finest level: they need not converge as far
+                minStep=max(self.s.linear_min_step_mm, self.s.linear_coarse_min_step_mm) if refine
+                else self.s.linear_min_step_mm,
                 numberOfIterations=iterations,
                 relaxationFactor=self.s.linear_relaxation,
                 gradientMagnitudeTolerance=1e-8,
