@@ -57,6 +57,7 @@ from workstation.core.errors import (
     InvalidInputError,
     NoOverlapError,
 )
+from workstation.core.outputs import jsonable
 from workstation.core.volume import Unit, Volume
 from workstation.io._atomic import atomic_directory
 from workstation.registration._engine import Engine, RunConfig, identity_transform
@@ -65,7 +66,6 @@ from workstation.registration._masks import dilate_mm as _dilate_mm  # noqa: F40
 from workstation.registration._report import (
     describe,
     jacobian_summary,
-    jsonable,
     rigid_region_report,
     stats_mm,
     transform_summary,
@@ -228,7 +228,7 @@ def register(
     t_start = time.perf_counter()
     if mode not in ("rigid", "affine", "deformable"):
         raise InvalidInputError(f"Unknown registration mode {mode!r}; use rigid, affine or deformable.")
-    both_ct = all(_is_ct(v) for v in (fixed, moving))
+    both_ct = all(v.is_ct(guess_from_values=True) for v in (fixed, moving))
     if metric is None:
         metric = "correlation" if both_ct else "mattes"
     if metric not in ("mattes", "correlation", "meansquares"):
@@ -362,7 +362,7 @@ def register(
             "before": stats_mm(before), "after": stats_mm(after),
             "note": "landmarks were used for the initialisation, so this is not an independent test",
         }
-    if inverse_consistency and both_ct != (_is_ct(fixed) or _is_ct(moving)):
+    if inverse_consistency and both_ct != (fixed.is_ct(guess_from_values=True) or moving.is_ct(guess_from_values=True)):
         # One image is CT, the other not (emission): with the emission image as fixed image the
         # reverse registration samples mostly background, and on the phantom it was 5 mm off
         # where the forward one was within 2 mm; its "inconsistency" would be a false alarm.
@@ -418,16 +418,3 @@ def register(
     report_progress(1.0, "registered")
     report["elapsed_s"]["total"] = round(time.perf_counter() - t_start, 2)
     return RegistrationResult(transform=transform, report=jsonable(report), fixed=fixed, moving=moving)
-
-
-def _is_ct(volume: Volume) -> bool:
-    """CT by modality or units; an image of unknown kind (NIfTI) whose values look like HU
-    (air near -1000 and no value below -1100) counts as CT."""
-    if volume.modality == "CT" or volume.units == Unit.HU:
-        return True
-    if volume.modality is not None or volume.units not in (Unit.UNKNOWN,):
-        return False
-    sample = volume.array.ravel()[:: max(1, volume.array.size // 100_000)]
-    low = float(np.percentile(sample, 1))
-    return -1100.0 <= low <= -800.0 and float(sample.min()) >= -1100.0 - 200.0
-

@@ -23,7 +23,6 @@ if TYPE_CHECKING:
 __all__ = [
     "describe",
     "jacobian_summary",
-    "jsonable",
     "rigid_region_report",
     "stats_mm",
     "transform_summary",
@@ -132,16 +131,3 @@ def rigid_region_report(regions: list[Mask], transform: sitk.Transform,
                      "volume_change_percent": round(100.0 * (vol_ml / moved - 1.0), 3)}
         out.append(entry)
     return out
-
-
-def jsonable(value: Any) -> Any:
-    """Plain JSON values: numpy scalars unwrapped, tuples as lists, non-finite floats as None."""
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
