@@ -31,7 +31,7 @@ def test_margin_pre_post_synthetic_rigid_shift(tmp_path, capsys, mode, tolerance
     import SimpleITK as sitk
 
     from workstation.registration import transform_volume
-    from workstation.registration._phantom import AbdomenPhantom, grid_volume
+    from workstation.registration._phantom import AbdomenPhantom, axial_grid
 
     shift = np.array([5.0, -4.0, 6.0])  # fixed (post) point x shows the anatomy at x + shift
 
@@ -39,8 +39,8 @@ def test_margin_pre_post_synthetic_rigid_shift(tmp_path, capsys, mode, tolerance
         return np.asarray(p) + shift
 
     phantom = AbdomenPhantom(seed=7)
-    post_grid = grid_volume((40, 88, 88), (3.0, 2.5, 2.5), (-50.0, 0.0, 0.0))
-    pre_grid = grid_volume((40, 88, 88), (3.0, 2.5, 2.5), (-45.0, -3.0, 4.0))
+    post_grid = axial_grid((40, 88, 88), (3.0, 2.5, 2.5), (-50.0, 0.0, 0.0))
+    pre_grid = axial_grid((40, 88, 88), (3.0, 2.5, 2.5), (-45.0, -3.0, 4.0))
     post = phantom.ct(post_grid, truth, ablated=True, seed=3)
     pre = phantom.ct(pre_grid, seed=4)
     tumour_pre = phantom.mask(pre_grid, "tumour")

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from workstation.core import Volume
+from workstation.core import Grid, Volume
 from workstation.registration._phantom import (
     AbdomenPhantom,
-    grid_volume,
+    axial_grid,
     rigid_matrix,
     smooth_deformation,
 )
@@ -52,17 +52,17 @@ def phantom() -> AbdomenPhantom:
 
 
 @pytest.fixture(scope="session")
-def fixed_grid() -> Volume:
-    return grid_volume((48, 96, 96), (3.0, 3.0, 3.0))
+def fixed_grid() -> Grid:
+    return axial_grid((48, 96, 96), (3.0, 3.0, 3.0))
 
 
 @pytest.fixture(scope="session")
-def moving_grid() -> Volume:
-    return grid_volume((50, 96, 96), (3.0, 3.0, 3.0), (2.0, -1.5, 1.0))
+def moving_grid() -> Grid:
+    return axial_grid((50, 96, 96), (3.0, 3.0, 3.0), (2.0, -1.5, 1.0))
 
 
 @pytest.fixture(scope="session")
-def rigid_pair(phantom: AbdomenPhantom, fixed_grid: Volume, moving_grid: Volume) -> Pair:
+def rigid_pair(phantom: AbdomenPhantom, fixed_grid: Grid, moving_grid: Grid) -> Pair:
     """CT -> CT, rigid: 3/-2/4 degrees about a point in the liver, translation (6, -4, 5) mm."""
     truth = _rigid((3.0, -2.0, 4.0), (6.0, -4.0, 5.0), (-20.0, 0.0, 0.0))
     fixed = phantom.ct(fixed_grid, truth, seed=1)
@@ -72,7 +72,7 @@ def rigid_pair(phantom: AbdomenPhantom, fixed_grid: Volume, moving_grid: Volume)
 
 
 @pytest.fixture(scope="session")
-def deformable_pair(phantom: AbdomenPhantom, fixed_grid: Volume, moving_grid: Volume) -> Pair:
+def deformable_pair(phantom: AbdomenPhantom, fixed_grid: Grid, moving_grid: Grid) -> Pair:
     """Pre-ablation CT (moving) -> post-ablation CT (fixed): rigid + smooth breathing-like
     deformation (Gaussian bumps, up to ~8 mm), the tumour replaced by a larger ablation zone."""
     rigid = _rigid((2.0, -1.5, 3.0), (4.0, -3.0, 5.0), (-20.0, 0.0, 0.0))
@@ -96,11 +96,11 @@ def deformable_pair(phantom: AbdomenPhantom, fixed_grid: Volume, moving_grid: Vo
 
 
 @pytest.fixture(scope="session")
-def spect_pair(phantom: AbdomenPhantom, fixed_grid: Volume) -> Pair:
+def spect_pair(phantom: AbdomenPhantom, fixed_grid: Grid) -> Pair:
     """CT (fixed) and a SPECT-like image (moving: 4.8 mm voxels, 14 mm FWHM, Poisson noise)
     misaligned by a known 10 mm / 5 degree rigid offset; separate frames of reference."""
     truth = _rigid((0.0, 0.0, 5.0), (6.0, -6.0, 5.29), (-55.0, -5.0, 5.0))  # |t| = 10.0 mm
-    grid = grid_volume((40, 64, 64), (4.8, 4.8, 4.8), (0.0, 0.0, 0.0))
+    grid = axial_grid((40, 64, 64), (4.8, 4.8, 4.8), (0.0, 0.0, 0.0))
     inverse = _inverse_rigid(truth)
     spect = phantom.spect(grid, inverse, seed=5)
     ct = phantom.ct(fixed_grid, seed=6)

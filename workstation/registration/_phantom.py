@@ -16,11 +16,12 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from workstation.core.grid import Grid
 from workstation.core.volume import Unit, Volume, affine_from_geometry
 
 __all__ = [
     "AbdomenPhantom",
-    "grid_volume",
+    "axial_grid",
     "rigid_matrix",
     "smooth_deformation",
 ]
@@ -55,13 +56,13 @@ def smooth_deformation(
     return apply
 
 
-def grid_volume(shape_zyx: tuple[int, int, int], spacing_zyx_mm: tuple[float, float, float],
-                centre_lps_mm: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> Volume:
-    """An empty axial grid centred on a point."""
+def axial_grid(shape_zyx: tuple[int, int, int], spacing_zyx_mm: tuple[float, float, float],
+               centre_lps_mm: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> Grid:
+    """An axial grid centred on a point (spacing in mm, centre in LPS mm)."""
     spacing = np.asarray(spacing_zyx_mm, dtype=float)
     extent_xyz = (np.asarray(shape_zyx) - 1)[::-1] * spacing[::-1]
     origin = np.asarray(centre_lps_mm, dtype=float) - extent_xyz / 2.0
-    return Volume(np.zeros(shape_zyx, dtype=np.float32), affine_from_geometry(origin, spacing))
+    return Grid(shape_zyx, affine_from_geometry(origin, spacing))
 
 
 def _ellipsoid(p: np.ndarray, centre: tuple[float, float, float], axes: tuple[float, float, float]) -> np.ndarray:
@@ -163,7 +164,7 @@ class AbdomenPhantom:
     # --- rendering on grids
     def render(
         self,
-        grid: Volume,
+        grid: Grid | Volume,
         values: Callable[[np.ndarray], np.ndarray],
         mapping: Mapping | None = None,
         blur_sigma_mm: float = 0.0,
@@ -178,19 +179,19 @@ class AbdomenPhantom:
             out = ndimage.gaussian_filter(out, blur_sigma_mm / grid.spacing_mm).astype(np.float32)
         return out
 
-    def ct(self, grid: Volume, mapping: Mapping | None = None, ablated: bool = False,
+    def ct(self, grid: Grid | Volume, mapping: Mapping | None = None, ablated: bool = False,
            noise_hu: float = 10.0, seed: int = 0) -> Volume:
         """A CT image (HU) with a 1 mm Gaussian PSF and Gaussian noise."""
         arr = self.render(grid, lambda p: self.ct_hu(p, ablated), mapping, blur_sigma_mm=1.0)
         arr += np.random.default_rng(seed).normal(0.0, noise_hu, arr.shape).astype(np.float32)
-        return grid.copy_with(array=arr, modality="CT", units=Unit.HU)
+        return _on(grid, arr, modality="CT", units=Unit.HU)
 
-    def mask(self, grid: Volume, structure: str, mapping: Mapping | None = None) -> Volume:
+    def mask(self, grid: Grid | Volume, structure: str, mapping: Mapping | None = None) -> Volume:
         fn = getattr(self, structure)
         arr = self.render(grid, lambda p: fn(p).astype(np.float32), mapping) > 0.5
-        return grid.copy_with(array=arr.astype(np.uint8), units=Unit.LABEL, label_names={1: structure})
+        return _on(grid, arr.astype(np.uint8), units=Unit.LABEL, label_names={1: structure})
 
-    def spect(self, grid: Volume, mapping: Mapping | None = None, fwhm_mm: float = 14.0,
+    def spect(self, grid: Grid | Volume, mapping: Mapping | None = None, fwhm_mm: float = 14.0,
               total_counts: float = 2e6, seed: int = 0) -> Volume:
         """An emission image: activity blurred to ``fwhm_mm`` with Poisson noise (counts)."""
         sigma = fwhm_mm / 2.3548
@@ -198,4 +199,10 @@ class AbdomenPhantom:
         arr = np.clip(arr, 0, None)
         lam = arr * (total_counts / max(float(arr.sum()), 1e-12))
         counts = np.random.default_rng(seed).poisson(lam).astype(np.float32)
-        return grid.copy_with(array=counts, modality="NM", units=Unit.COUNTS)
+        return _on(grid, counts, modality="NM", units=Unit.COUNTS)
+
+
+def _on(grid: Grid | Volume, array: np.ndarray, **fields: object) -> Volume:
+    """A volume of ``array`` on the grid (a volume's grid: its own; its values are not used)."""
+    g = grid.grid if isinstance(grid, Volume) else grid
+    return Volume(array, g.affine.copy(), frame_of_reference_uid=g.frame_of_reference_uid, **fields)  # type: ignore[arg-type]

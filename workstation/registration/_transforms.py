@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 
 from workstation.core.errors import EmptyMaskError, InvalidInputError, NoOverlapError
+from workstation.core.grid import Grid
 from workstation.core.volume import Unit, Volume
 from workstation.io._atomic import atomic_path
 
@@ -25,7 +26,9 @@ if TYPE_CHECKING:
 __all__ = [
     "affine_parameters",
     "jacobian_determinant",
+    "linear_inverse",
     "read_landmarks",
+    "rotation_deg",
     "read_transform",
     "transform_points",
     "transform_volume",
@@ -83,6 +86,25 @@ def affine_parameters(transform: sitk.Transform) -> tuple[np.ndarray, np.ndarray
     b = out[0]
     a = (out[1:] - b).T / 100.0
     return a, b
+
+
+def rotation_deg(a: np.ndarray) -> float:
+    """Rotation angle (degrees) of the orthonormalised part of a 3×3 matrix."""
+    u, _, vt = np.linalg.svd(a)
+    r = u @ vt
+    return float(np.degrees(np.arccos(np.clip((np.trace(r) - 1.0) / 2.0, -1.0, 1.0))))
+
+
+def linear_inverse(transform: sitk.Transform) -> sitk.Transform:
+    """The exact inverse of a linear transform, as an ITK affine transform."""
+    import SimpleITK as sitk
+
+    a, b = affine_parameters(transform)
+    a_inv = np.linalg.inv(a)
+    inv = sitk.AffineTransform(3)
+    inv.SetMatrix(tuple(float(v) for v in a_inv.ravel()))
+    inv.SetTranslation(tuple(float(v) for v in -a_inv @ b))
+    return inv
 
 
 def _is_linear(transform: sitk.Transform) -> bool:
@@ -157,14 +179,6 @@ def _invert_points(forward, targets: np.ndarray, tolerance_mm: float, max_iterat
     return x
 
 
-def _supersampled_affine(reference: Volume, factor: int) -> np.ndarray:
-    """Affine of a grid that divides each reference voxel into factor³ sub-voxels."""
-    scale = np.eye(4)
-    scale[:3, :3] = np.eye(3) / factor
-    scale[:3, 3] = -0.5 + 0.5 / factor
-    return reference.affine @ scale
-
-
 def transform_volume(
     moving: Volume,
     reference: Volume,
@@ -235,7 +249,7 @@ def transform_volume(
     # reference voxel centre lies within one moving voxel of the mask; padded by one voxel,
     # this box holds every voxel with a non-zero fraction, and only it is supersampled.
     support = sitk.GetArrayFromImage(
-        sitk.Resample(src_img, _sitk_grid(reference.affine, reference.shape), tx, sitk.sitkLinear, 0.0)
+        sitk.Resample(src_img, reference.grid.to_sitk_reference(), tx, sitk.sitkLinear, 0.0)
     ) > 0
     if not support.any():
         return reference.copy_with(array=fraction, units=Unit.FRACTION, label_names={},
@@ -249,11 +263,8 @@ def transform_volume(
     slab = max(1, int(16_000_000 // max(1, ny * nx * s**3)))
     for k0 in range(int(lo[0]), int(hi[0]), slab):
         k1 = min(int(hi[0]), k0 + slab)
-        sub_affine = reference.affine.copy()
-        sub_affine[:3, 3] = reference.index_to_world([k0, lo[1], lo[2]])
-        sub_ref = Volume(np.zeros((k1 - k0, ny, nx), dtype=np.uint8), sub_affine)
-        ss_affine = _supersampled_affine(sub_ref, s)
-        ref_img = _sitk_grid(ss_affine, ((k1 - k0) * s, ny * s, nx * s))
+        slab_grid = reference.grid.crop((slice(k0, k1), slice(int(lo[1]), int(hi[1])), slice(int(lo[2]), int(hi[2]))))
+        ref_img = slab_grid.supersampled(s).to_sitk_reference()
         fine = sitk.GetArrayFromImage(sitk.Resample(src_img, ref_img, tx, sitk.sitkLinear, 0.0))
         fraction[k0:k1, lo[1]:hi[1], lo[2]:hi[2]] = fine.reshape(k1 - k0, s, ny, s, nx, s).mean(
             axis=(1, 3, 5))
@@ -267,19 +278,6 @@ def transform_volume(
     )
 
 
-def _sitk_grid(affine: np.ndarray, shape_zyx: tuple[int, ...]) -> sitk.Image:
-    """An empty SimpleITK image with the grid of an index->LPS affine and shape (z, y, x)."""
-    import SimpleITK as sitk
-
-    img = sitk.Image([int(v) for v in shape_zyx[::-1]], sitk.sitkUInt8)
-    spacing = np.linalg.norm(affine[:3, :3], axis=0)
-    direction = affine[:3, :3] / spacing
-    img.SetSpacing(tuple(float(v) for v in spacing[::-1]))
-    img.SetOrigin(tuple(float(v) for v in affine[:3, 3]))
-    img.SetDirection(tuple(float(d) for d in direction[:, ::-1].ravel()))
-    return img
-
-
 def _name(volume: Volume) -> str:
     src = volume.metadata.source_path
     if src:
@@ -289,26 +287,36 @@ def _name(volume: Volume) -> str:
     return "(unnamed)"
 
 
-def jacobian_determinant(transform: sitk.Transform, reference: Volume) -> Volume:
-    """Jacobian determinant of a transform sampled on a reference grid.
+def jacobian_determinant(transform: sitk.Transform, reference: Volume | Grid) -> Volume:
+    """Jacobian determinant of a transform sampled on a reference grid (a grid, or a volume's grid).
 
     Values above 1 mean a fixed-space neighbourhood maps onto a larger moving
     region (local expansion of fixed→moving); below 0 means folding.
+
+    ITK's filter differentiates along the grid's index axes and takes the
+    determinant of I + du/ds as if those axes were the patient axes; on an
+    oblique grid the displacement is first expressed along the grid axes
+    (u' = D^T u, D the direction), which makes it det(I + du/dx). At the grid's
+    outer faces ITK's one-sided differences underestimate the derivative.
     """
     import SimpleITK as sitk
 
-    size = [int(v) for v in reference.shape[::-1]]
-    field = sitk.TransformToDisplacementField(
-        transform,
-        sitk.sitkVectorFloat64,
-        size,
-        tuple(float(v) for v in reference.origin_mm),
-        tuple(float(v) for v in reference.spacing_mm[::-1]),
-        tuple(float(d) for d in reference.direction[:, ::-1].ravel()),
-    )
+    grid = reference.grid if isinstance(reference, Volume) else reference
+    to_field = sitk.TransformToDisplacementFieldFilter()
+    to_field.SetReferenceImage(grid.to_sitk_reference())
+    to_field.SetOutputPixelType(sitk.sitkVectorFloat64)
+    field = to_field.Execute(transform)
+    direction_xyz = grid.direction[:, ::-1]  # columns: the x, y, z index axes in LPS
+    if not np.allclose(direction_xyz, np.eye(3), atol=1e-9):
+        arr = sitk.GetArrayFromImage(field)  # (z, y, x, 3), LPS components
+        for k in range(arr.shape[0]):  # slab by slab: no second full-size copy
+            arr[k] = np.einsum("yxc,ck->yxk", arr[k], direction_xyz)
+        rotated = sitk.GetImageFromArray(arr, isVector=True)
+        rotated.CopyInformation(field)
+        field = rotated
     jac = sitk.DisplacementFieldJacobianDeterminant(field)
     arr = sitk.GetArrayFromImage(jac).astype(np.float32)
-    return reference.copy_with(array=arr, units=Unit.UNKNOWN, label_names={})
+    return Volume(arr, grid.affine.copy(), frame_of_reference_uid=grid.frame_of_reference_uid)
 
 
 def read_landmarks(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
