@@ -153,7 +153,10 @@ def _pixels(path: Path) -> np.ndarray:
     dtype = np.dtype(f"<{'i' if signed else 'u'}{bits // 8}")
     count = rows * columns * frames
     values = np.frombuffer(data[: count * dtype.itemsize], dtype=dtype)
-    stored = int(ds.get("BitsStored") or bits)
+    try:  # the reader's rule: a BitsStored that is not one value in 1..BitsAllocated is ignored
+        stored = int(ds.get("BitsStored") or bits)
+    except (TypeError, ValueError):
+        stored = bits
     if 0 < stored < bits:
         shift = bits - stored
         values = (values << shift) >> shift if signed else values & ((1 << stored) - 1)

@@ -20,7 +20,9 @@ import numpy as np
 import pydicom
 import pytest
 
+from tests.io import test_fuzz_readers as fuzz_readers
 from tests.io.fuzz_harness import run_cli
+from tests.io.mutations import RawValue, WrongVR
 from workstation.io import read_image
 from workstation.samples import sample_data_dir
 
@@ -165,3 +167,23 @@ def test_metaimage_with_absurd_ndims_is_refused_before_itk_crashes(tmp_path: Pat
     result = run_cli(["convert", str(path), "-o", str(tmp_path / "out" / "ct.nii.gz")])
     assert result.code == 2, result.stderr
     assert "the MetaImage header field NDims is '99999 99999 99999'" in result.stderr
+
+
+# Findings of the slow fuzz run (seed 20261128) after the io split, replayed with the contract
+# check of the fuzz suite: exit 0 with a correct volume, or exit 2 with the reason.
+clean = fuzz_readers.clean  # the fuzz suite's module-scoped clean inputs, as a fixture here
+
+
+def test_bits_stored_with_two_values_is_refused(clean) -> None:  # noqa: ANN001
+    """BitsStored 'nan ' (two US values): it was read as its first two bytes, now refused (VM 1)."""
+    fuzz_readers._ct_series(clean, RawValue(0x00280101, b"nan"), 0)
+
+
+def test_bits_stored_against_high_bit_is_refused(clean) -> None:  # noqa: ANN001
+    """BitsStored 1 with HighBit 15 on an enhanced CT: every voxel was masked to one bit."""
+    fuzz_readers._multiframe("enhanced-ct", clean, RawValue(0x00280101, b"\x01\x00"))
+
+
+def test_seg_with_corrupt_pixel_spacing_is_refused(clean) -> None:  # noqa: ANN001
+    """PixelSpacing re-typed UL on a SEG: a mask 5e8 mm wide was written; now the geometry is checked."""
+    fuzz_readers._seg(clean, WrongVR(0x00280030, "UL"))

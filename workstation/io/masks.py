@@ -55,6 +55,7 @@ from workstation.io._seg_masks import (
     read_seg_nrrd,
 )
 from workstation.io.images import IMAGE_RESOLVERS, resolve_image_path
+from workstation.io.plausibility import check_geometry
 
 __all__ = ["FRACTIONAL_THRESHOLD", "mask_needs_reference", "read_mask", "split_mask_spec"]
 
@@ -153,6 +154,9 @@ def _read_any(path: Path, name: str | None, label: str, reference: Volume | Grid
         mask = read_rtstruct(path, name, reference)
     if mask is None:
         mask = _read_image_mask(path, name)
+    if kind in ("seg", "segnrrd"):
+        # their own grids (an image mask was checked by the image reader; RTSTRUCT is on the reference)
+        check_geometry(mask, str(path))
 
     if not mask.array.any():
         what = f"segment {name!r} of {path}" if name else f"the mask {path}"

@@ -413,7 +413,8 @@ def _us(raw: Any) -> int | None:
     if raw is None:
         return None
     if isinstance(raw, bytes):
-        return int.from_bytes(raw[:2], "little") if len(raw) >= 2 else None
+        # one US value is two bytes; more is a second value (these elements have VM 1)
+        return int.from_bytes(raw, "little") if len(raw) == 2 else None
     if isinstance(raw, list | tuple | MultiValue):
         return None
     try:
@@ -537,6 +538,13 @@ def _parse_fast(rec: FileRecord) -> str | None:
     rec.sop_uid = (uid.decode("ascii", "replace") if isinstance(uid, bytes) else str(uid or "")).strip(" \x00")
     if rec.bits_stored <= 0 or rec.bits_stored > rec.bits_allocated:
         rec.bits_stored = rec.bits_allocated
+    elif rec.has_pixels and rec.bits_stored < rec.bits_allocated:
+        # Bits above BitsStored are cleared when reading, so a wrong BitsStored would garble every
+        # voxel; HighBit is BitsStored - 1 (PS3.3 C.7.6.3.1.1) and tells which of the two is wrong.
+        high = _us(_raw(ds, 0x00280102))
+        if high is not None and high != rec.bits_stored - 1:
+            return (f"BitsStored is {rec.bits_stored} but HighBit is {high} (it must be BitsStored - 1), "
+                    "so which bits hold the pixel values is unknown")
     return None
 
 
