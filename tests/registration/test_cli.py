@@ -21,10 +21,10 @@ def files(tmp_path_factory, rigid_pair):
     write_image(fixed, d / "fixed.nii.gz")
     write_image(moving, d / "moving.nii.gz")
     write_image(rigid_pair.liver_fixed, d / "liver.nii.gz")
-    from workstation.registration._register import _dilate_mm
+    from workstation.core.morphology import dilate
 
     liver = rigid_pair.liver_fixed
-    dilated = liver.copy_with(array=_dilate_mm(liver.array > 0, liver.spacing_mm, 15.0).astype(np.uint8))
+    dilated = liver.copy_with(array=dilate(liver.array > 0, 15.0, liver.spacing_mm).astype(np.uint8))
     write_image(dilated, d / "liver_15mm.nii.gz")  # the liver and its edges, as recommended
     empty = rigid_pair.liver_fixed.copy_with(array=np.zeros(fixed.shape, dtype=np.uint8))
     write_image(empty, d / "empty.nii.gz")

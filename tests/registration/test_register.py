@@ -81,11 +81,11 @@ def test_hybrid_same_frame_refines_within_bound_and_rejects_beyond(spect_pair):
 
 @pytest.mark.slow
 def test_deformable_ablation_pair_tre_and_rigid_tumour(deformable_pair):
-    from workstation.registration._register import _dilate_mm
+    from workstation.core.morphology import dilate
 
     pair = deformable_pair
     liver = pair.liver_fixed
-    liver_margin = liver.copy_with(array=_dilate_mm(liver.array > 0, liver.spacing_mm, 15.0))
+    liver_margin = liver.copy_with(array=dilate(liver.array > 0, 15.0, liver.spacing_mm))
     tumour = pair.extra["tumour_moving"]
     result = register(
         pair.fixed, pair.moving, mode="deformable", fixed_mask=liver_margin,

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from workstation.core import Unit, Volume
+from workstation.core.morphology import dilate
 from workstation.io import read_image
 from workstation.registration import (
     jacobian_determinant,
@@ -26,7 +27,6 @@ from workstation.registration import (
     transform_points,
 )
 from workstation.registration._phantom import rigid_matrix
-from workstation.registration._register import _dilate_mm
 from workstation.samples import sample_data_dir
 
 pytestmark = pytest.mark.slow
@@ -93,7 +93,7 @@ def test_sample_ct_rigid_tre_below_1mm(sirt):
     noisy = ct.array + np.random.default_rng(5).normal(0.0, 12.0, ct.shape).astype(np.float32)
     moving = _moved(ct.copy_with(array=noisy), a, b)
     moving.frame_of_reference_uid = "1.2.826.0.1.3680043.8.498.998"
-    region = liver.copy_with(array=_dilate_mm(liver.array > 0, liver.spacing_mm, 15.0).astype(np.uint8))
+    region = liver.copy_with(array=dilate(liver.array > 0, 15.0, liver.spacing_mm).astype(np.uint8))
     result = register(ct, moving, mode="rigid", fixed_mask=region, inverse_consistency=False,
                       number_of_threads=2)
     tre = np.linalg.norm(transform_points(pts, result.transform) - (pts @ a.T + b), axis=1)
@@ -106,7 +106,7 @@ def test_sample_ablation_pair_deformable():
     post, pre = read_image(base / "post_ct"), read_image(base / "pre_ct")
     truth = read_transform(gt / "transform.tfm")
     liver = _mask(gt / "liver_post.nii.gz", post)
-    region = liver.copy_with(array=_dilate_mm(liver.array > 0, liver.spacing_mm, 15.0).astype(np.uint8))
+    region = liver.copy_with(array=dilate(liver.array > 0, 15.0, liver.spacing_mm).astype(np.uint8))
     tumour_pre = _mask(gt / "tumor_pre.nii.gz", pre)
     result = register(post, pre, mode="deformable", fixed_mask=region,
                       exclude=[_mask(gt / "ablation_zone.nii.gz", post)], rigid_masks=[tumour_pre],

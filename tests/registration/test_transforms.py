@@ -65,6 +65,18 @@ def test_nearest_keeps_labels_and_integer_shift_is_exact():
     np.testing.assert_array_equal(out.array[3:, :, :-2], mask.array[:-3, :, 2:])
 
 
+def test_default_interpolation_follows_what_the_volume_is():
+    """Labels are never blended by accident: nearest for a label image, linear for an image."""
+    mask = _sphere_mask(15.0)
+    mask.array[mask.array > 0] = 7
+    half = sitk.TranslationTransform(3, (1.0, 0.0, 0.0))  # half a voxel: linear would give 3.5 at the edge
+    labels = transform_volume(mask, mask, half)
+    assert set(np.unique(labels.array)) == {0, 7} and labels.label_names == mask.label_names
+    image = mask.copy_with(array=mask.array.astype(np.float32), units=Unit.BQML, label_names={})
+    blended = transform_volume(image, image, half)
+    assert np.any((blended.array > 0.5) & (blended.array < 6.5))  # linear at the edge
+
+
 def test_partial_volume_fraction_conserves_sphere_volume():
     radius = 11.0
     mask = _sphere_mask(radius)

@@ -65,12 +65,6 @@ def axis_frame(volume: Volume) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return axis, u, v
 
 
-def largest_component(mask: np.ndarray) -> np.ndarray:
-    lab, n = ndimage.label(mask)
-    if n == 0:
-        return mask
-    sizes = ndimage.sum(mask, lab, index=np.arange(1, n + 1))
-    return lab == (int(np.argmax(sizes)) + 1)
 
 
 def local_search(sampler: Sampler, centre: np.ndarray, ball: np.ndarray, search_mm: float) -> np.ndarray:

@@ -46,12 +46,12 @@ import numpy as np
 from scipy import ndimage, optimize, special
 
 from workstation.core.errors import InvalidInputError
+from workstation.core.morphology import largest_component
 from workstation.core.volume import Unit, Volume
 from workstation.qa._roi_geometry import (
     Sampler,
     axis_frame,
     ball_points,
-    largest_component,
     local_search,
     voxel_weights_ball,
     voxel_weights_disc,

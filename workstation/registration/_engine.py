@@ -8,13 +8,13 @@ control grid.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from workstation.core.errors import NoOverlapError
+from workstation.core.progress import Progress
 from workstation.core.volume import Volume
 from workstation.registration._bspline import optimise_bspline
 from workstation.registration._linear import refine_linear
@@ -161,7 +161,7 @@ class Engine:
         masks: list[Mask],
         config: RunConfig,
         landmarks: tuple[np.ndarray, np.ndarray] | None,
-        progress: Callable[[float, str], None],
+        progress: Progress,
     ) -> None:
         self.fixed = fixed
         self.moving = moving

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 
 from workstation.core.errors import EmptyMaskError, NoOverlapError
+from workstation.core.morphology import dilate
 from workstation.core.volume import Unit, Volume
 from workstation.registration._transforms import _name
 
@@ -24,7 +25,6 @@ __all__ = [
     "MaskRole",
     "Space",
     "collect_masks",
-    "dilate_mm",
     "mask_image",
     "metric_regions",
     "region_points",
@@ -116,21 +116,6 @@ def collect_masks(
     return masks
 
 
-def dilate_mm(mask: np.ndarray, spacing_mm: np.ndarray, radius_mm: float) -> np.ndarray:
-    """Dilate a boolean mask by a physical radius (Euclidean, mm), computed on its bounding box."""
-    from scipy import ndimage
-
-    if radius_mm <= 0 or not mask.any():
-        return mask.copy()
-    pad = np.ceil(radius_mm / spacing_mm).astype(int) + 1
-    nz = np.argwhere(mask)
-    lo = np.maximum(nz.min(axis=0) - pad, 0)
-    hi = np.minimum(nz.max(axis=0) + pad + 1, mask.shape)
-    sl = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
-    dist = ndimage.distance_transform_edt(~mask[sl], sampling=spacing_mm)
-    out = np.zeros_like(mask)
-    out[sl] = dist <= radius_mm
-    return out
 
 
 def metric_regions(
@@ -151,7 +136,7 @@ def metric_regions(
             continue
         region = np.logical_or.reduce(base) if base else np.ones(image.shape, dtype=bool)
         if excl:
-            removed = dilate_mm(np.logical_or.reduce(excl), image.spacing_mm, exclude_margin_mm)
+            removed = dilate(np.logical_or.reduce(excl), exclude_margin_mm, image.spacing_mm)
             region = region & ~removed
         if not region.any():
             raise EmptyMaskError(

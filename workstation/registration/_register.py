@@ -43,7 +43,6 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -58,11 +57,11 @@ from workstation.core.errors import (
     NoOverlapError,
 )
 from workstation.core.outputs import jsonable
+from workstation.core.progress import Progress, no_progress, scaled
 from workstation.core.volume import Unit, Volume
 from workstation.io._atomic import atomic_directory
 from workstation.registration._engine import Engine, RunConfig, identity_transform
 from workstation.registration._masks import Mask, collect_masks
-from workstation.registration._masks import dilate_mm as _dilate_mm  # noqa: F401 (tests and scripts use it here)
 from workstation.registration._report import (
     describe,
     jacobian_summary,
@@ -150,7 +149,7 @@ def register(
     inverse_consistency: bool = True,
     number_of_threads: int | None = None,
     seed: int | None = None,
-    progress: Callable[[float, str], None] | None = None,
+    progress: Progress | None = None,
     settings: RegistrationSettings | None = None,
 ) -> RegistrationResult:
     """Register a moving image to a fixed image.
@@ -283,11 +282,10 @@ def register(
     # Masks, each on the grid of the image of its space
     masks = collect_masks(fixed, moving, fixed_mask, moving_mask, exclude, exclude_moving, rigid_masks)
 
-    report_progress = progress or (lambda fraction, text: None)
+    report_progress = progress or no_progress
     share = 0.7 if inverse_consistency else 1.0
 
-    def forward_progress(f: float, text: str) -> None:
-        report_progress(f * share, text)
+    forward_progress = scaled(report_progress, 0.0, share) or no_progress
 
     engine = Engine(fixed, moving, masks, config, landmarks, forward_progress)
     transform, info = engine.run()
@@ -376,8 +374,8 @@ def register(
     if inverse_consistency:
         t1 = time.perf_counter()
 
-        def reverse_progress(f: float, text: str) -> None:
-            report_progress(share + f * (1 - share), text + " — reverse, for the error estimate")
+        def reverse_progress(f: float, text: str | None = None, /) -> None:
+            report_progress(share + f * (1 - share), (text or "registering") + " — reverse, for the error estimate")
 
         rev_landmarks = None if landmarks is None else (landmarks[1], landmarks[0])
         rev_masks = [m.swapped() for m in masks]

@@ -183,7 +183,7 @@ def transform_volume(
     moving: Volume,
     reference: Volume,
     transform: sitk.Transform | None,
-    interpolation: Interpolation = "linear",
+    interpolation: Interpolation | None = None,
     fill_value: float | None = None,
     supersampling: int = 3,
     label: int | None = None,
@@ -201,7 +201,9 @@ def transform_volume(
         points (ITK convention); ``None`` means identity (same patient space).
     interpolation:
         ``"linear"`` for images; ``"nearest"`` for masks and labels (label
-        values kept); ``"partial"`` for the partial-volume fraction (0–1) of each
+        values kept). By default it follows what ``moving`` is (as
+        :meth:`Volume.resample_to`): ``"nearest"`` for a label image or a boolean
+        array, ``"linear"`` otherwise, so labels are never blended by accident; ``"partial"`` for the partial-volume fraction (0–1) of each
         reference voxel inside the mask, computed by resampling the mask as a
         float with linear interpolation on a grid ``supersampling``³ finer than
         the reference and averaging the sub-voxels.
@@ -223,6 +225,8 @@ def transform_volume(
     """
     import SimpleITK as sitk
 
+    if interpolation is None:
+        interpolation = "nearest" if moving.is_label() or moving.array.dtype == bool else "linear"
     if interpolation not in ("linear", "nearest", "partial"):
         raise InvalidInputError(
             f"Unknown interpolation {interpolation!r}; use 'linear', 'nearest' or 'partial'."

@@ -15,6 +15,16 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from workstation.core.errors import EmptyMaskError, InvalidInputError
+from workstation.core.morphology import (  # noqa: F401 - the segmentation modules take them from here
+    ball,
+    closing,
+    component_at,
+    dilate,
+    erode,
+    largest_component,
+    opening,
+    padded_bbox,
+)
 from workstation.core.volume import Unit, Volume
 
 #: Voxels below this CT number are air (HU); the usual body/air split
@@ -108,82 +118,20 @@ def robust_stats(values: np.ndarray) -> tuple[float, float]:
     return med, sigma
 
 
-def ball(radius_mm: float, spacing: np.ndarray) -> np.ndarray:
-    """Boolean structuring element: the voxels within ``radius_mm`` (anisotropic spacing)."""
-    half = np.floor(radius_mm / spacing).astype(int)
-    grids = np.meshgrid(*[np.arange(-h, h + 1) * s for h, s in zip(half, spacing, strict=True)], indexing="ij")
-    return (grids[0] ** 2 + grids[1] ** 2 + grids[2] ** 2) <= radius_mm**2 + 1e-9
 
 
-def dilate(mask: np.ndarray, radius_mm: float, spacing: np.ndarray) -> np.ndarray:
-    """Dilation by a ball of ``radius_mm`` via the Euclidean distance transform."""
-    if radius_mm <= 0:
-        return mask.copy()
-    if not mask.any():
-        return mask.copy()
-    sl = _padded_bbox(mask, radius_mm, spacing)
-    sub = mask[sl]
-    dist = ndi.distance_transform_edt(~sub, sampling=spacing)
-    out = np.zeros_like(mask)
-    out[sl] = dist <= radius_mm + 1e-6
-    return out
 
 
-def erode(mask: np.ndarray, radius_mm: float, spacing: np.ndarray) -> np.ndarray:
-    """Erosion by a ball of ``radius_mm``; voxels beyond the array edge count as inside."""
-    if radius_mm <= 0 or not mask.any():
-        return mask.copy()
-    sl = _padded_bbox(mask, 0.0, spacing)
-    sub = mask[sl]
-    dist = ndi.distance_transform_edt(sub, sampling=spacing)
-    out = np.zeros_like(mask)
-    out[sl] = dist > radius_mm + 1e-6
-    return out
 
 
-def opening(mask: np.ndarray, radius_mm: float, spacing: np.ndarray) -> np.ndarray:
-    return dilate(erode(mask, radius_mm, spacing), radius_mm, spacing)
 
 
-def closing(mask: np.ndarray, radius_mm: float, spacing: np.ndarray) -> np.ndarray:
-    """Closing by a ball; computed on a padded copy of the mask's box so the array edge does not bite."""
-    if radius_mm <= 0 or not mask.any():
-        return mask.copy()
-    pad = np.ceil(radius_mm / spacing).astype(int) + 1
-    box = _padded_bbox(mask, 0.0, spacing)
-    sub = np.pad(mask[box], [(p, p) for p in pad])
-    grown = ndi.distance_transform_edt(~sub, sampling=spacing) <= radius_mm + 1e-6
-    closed = ndi.distance_transform_edt(grown, sampling=spacing) > radius_mm + 1e-6
-    out = mask.copy()
-    out[box] |= closed[tuple(slice(p, p + (b.stop - b.start)) for p, b in zip(pad, box, strict=True))]
-    return out
 
 
-def _padded_bbox(mask: np.ndarray, radius_mm: float, spacing: np.ndarray) -> tuple[slice, ...]:
-    coords = [np.flatnonzero(mask.any(axis=tuple(a for a in range(3) if a != ax))) for ax in range(3)]
-    pad = np.ceil(radius_mm / spacing).astype(int) + 1
-    return tuple(
-        slice(max(int(c[0]) - p, 0), min(int(c[-1]) + p + 1, n))
-        for c, p, n in zip(coords, pad, mask.shape, strict=True)
-    )
 
 
-def largest_component(mask: np.ndarray) -> np.ndarray:
-    labels, n = ndi.label(mask)
-    if n <= 1:
-        return mask.astype(bool)
-    counts = np.bincount(labels.ravel())
-    counts[0] = 0
-    return labels == int(np.argmax(counts))
 
 
-def component_at(mask: np.ndarray, index: Sequence[int | np.integer]) -> np.ndarray:
-    """The connected component (26-connectivity) of ``mask`` containing ``index``."""
-    labels, _ = ndi.label(mask, structure=np.ones((3, 3, 3), bool))
-    value = labels[tuple(index)]
-    if value == 0:
-        return np.zeros_like(mask, dtype=bool)
-    return labels == value
 
 
 def _fill_holes_within(mask: np.ndarray, structure: np.ndarray, open_axes: Sequence[int]) -> np.ndarray:
@@ -263,7 +211,7 @@ def half_contrast_refine(
     for _ in range(iterations):
         if not out.any():
             break
-        sl = _padded_bbox(out, 4 * float(spacing.max()), spacing)
+        sl = padded_bbox(out, 4 * float(spacing.max()), spacing)
         sub = out[sl]
         sub_img = img[sl]
         ring = ndi.binary_dilation(sub, st) & ~sub
