@@ -42,6 +42,20 @@ def dose_wash_colormap() -> Any:
     return Colormap(colors=colors, name="dose wash (turbo)", interpolation="linear")
 
 
+def map_colormap(name: str = "inferno") -> Any:
+    """A sequential napari colour map made transparent at its lowest value (a map over the CT).
+
+    With ``contrast_limits=(0, top)`` voxels at or below 0 (outside the map) are not
+    drawn; the others are opaque colours, visible even over the CT's white (lipiodol
+    saturates a soft-tissue window, so an additive map would add nothing there).
+    """
+    from napari.utils.colormaps import Colormap, ensure_colormap
+
+    colors = np.asarray(ensure_colormap(name).map(np.linspace(0.0, 1.0, 256)), dtype=float)
+    colors[0, 3] = 0.0
+    return Colormap(colors=colors, name=f"{name} (transparent at 0)", interpolation="linear")
+
+
 def diverging_colormap() -> Any:
     """Red (negative) – white (0) – blue (positive): matplotlib's "RdBu"."""
     import matplotlib

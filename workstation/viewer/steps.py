@@ -27,7 +27,13 @@ from workstation.core.errors import InvalidInputError
 from workstation.core.volume import Unit, Volume
 from workstation.dosimetry.roles import guess_role
 from workstation.viewer._kinds import LayerKind, layer_kind
-from workstation.viewer._widget_base import LayerChoice, StepWidget, fill_table, layer_volume
+from workstation.viewer._widget_base import (
+    LayerChoice,
+    StepWidget,
+    centre_view,
+    fill_table,
+    layer_volume,
+)
 
 __all__ = ["MarginWidget", "PlanningWidget", "RegisterWidget", "SegmentWidget", "SirtWidget", "checkerboard"]
 
@@ -750,9 +756,7 @@ class MarginWidget(StepWidget):
         point = tumors[row].get("minimal_margin_location_lps_mm")
         if point is None:
             raise InvalidInputError(f"Tumour {tumors[row]['label']} has no thinnest point.")
-        world = np.asarray(point, dtype=float)[::-1]
-        self.viewer.dims.set_point(0, float(world[0]))
-        self.viewer.scene.camera.center = tuple(float(c) for c in world)
+        world = centre_view(self.viewer, point)
         name = "thinnest margin"
         if name in self.viewer.layers:
             self.viewer.layers[name].data = world[np.newaxis, :]
