@@ -149,6 +149,39 @@ def test_radiotherapy_widget_dvh_follows_the_dose_shown(make_napari_viewer, qtbo
     assert len(viewer.layers) == count
 
 
+@pytest.mark.slow
+def test_radiotherapy_widget_evaluates_the_sample_sbrt_plan(make_napari_viewer, qtbot):
+    """The sample SBRT plan (RT Dose, RT Plan, RT Structure Set) on its CT layer: the PTV row of the table
+    against the analytic DVH of truth.json within 2.5 % of the prescription (the rt-dose tolerance:
+    trilinear interpolation of the 3 mm dose grid in the 4 mm penumbra)."""
+    import json
+
+    from workstation.io import read_image
+    from workstation.samples import sample_data_dir
+    from workstation.viewer import add_layer, volume_layer
+    from workstation.viewer.therapy import RadiotherapyWidget
+
+    folder = sample_data_dir() / "sbrt"
+    truth = json.loads((folder / "ground_truth" / "truth.json").read_text(encoding="utf-8"))["known_dvh"]["PTV"]
+    viewer = make_napari_viewer()
+    add_layer(viewer, volume_layer(read_image(folder / "ct"), name="sbrt ct"))
+    widget = RadiotherapyWidget(viewer)
+    assert widget.ct.currentText() == "sbrt ct"
+    widget.dose_path.setText(str(folder / "rt" / "RD.dcm"))
+    widget.plan_path.setText(str(folder / "rt" / "RP.dcm"))
+    widget.structures_path.setText(str(folder / "rt" / "RS.dcm"))
+    _wait(qtbot, widget, widget.run())
+    assert widget.results is not None, widget.status.text()
+    rows = {widget.table.item(r, 0).text(): r for r in range(widget.table.rowCount())}
+    header = [widget.table.horizontalHeaderItem(c).text() for c in range(widget.table.columnCount())]
+    for column, key in (("D98 (Gy)", "d98_gy"), ("D50 (Gy)", "d50_gy"), ("mean (Gy)", "mean_gy")):
+        value = float(widget.table.item(rows["PTV"], header.index(column)).text())
+        assert value == pytest.approx(truth[key], abs=0.025 * 45.0), column
+    assert {"plan dose (Gy)", "plan EQD2 (Gy)", "plan PTV", "plan GTV", "plan Liver"} <= {
+        layer.name for layer in viewer.layers}
+    assert "45 Gy in 3 fraction(s)" in widget.status.text()
+
+
 def test_result_of_another_kind_is_refused_in_words(make_napari_viewer, qtbot, rt_folders):
     from workstation.viewer.therapy import TaceWidget
 
@@ -227,6 +260,17 @@ def test_tace_preview_and_results_folder(make_napari_viewer, qtbot, tace_study, 
 
     viewer = _tace_viewer(make_napari_viewer, tace_study)
     widget = TaceWidget(viewer)
+    # Tumours drawn on the post-TACE CT cannot go with a pre-TACE CT (they would be moved by the registration).
+    from workstation.viewer import add_layer, volume_layer
+
+    shifted = tace_study["ct"].affine.copy()
+    shifted[0, 3] += 3.0  # another acquisition: its grid 3 mm along x
+    pre = tace_study["ct"].copy_with(affine=shifted)
+    add_layer(viewer, volume_layer(pre, name="pre ct"))
+    widget.pre_ct.select("pre ct")
+    widget.run_button.click()
+    assert "must be those drawn on the pre-TACE CT" in widget.status.text() and widget.worker is None
+    widget.pre_ct.select("(none)")
     _wait(qtbot, widget, widget.preview())
     assert "Deposits previewed" in widget.status.text()
     assert "tace lipiodol" in viewer.layers and "tace gaps" not in viewer.layers  # no coverage without Analyse

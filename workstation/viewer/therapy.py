@@ -404,10 +404,10 @@ class RadiotherapyWidget(_ResultWidget):
         try:
             position = np.asarray(self.viewer.cursor.position, dtype=float)[-3:]
             values = self.values_at(position[::-1])
-        except (ValueError, TypeError, IndexError):
+            self.at_cursor.setText("At the cursor: " + (" · ".join(f"{n}: {v:.1f} Gy" for n, v in values.items())
+                                                          or "outside the dose grids"))
+        except (ValueError, TypeError, IndexError, RuntimeError):  # a layer changing; the widget closed
             return
-        self.at_cursor.setText("At the cursor: " + (" · ".join(f"{n}: {v:.1f} Gy" for n, v in values.items())
-                                                      or "outside the dose grid"))
 
     def go_to(self, row: int, column: int = 0) -> np.ndarray:
         """Centre the view on the shown dose's maximum inside the structure of ``row``, else its maximum."""
@@ -479,8 +479,16 @@ class TaceWidget(_ResultWidget):
         if tumor_layer is liver_layer:
             raise InvalidInputError("The tumour and liver layers must be two different layers.")
         pre_layer = self.pre_ct.layer()
-        return (layer_volume(post_layer), _mask(tumor_layer), _mask(liver_layer),
-                layer_volume(pre_layer) if pre_layer is not None else None)
+        post, tumor, liver = layer_volume(post_layer), _mask(tumor_layer), _mask(liver_layer)
+        pre = layer_volume(pre_layer) if pre_layer is not None else None
+        if pre is not None and tumor.same_grid(post) and not tumor.same_grid(pre):
+            # With a pre-TACE CT the tumours are carried from it through the registration:
+            # tumours drawn on the post-TACE CT would be moved by it, silently wrong.
+            raise InvalidInputError(
+                f"{tumor_layer.name} lies on the post-TACE CT's grid, but with a pre-TACE CT the tumours must be "
+                f"those drawn on the pre-TACE CT ({pre_layer.name}); choose them, or no pre-TACE CT."
+            )
+        return post, tumor, liver, pre
 
     def preview(self) -> Any:
         """The deposits alone (segmentation without registration or coverage): a quick look."""
