@@ -425,8 +425,13 @@ def test_view_results_of_the_sample_plans(tmp_path):
     proc = _run("combine", "--dose", f"sbrt={s / 'sbrt' / 'rt' / 'RD.dcm'}:ebrt:3",
                 "--dose", f"hdr={s / 'hdr' / 'rt' / 'RD.dcm'}:hdr:1",
                 "--transform", f"hdr={s / 'hdr' / 'ground_truth' / 'to_sbrt.tfm'}",
-                "--ct", str(s / "sbrt" / "ct"), "-o", str(tmp_path / "sum"))
+                "--ct", str(s / "sbrt" / "ct"), "--structures", str(s / "sbrt" / "rt" / "RS.dcm"),
+                "-o", str(tmp_path / "sum"))
     assert proc.returncode == 0, proc.stderr
+    from workstation.viewer import read_results, result_layers
+
+    summed = read_results(tmp_path / "sum")  # its structures are found through results.json
+    assert {"sum PTV", "sum GTV", "sum EQD2 total (Gy)"} <= {kw["name"] for _, kw, _ in result_layers(summed)}
     for name in ("sbrt", "sum"):
         out = tmp_path / f"{name}.png"
         proc = _run("view", "--results", str(tmp_path / name), "--screenshot", str(out))

@@ -116,7 +116,7 @@ class TherapyResults:
         The CT the results were computed on, when its path (``results.json``
         inputs) still leads to it; else None.
     structures_path:
-        The RT Structure Set of an rt-dose result, when it can still be found.
+        The RT Structure Set of an rt-dose or combine result, when it can still be found.
     dvh_rows:
         ``(quantity, roi, dose_gy, volume_percent)`` of ``dvh.csv``.
     notes:
@@ -512,7 +512,7 @@ def result_layers(res: TherapyResults) -> list[LayerData]:
     if res.kind in ("rt-dose", "combine", "sirt"):
         layers = rt_dose_layers(v, res.name, prescription_gy=res.results.get("prescription_gy")
                                 if res.kind == "rt-dose" else None)
-        if res.kind == "rt-dose" and res.structures_path is not None:
+        if res.kind in ("rt-dose", "combine") and res.structures_path is not None:
             from workstation.radiotherapy import read_structures
 
             try:
