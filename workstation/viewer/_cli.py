@@ -140,6 +140,7 @@ def add_docks(viewer: Any, results: Sequence[Any] = ()) -> dict[str, Any]:
     Returns the widgets by dock name. The dock of the last result shown is in front.
     """
     from workstation.viewer._widget_base import replace_layers
+    from workstation.viewer.correct import CorrectWidget
     from workstation.viewer.results import focus_point_lps, result_layers
     from workstation.viewer.steps import (
         MarginWidget,
@@ -155,6 +156,7 @@ def add_docks(viewer: Any, results: Sequence[Any] = ()) -> dict[str, Any]:
         ("Load a study", StudyWidget),
         ("Register", RegisterWidget),
         ("Segment", SegmentWidget),
+        ("Correct", CorrectWidget),
         ("SIRT dosimetry", SirtWidget),
         ("Planning", PlanningWidget),
         ("Ablation margins", MarginWidget),

@@ -89,6 +89,16 @@ def label_colors(values: Sequence[int], color: Sequence[float] | None = None) ->
     return DirectLabelColormap(color_dict=color_dict)
 
 
+def label_color_map(colors: dict[int, Any]) -> Any:
+    """A napari DirectLabelColormap of given colours (RGB 0–1) by label value, background transparent."""
+    from napari.utils.colormaps import DirectLabelColormap
+
+    color_dict: dict[int | None, Any] = {None: (0.0, 0.0, 0.0, 0.0), 0: (0.0, 0.0, 0.0, 0.0)}
+    for value, rgb in colors.items():
+        color_dict[int(value)] = (*tuple(rgb)[:3], 1.0)
+    return DirectLabelColormap(color_dict=color_dict)
+
+
 def level_colors(positions: Sequence[float] | np.ndarray) -> Any:
     """Isodose band colours: band n (1-based) gets turbo at ``positions[n-1]`` (0–1)."""
     from napari.utils.colormaps import DirectLabelColormap

@@ -67,6 +67,8 @@ def layer_kind(layer: Any) -> LayerKind:
     kind = type(layer).__name__
     meta = getattr(layer, "metadata", {}) or {}
     if kind == "Labels":
+        if "strokes_for" in meta:  # correction strokes (workstation.viewer.correct): not a mask
+            return LayerKind.OTHER
         return LayerKind.ISODOSE if "levels_gy" in meta else LayerKind.LABELS
     if kind == "Points":
         return LayerKind.POINTS

@@ -829,7 +829,7 @@ class SegmentWidget(StepWidget):
             if kind == "liver":
                 return seg.segment_liver(image, seed_lps=seeds[0] if len(seeds) else None)
             if kind == "lesions":
-                return seg.segment_lesions(image, within, seeds_lps=seeds if len(seeds) else None)
+                return seg.segment_lesions(image, within, seeds_lps=seeds.tolist() if len(seeds) else None)
             if kind == "ablation-zone":
                 return seg.segment_ablation_zone(image, seeds[0], within=within)
             return seg.segment_uptake(image, within=within, percent=percent)
@@ -844,6 +844,7 @@ class SegmentWidget(StepWidget):
                 self.viewer.layers.remove(name)
             data = labels_layer(labels, name=name, contour=0, opacity=0.5)
             data[1]["metadata"]["reference"] = image  # for saving as DICOM SEG
+            data[1]["metadata"]["segmented"] = kind  # the Correct widget starts on it
             add_layer(self.viewer, data)
             voxels = int(np.count_nonzero(labels.array))
             self.done(f"{kind}: {voxels * labels.voxel_volume_ml:.1f} mL in {len(labels.label_names) or 1} label(s).")
