@@ -87,6 +87,8 @@ def test_strokes_refine_a_bad_lesion_mask_undo_and_save(make_napari_viewer, qtbo
     mask = viewer.layers["lesion corrected"]
     assert widget.mask.currentText() == "lesion corrected" and widget.chosen_label() == 1
     assert strokes.name == "lesion corrected strokes" and original_layer.contour == 1
+    assert viewer.layers.index(mask) < viewer.layers.index(original_layer)  # the outline drawn over the fill
+    np.testing.assert_allclose(original_layer.colormap.map(1)[..., :3].ravel(), 1.0)  # white
     np.testing.assert_array_equal(mask.data, original)
     index = lesion_ct["index"]
     for x in np.arange(-9.0, 9.5, 1.2):

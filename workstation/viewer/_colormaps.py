@@ -75,27 +75,23 @@ OUTLINE_COLORS: list[tuple[float, float, float]] = [
 ]
 
 
-def label_colors(values: Sequence[int], color: Sequence[float] | None = None) -> Any:
+def label_colors(
+    values: Sequence[int], color: Sequence[float] | dict[int, Sequence[float]] | None = None
+) -> Any:
     """A napari DirectLabelColormap, background transparent.
 
-    Label n gets tab10 colour (n-1) % 10, or every label gets ``color`` (RGB 0–1).
+    Label n gets tab10 colour (n-1) % 10, or every label gets ``color`` (RGB 0–1),
+    or each label its colour in ``color`` given by value.
     """
     from napari.utils.colormaps import DirectLabelColormap
 
     color_dict: dict[int | None, Any] = {None: (0.0, 0.0, 0.0, 0.0), 0: (0.0, 0.0, 0.0, 0.0)}
     for v in values:
-        rgb = tuple(color) if color is not None else _TAB10[(int(v) - 1) % len(_TAB10)]
+        if isinstance(color, dict):
+            rgb = tuple(color[v])
+        else:
+            rgb = tuple(color) if color is not None else _TAB10[(int(v) - 1) % len(_TAB10)]
         color_dict[int(v)] = (*rgb[:3], 1.0)
-    return DirectLabelColormap(color_dict=color_dict)
-
-
-def label_color_map(colors: dict[int, Any]) -> Any:
-    """A napari DirectLabelColormap of given colours (RGB 0–1) by label value, background transparent."""
-    from napari.utils.colormaps import DirectLabelColormap
-
-    color_dict: dict[int | None, Any] = {None: (0.0, 0.0, 0.0, 0.0), 0: (0.0, 0.0, 0.0, 0.0)}
-    for value, rgb in colors.items():
-        color_dict[int(value)] = (*tuple(rgb)[:3], 1.0)
     return DirectLabelColormap(color_dict=color_dict)
 
 

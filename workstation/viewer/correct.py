@@ -3,7 +3,7 @@
 The dock widget works on a labels layer (a liver, a lesion mask: from a file, the
 Segment widget or a sample's truth) over its CT. The chosen layer is never changed:
 the first edit copies it into ``"<mask> corrected"`` (on the CT's grid), every edit
-goes to that copy, and the original stays as an outline to compare with. Nothing is
+goes to that copy, and the original stays as a white outline to compare with. Nothing is
 written to disk until **Save mask…**.
 
 * **Paint / Erase** switch the corrected layer to napari's brush (the label chosen)
@@ -30,6 +30,7 @@ from qtpy.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QPushButton, QSp
 
 from workstation.core.errors import InvalidInputError
 from workstation.core.volume import Unit, Volume
+from workstation.viewer._colormaps import label_colors
 from workstation.viewer._kinds import LayerKind, layer_kind
 from workstation.viewer._widget_base import LayerChoice, StepWidget, layer_volume
 
@@ -39,6 +40,8 @@ __all__ = ["STROKE_COLORS", "CorrectWidget"]
 STROKE_INSIDE, STROKE_OUTSIDE = 1, 2
 STROKE_COLORS: dict[int, tuple[float, float, float]] = {STROKE_INSIDE: (0.2, 1.0, 0.2),
                                                          STROKE_OUTSIDE: (1.0, 0.25, 0.25)}
+#: Colour (RGB 0–1) of the original mask's outline once a corrected copy is made.
+ORIGINAL_OUTLINE_RGB = (1.0, 1.0, 1.0)
 #: Default brush diameter (voxels of the layer painted on).
 BRUSH_VOXELS = 5
 
@@ -104,8 +107,8 @@ class CorrectWidget(StepWidget):
         self.form.addRow("Label", self.label)
         self.form.addRow("Brush", self.brush)
         self.form.addRow("Edit the mask", _row(self.paint_button, self.erase_button))
-        self.form.addRow("Strokes", _row(self.inside_button, self.outside_button, self.clear_button))
-        self.extra_layout.addWidget(_row(self.undo_button, self.save_button))
+        self.form.addRow("Strokes", _row(self.inside_button, self.outside_button))
+        self.extra_layout.addWidget(_row(self.clear_button, self.undo_button, self.save_button))
         self.run_button.clicked.connect(self._clicked)
         self.result: Volume | None = None
         # The corrected copy of each mask layer (by the layer, not its name: a mask segmented
@@ -183,7 +186,11 @@ class CorrectWidget(StepWidget):
                 meta[key] = layer.metadata[key]
         copy = add_layer(self.viewer, data)
         self._copies[layer] = copy
-        layer.contour = 1  # the original stays visible, as an outline under the corrected fill
+        # The original stays visible to compare with: a white outline over the corrected fill.
+        layers = self.viewer.layers
+        layers.move(layers.index(copy), layers.index(layer))
+        layer.contour = 1
+        layer.colormap = label_colors(sorted(label_names_of(layer)), ORIGINAL_OUTLINE_RGB)
         self.mask.select(copy.name)
         return copy
 
@@ -219,14 +226,13 @@ class CorrectWidget(StepWidget):
         if not create:
             return None
         from workstation.viewer._app import add_layer
-        from workstation.viewer._colormaps import label_color_map
         from workstation.viewer.layers import layer_geometry
 
         image = layer_volume(image_layer)
         data = np.zeros(image.shape, dtype=np.uint8)
         layer = add_layer(self.viewer, (data, {
             "name": f"{mask_layer.name} strokes",
-            "colormap": label_color_map(STROKE_COLORS),
+            "colormap": label_colors(list(STROKE_COLORS), STROKE_COLORS),
             "opacity": 0.8,
             "blending": "translucent_no_depth",
             "features": {"index": [0, STROKE_INSIDE, STROKE_OUTSIDE], "name": ["", "inside", "outside"]},
