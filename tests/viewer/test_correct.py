@@ -252,3 +252,33 @@ def test_an_outside_stroke_takes_a_leak_into_a_touching_organ_out_of_a_liver(mak
     spleen_left = np.count_nonzero(corrected & spleen) / np.count_nonzero(spleen)
     assert dice_after >= dice_before + 0.03, (dice_before, dice_after)
     assert spleen_left <= 0.25, spleen_left
+
+
+@pytest.mark.slow  # reading the sample study's DICOM CT and writing the SEG: 7-10 s
+def test_a_corrected_sample_truth_saves_as_dicom_seg_on_its_dicom_ct(make_napari_viewer, tmp_path):
+    """The SIRT sample's lesions (ground truth on its DICOM CT): a voxel erased in the corrected copy is
+    saved as DICOM SEG referencing the CT and read back by MASK, label by label, as the copy."""
+    from workstation.io import read_mask
+    from workstation.samples import sample_data_dir
+    from workstation.viewer import add_layer
+    from workstation.viewer._plugin import sample_sirt
+    from workstation.viewer.correct import CorrectWidget
+
+    assert (sample_data_dir() / "sirt" / "ct").is_dir(), "the committed sample studies are missing"
+    viewer = make_napari_viewer()
+    for item in sample_sirt():
+        if item[1]["name"] in ("sirt ct", "sirt lesions"):
+            add_layer(viewer, item)
+    widget = CorrectWidget(viewer)
+    assert widget.image.currentText() == "sirt ct"
+    widget.mask.select("sirt lesions")
+    value = widget.chosen_label()
+    copy = widget.edit_mask("erase")
+    assert copy.name == "sirt lesions corrected" and copy.metadata["roi_role"] == "lesion"
+    voxel = tuple(int(i) for i in np.argwhere(np.asarray(copy.data) == value)[0])
+    copy.paint(voxel, 0)
+    assert copy.data[voxel] == 0 and viewer.layers["sirt lesions"].data[voxel] == value
+    path = widget.save_mask(tmp_path / "lesions_corrected.dcm")
+    ct = viewer.layers["sirt ct"].metadata["volume"]
+    back = read_mask(str(path), reference=ct)
+    np.testing.assert_array_equal(back.array, np.asarray(copy.data))
