@@ -34,7 +34,7 @@ from workstation.viewer._colormaps import label_colors
 from workstation.viewer._kinds import LayerKind, layer_kind
 from workstation.viewer._widget_base import LayerChoice, StepWidget, layer_volume
 
-__all__ = ["STROKE_COLORS", "CorrectWidget"]
+__all__ = ["STROKE_COLORS", "STROKE_INSIDE", "STROKE_OUTSIDE", "CorrectWidget"]
 
 #: Stroke labels and their colours (RGB 0–1): inside green, outside red.
 STROKE_INSIDE, STROKE_OUTSIDE = 1, 2
