@@ -272,7 +272,12 @@ def test_a_corrected_sample_truth_saves_as_dicom_seg_on_its_dicom_ct(make_napari
     widget = CorrectWidget(viewer)
     assert widget.image.currentText() == "sirt ct"
     widget.mask.select("sirt lesions")
+    assert widget.label.count() >= 2  # one entry per lesion
+    copy = widget.edit_mask("paint")
+    first = copy.selected_label
+    widget.label.setCurrentIndex(1)  # another lesion chosen while painting: the brush follows
     value = widget.chosen_label()
+    assert value != first and copy.selected_label == value
     copy = widget.edit_mask("erase")
     assert copy.name == "sirt lesions corrected" and copy.metadata["roi_role"] == "lesion"
     voxel = tuple(int(i) for i in np.argwhere(np.asarray(copy.data) == value)[0])

@@ -79,6 +79,7 @@ class CorrectWidget(StepWidget):
             lambda layer: layer.metadata.get("truth") in ("liver", "lesions", "tumor"),
             lambda layer: layer_kind(layer) == LayerKind.LABELS])
         self.label = QComboBox()
+        self.label.currentIndexChanged.connect(lambda *_: self._follow_label())
         self.mask.currentIndexChanged.connect(lambda *_: self._fill_labels())
         # The picker rebuilds itself quietly (signals blocked) as layers come and go: follow it.
         for event in (napari_viewer.layers.events.inserted, napari_viewer.layers.events.removed):
@@ -139,6 +140,13 @@ class CorrectWidget(StepWidget):
     def chosen_label(self) -> int | None:
         """The label value corrected (None: the mask has no label yet; a refinement then makes label 1)."""
         return self.label.currentData()
+
+    def _follow_label(self) -> None:
+        """A label chosen while painting: the brush paints it from now on."""
+        layer = self.corrected_layer(create=False)
+        value = self.chosen_label()
+        if layer is not None and value is not None and layer.mode == "paint":
+            layer.selected_label = int(value)
 
     def _set_brush(self) -> None:
         for layer in (self.corrected_layer(create=False), self.strokes_layer(create=False)):
