@@ -28,11 +28,8 @@ from workstation.viewer.layers import (
     isodose_layer,
     labels_layer,
     layer_geometry,
-    lines_layer,
     lps_to_world,
-    map_layer,
     margin_layer,
-    markers_layer,
     named_labels,
     napari_affine,
     volume_from_layer,
@@ -40,6 +37,7 @@ from workstation.viewer.layers import (
     window_limits,
     world_to_lps,
 )
+from workstation.viewer.overlay_layers import lines_layer, map_layer, markers_layer
 from workstation.viewer.results import TherapyResults, read_results, result_layers
 
 __all__ = [

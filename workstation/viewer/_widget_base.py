@@ -24,6 +24,25 @@ from workstation.core.errors import InvalidInputError, WorkstationError
 from workstation.viewer._kinds import layer_kind
 
 
+def prefer_named(*words: str, truth: str | None = None, avoid: tuple[str, ...] = ()) -> list[Any]:
+    """Picker preferences: the sample study's ``truth`` mask, else a name with one of ``words`` (not ``avoid``)."""
+    def by_truth(layer: Any) -> bool:
+        return truth is not None and layer.metadata.get("truth") == truth
+
+    def by_name(layer: Any) -> bool:
+        name = layer.name.lower()
+        return any(w in name for w in words) and not any(w in name for w in avoid)
+
+    return [by_truth, by_name]
+
+
+def require_layer(layer: Any, what: str) -> Any:
+    """``layer``, or an InvalidInputError "Choose ``what`` first." when it is None."""
+    if layer is None:
+        raise InvalidInputError(f"Choose {what} first.")
+    return layer
+
+
 class LayerChoice(QComboBox):
     """A combo box of the viewer's layers of some kinds, kept up to date (insert, remove, rename).
 

@@ -43,11 +43,9 @@ from workstation.viewer.layers import (
     dose_layer,
     isodose_layer,
     labels_layer,
-    lines_layer,
-    map_layer,
     margin_layer,
-    markers_layer,
 )
+from workstation.viewer.overlay_layers import lines_layer, map_layer, markers_layer
 
 __all__ = [
     "LESION_POINT_COLORS",

@@ -33,6 +33,8 @@ from workstation.viewer._widget_base import (
     centre_view,
     fill_table,
     layer_volume,
+    prefer_named,
+    require_layer,
 )
 
 __all__ = ["MarginWidget", "PlanningWidget", "RegisterWidget", "SegmentWidget", "SirtWidget", "checkerboard"]
@@ -51,24 +53,6 @@ def _spin(lo: float, hi: float, value: float, decimals: int = 2, suffix: str = "
 def _is_kind(kind: LayerKind) -> Any:
     """A picker preference: layers of this kind."""
     return lambda layer: layer_kind(layer) == kind
-
-
-def _named(*words: str, truth: str | None = None, avoid: tuple[str, ...] = ()) -> list[Any]:
-    """Picker preferences: the sample study's ``truth`` mask, else a name with one of ``words`` (not ``avoid``)."""
-    def by_truth(layer: Any) -> bool:
-        return truth is not None and layer.metadata.get("truth") == truth
-
-    def by_name(layer: Any) -> bool:
-        name = layer.name.lower()
-        return any(w in name for w in words) and not any(w in name for w in avoid)
-
-    return [by_truth, by_name]
-
-
-def _require(layer: Any, what: str) -> Any:
-    if layer is None:
-        raise InvalidInputError(f"Choose {what} first.")
-    return layer
 
 
 # ---------------------------------------------------------------- register
@@ -127,8 +111,8 @@ class RegisterWidget(StepWidget):
     def run(self) -> Any:
         from workstation.registration import register
 
-        fixed_layer = _require(self.fixed.layer(), "a fixed image")
-        moving_layer = _require(self.moving.layer(), "a moving image")
+        fixed_layer = require_layer(self.fixed.layer(), "a fixed image")
+        moving_layer = require_layer(self.moving.layer(), "a moving image")
         if fixed_layer is moving_layer:
             raise InvalidInputError("The fixed and moving images must be different layers.")
         fixed = layer_volume(fixed_layer)
@@ -436,7 +420,7 @@ class SirtWidget(StepWidget):
     def run(self) -> Any:
         from workstation.dosimetry import run_sirt
 
-        act_layer = _require(self.activity.layer(), "an activity image (SPECT or PET)")
+        act_layer = require_layer(self.activity.layer(), "an activity image (SPECT or PET)")
         if layer_kind(act_layer) not in (LayerKind.ACTIVITY, LayerKind.IMAGE):
             raise InvalidInputError(f"{act_layer.name} is not an activity image (SPECT or PET).")
         activity = act_layer.metadata.get("source_volume") or layer_volume(act_layer)
@@ -682,10 +666,10 @@ class MarginWidget(StepWidget):
     def __init__(self, napari_viewer: Any) -> None:
         super().__init__(napari_viewer, "Compute margins")
         labels = (LayerKind.LABELS,)
-        self.tumor = LayerChoice(napari_viewer, labels, prefer=_named("tumor", "tumour", "lesion", truth="tumor"))
-        self.ablation = LayerChoice(napari_viewer, labels, prefer=_named(
+        self.tumor = LayerChoice(napari_viewer, labels, prefer=prefer_named("tumor", "tumour", "lesion", truth="tumor"))
+        self.ablation = LayerChoice(napari_viewer, labels, prefer=prefer_named(
             "zone", "ablation", truth="ablation zone", avoid=("tumor", "tumour", "lesion", "liver")))
-        self.liver = LayerChoice(napari_viewer, labels, prefer=_named("liver", truth="liver"), optional=True)
+        self.liver = LayerChoice(napari_viewer, labels, prefer=prefer_named("liver", truth="liver"), optional=True)
         self.form.addRow("Tumour(s)", self.tumor)
         self.form.addRow("Ablation zone", self.ablation)
         self.form.addRow("Liver", self.liver)
@@ -702,8 +686,8 @@ class MarginWidget(StepWidget):
     def run(self) -> Any:
         from workstation.ablation import analyse_margins
 
-        tumor_layer = _require(self.tumor.layer(), "a tumour labels layer")
-        ablation_layer = _require(self.ablation.layer(), "an ablation-zone labels layer")
+        tumor_layer = require_layer(self.tumor.layer(), "a tumour labels layer")
+        ablation_layer = require_layer(self.ablation.layer(), "an ablation-zone labels layer")
         if tumor_layer is self.liver.layer() or ablation_layer is self.liver.layer() or tumor_layer is ablation_layer:
             raise InvalidInputError("The tumour, ablation-zone and liver layers must be three different layers.")
         tumor = layer_volume(tumor_layer).copy_with(units=Unit.LABEL)
@@ -808,7 +792,7 @@ class SegmentWidget(StepWidget):
         from workstation import segmentation as seg
 
         kind = self.kind.currentText()
-        image_layer = _require(self.image.layer(), "an image")
+        image_layer = require_layer(self.image.layer(), "an image")
         image = layer_volume(image_layer)
         within_layer = self.within.layer()
         within = layer_volume(within_layer).copy_with(units=Unit.LABEL) if within_layer is not None else None

@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 from qtpy.QtCore import Qt
 from qtpy.QtWidgets import (
-    QAbstractItemView,
     QComboBox,
     QDoubleSpinBox,
     QFileDialog,
@@ -25,26 +24,26 @@ from qtpy.QtWidgets import (
     QLineEdit,
     QPushButton,
     QSpinBox,
-    QTableWidget,
     QWidget,
 )
 
-from workstation.core.errors import InvalidInputError, WorkstationError
-from workstation.core.volume import Unit, Volume
+from workstation.core.errors import InvalidInputError
+from workstation.core.volume import Volume
 from workstation.viewer._kinds import LayerKind, layer_kind
+from workstation.viewer._result_widget import ResultWidget, label_centres, label_mask, path_row
 from workstation.viewer._widget_base import (
     LayerChoice,
-    StepWidget,
     centre_view,
     fill_table,
     layer_volume,
+    prefer_named,
     replace_layers,
+    require_layer,
 )
 from workstation.viewer.results import (
     TherapyResults,
     dose_display_name,
     lesion_layers,
-    read_results,
     rt_dose_layers,
     structure_layers,
     tace_layers,
@@ -53,122 +52,8 @@ from workstation.viewer.results import (
 __all__ = ["LesionWidget", "RadiotherapyWidget", "TaceWidget"]
 
 
-def _require(layer: Any, what: str) -> Any:
-    if layer is None:
-        raise InvalidInputError(f"Choose {what} first.")
-    return layer
-
-
-def _named(*words: str, truth: str | None = None, avoid: tuple[str, ...] = ()) -> list[Any]:
-    """Picker preferences: the sample study's ``truth`` mask, else a name with one of ``words`` (not ``avoid``)."""
-    def by_truth(layer: Any) -> bool:
-        return truth is not None and layer.metadata.get("truth") == truth
-
-    def by_name(layer: Any) -> bool:
-        name = layer.name.lower()
-        return any(w in name for w in words) and not any(w in name for w in avoid)
-
-    return [by_truth, by_name]
-
-
-def _mask(layer: Any) -> Volume:
-    return layer_volume(layer).copy_with(units=Unit.LABEL)
-
-
-def _label_centres(labels: Volume) -> dict[int, np.ndarray]:
-    """Centroid (LPS mm) of each label value."""
-    from scipy import ndimage as ndi
-
-    arr = np.asarray(labels.array)
-    values = [int(v) for v in np.unique(arr) if v != 0]
-    if not values:
-        return {}
-    centres = ndi.center_of_mass(np.ones(arr.shape, dtype=np.uint8), arr, values)
-    return {v: np.asarray(labels.index_to_world(np.asarray(c, dtype=float)), dtype=float)
-            for v, c in zip(values, centres, strict=True)}
-
-
-class _ResultWidget(StepWidget):
-    """A step widget that can also open an output folder of the command line (``KINDS``)."""
-
-    KINDS: tuple[str, ...] = ()
-    OPEN_LABEL = "Open results folder…"
-
-    def __init__(self, viewer: Any, run_label: str) -> None:
-        super().__init__(viewer, run_label)
-        self.open_button = QPushButton(self.OPEN_LABEL)
-        self.open_button.clicked.connect(self._ask_folder)
-        self.results: TherapyResults | None = None
-        self.table = QTableWidget()
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.cellClicked.connect(lambda row, column: self._guarded(lambda: self.go_to(row, column)))
-        self.table.setMinimumHeight(120)
-
-    def _ask_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, f"{' or '.join(self.KINDS)} output folder")
-        if folder:
-            self._guarded(lambda: self.open_results(folder))
-
-    def open_results(self, folder: str | Path) -> Any:
-        """Read an output folder in a worker and show it (its CT too, when it is not open yet)."""
-        from workstation.viewer.results import result_layers
-
-        ct_grids = [layer_volume(layer) for layer in self.viewer.layers if layer_kind(layer) == LayerKind.CT]
-        kinds = self.KINDS
-
-        def compute() -> tuple[TherapyResults, Volume | None, list[Any]]:
-            from workstation.io import read_image
-
-            res = read_results(folder)
-            if res.kind not in kinds:
-                raise InvalidInputError(
-                    f"{res.directory} holds {res.kind} results; open it in the widget for {res.kind}, "
-                    f"this one shows {' and '.join(kinds)} results."
-                )
-            ct = None
-            if res.ct_path is not None and not any(v.same_grid(res.reference) for v in ct_grids):
-                try:
-                    ct = read_image(res.ct_path)
-                except WorkstationError as exc:
-                    res.notes.append(f"The CT {res.ct_path} was not opened: {exc}")
-            return res, ct, result_layers(res)
-
-        def show(value: tuple[TherapyResults, Volume | None, list[Any]]) -> None:
-            res, ct, layers = value
-            if ct is not None:
-                from workstation.viewer.layers import ct_layer
-
-                data = ct_layer(ct, name=f"{res.name} CT")
-                data[1]["metadata"]["result"] = res.name
-                replace_layers(self.viewer, [data])
-            self.show_results(res, layers)
-
-        return self.run_in_worker(compute, show, f"Reading {Path(folder).name}…")
-
-    def show_results(self, res: TherapyResults, layers: list[Any] | None = None) -> None:
-        raise NotImplementedError
-
-    def go_to(self, row: int, column: int = 0) -> np.ndarray:
-        raise NotImplementedError
-
-    def _notes(self, text: str, res: TherapyResults) -> str:
-        extra = list(res.results.get("warnings") or []) + list(res.notes)
-        return text + ((" " + " ".join(extra)) if extra else "")
-
-
-def _path_row(line: QLineEdit, browse: Any) -> QHBoxLayout:
-    row = QHBoxLayout()
-    button = QPushButton("…")
-    button.setMaximumWidth(32)
-    button.clicked.connect(browse)
-    row.addWidget(line)
-    row.addWidget(button)
-    return row
-
-
 # ---------------------------------------------------------------- radiotherapy
-class RadiotherapyWidget(_ResultWidget):
+class RadiotherapyWidget(ResultWidget):
     """Doses of a planning system (``rt-dose``) or a sum of treatments (``combine``).
 
     Evaluate a plan from its DICOM files (RT Dose, optionally RT Plan and RT
@@ -200,9 +85,9 @@ class RadiotherapyWidget(_ResultWidget):
         self.fractions.setRange(0, 100)
         self.fractions.setSpecialValueText("from the plan")
         self.form.addRow(self.open_button)
-        self.form.addRow("RT Dose", _path_row(self.dose_path, lambda: self._browse(self.dose_path, "RT Dose")))
-        self.form.addRow("RT Plan", _path_row(self.plan_path, lambda: self._browse(self.plan_path, "RT Plan")))
-        self.form.addRow("RT Structure Set", _path_row(
+        self.form.addRow("RT Dose", path_row(self.dose_path, lambda: self._browse(self.dose_path, "RT Dose")))
+        self.form.addRow("RT Plan", path_row(self.plan_path, lambda: self._browse(self.plan_path, "RT Plan")))
+        self.form.addRow("RT Structure Set", path_row(
             self.structures_path, lambda: self._browse(self.structures_path, "RT Structure Set")))
         self.form.addRow("CT (evaluation grid)", self.ct)
         self.form.addRow("Prescription", self.prescription)
@@ -428,7 +313,7 @@ class RadiotherapyWidget(_ResultWidget):
 
 
 # ------------------------------------------------------------------- TACE
-class TaceWidget(_ResultWidget):
+class TaceWidget(ResultWidget):
     """Lipiodol deposition and per-tumour coverage after TACE.
 
     Analyse the post-TACE CT with the tumour and liver masks (and the pre-TACE CT,
@@ -453,9 +338,9 @@ class TaceWidget(_ResultWidget):
                                   exclude=lambda layer: layer is self.post_ct.layer())
         self.post_ct.currentIndexChanged.connect(lambda *_: self.pre_ct.refresh())
         labels = (LayerKind.LABELS,)
-        self.tumor = LayerChoice(napari_viewer, labels, prefer=_named("tumor", "tumour", "lesion", truth="tumor",
+        self.tumor = LayerChoice(napari_viewer, labels, prefer=prefer_named("tumor", "tumour", "lesion", truth="tumor",
                                                                        avoid=("gap",)))
-        self.liver = LayerChoice(napari_viewer, labels, prefer=_named("liver", truth="liver"))
+        self.liver = LayerChoice(napari_viewer, labels, prefer=prefer_named("liver", truth="liver"))
         self.mode = QComboBox()
         self.mode.addItems(["deformable", "affine", "rigid"])
         self.preview_button = QPushButton("Preview deposits")
@@ -473,13 +358,13 @@ class TaceWidget(_ResultWidget):
         self._targets: list[dict[str, Any]] = []
 
     def _inputs(self) -> tuple[Volume, Volume, Volume, Volume | None]:
-        post_layer = _require(self.post_ct.layer(), "the post-TACE CT")
-        tumor_layer = _require(self.tumor.layer(), "the tumour labels layer")
-        liver_layer = _require(self.liver.layer(), "the liver labels layer")
+        post_layer = require_layer(self.post_ct.layer(), "the post-TACE CT")
+        tumor_layer = require_layer(self.tumor.layer(), "the tumour labels layer")
+        liver_layer = require_layer(self.liver.layer(), "the liver labels layer")
         if tumor_layer is liver_layer:
             raise InvalidInputError("The tumour and liver layers must be two different layers.")
         pre_layer = self.pre_ct.layer()
-        post, tumor, liver = layer_volume(post_layer), _mask(tumor_layer), _mask(liver_layer)
+        post, tumor, liver = layer_volume(post_layer), label_mask(tumor_layer), label_mask(liver_layer)
         pre = layer_volume(pre_layer) if pre_layer is not None else None
         if pre is not None and tumor.same_grid(post) and not tumor.same_grid(pre):
             # With a pre-TACE CT the tumours are carried from it through the registration:
@@ -534,7 +419,7 @@ class TaceWidget(_ResultWidget):
                                  tumors=v.get("tumors"), gaps=v.get("gaps"))
         self.results = res
         replace_layers(self.viewer, layers)
-        centres = _label_centres(v["tumors"]) if "tumors" in v else {}
+        centres = label_centres(v["tumors"]) if "tumors" in v else {}
         rows: list[list[Any]] = []
         self._targets = []
         for t in res.results.get("tumors", []):
@@ -576,7 +461,7 @@ class TaceWidget(_ResultWidget):
 _POINT_COLUMNS = {4: "capsule", 5: "dome", 6: "vessel"}
 
 
-class LesionWidget(_ResultWidget):
+class LesionWidget(ResultWidget):
     """Per-lesion overview: size, distances to capsule, dome, large vessels and hilum, tumour burden.
 
     Computed from a CT with liver and lesion masks (vessels optional: segmented on a
@@ -594,8 +479,8 @@ class LesionWidget(_ResultWidget):
         super().__init__(napari_viewer, "Lesion overview")
         labels = (LayerKind.LABELS,)
         self.ct = LayerChoice(napari_viewer, (LayerKind.CT,))
-        self.liver = LayerChoice(napari_viewer, labels, prefer=_named("liver", truth="liver"))
-        self.lesions = LayerChoice(napari_viewer, labels, prefer=_named(
+        self.liver = LayerChoice(napari_viewer, labels, prefer=prefer_named("liver", truth="liver"))
+        self.lesions = LayerChoice(napari_viewer, labels, prefer=prefer_named(
             "lesion", "tumor", "tumour", truth="lesions", avoid=("outline", "gap")))
         self.vessels = LayerChoice(napari_viewer, labels, prefer=lambda layer: False, optional=True)
         self.form.addRow(self.open_button)
@@ -615,16 +500,16 @@ class LesionWidget(_ResultWidget):
     def run(self) -> Any:
         from workstation.lesions import lesion_overview
 
-        ct_layer_ = _require(self.ct.layer(), "a CT")
-        liver_layer = _require(self.liver.layer(), "the liver labels layer")
-        lesion_layer = _require(self.lesions.layer(), "the lesion labels layer")
+        ct_layer_ = require_layer(self.ct.layer(), "a CT")
+        liver_layer = require_layer(self.liver.layer(), "the liver labels layer")
+        lesion_layer = require_layer(self.lesions.layer(), "the lesion labels layer")
         vessel_layer = self.vessels.layer()
         if len({id(x) for x in (liver_layer, lesion_layer, vessel_layer) if x is not None}) < (
                 3 if vessel_layer is not None else 2):
             raise InvalidInputError("The liver, lesion and vessel layers must be different layers.")
         ct = layer_volume(ct_layer_)
-        liver, lesions = _mask(liver_layer), _mask(lesion_layer)
-        vessels = _mask(vessel_layer) if vessel_layer is not None else None
+        liver, lesions = label_mask(liver_layer), label_mask(lesion_layer)
+        vessels = label_mask(vessel_layer) if vessel_layer is not None else None
 
         def compute() -> Any:
             return lesion_overview(ct, liver, lesions, vessels=vessels)
