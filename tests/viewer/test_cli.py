@@ -80,7 +80,7 @@ def test_view_window_opens_with_every_dock(monkeypatch, qtbot, study):
         assert [layer.name for layer in viewer.layers][-2:] == ["isodose 30 Gy", "lesion"]
         assert tuple(viewer.layers[0].contrast_limits) == (-45.0, 105.0)
         expected = {"Load a study", "Register", "Segment", "SIRT dosimetry", "Planning",
-                    "Ablation margins", "Overlays"}
+                    "Ablation margins", "Radiotherapy doses", "TACE", "Lesions", "Correct", "Overlays"}
         assert expected <= set(viewer.window.dock_widgets)
         # The tabified docks show their whole titles: no eliding, each tab as wide as its text.
         from qtpy.QtCore import Qt

@@ -118,6 +118,9 @@ def combine(
         advance(0.7, "writing")
         inputs = [{"role": f"dose {d.split('=')[0]}", "path": f} for d, f in zip(dose, files, strict=True)]
         inputs.append({"role": "CT", "path": ct})
+        if structures:
+            inputs.append({"role": "RT Structure Set", "path": structures})
+        inputs += [{"role": f"ROI {n}", "path": s} for n, s in rois.items()]
         write_combine_outputs(result, output, inputs=inputs, report_renderer=render_combine_report)
     for name, entry in result.results["rois"].items():
         say(f"{name}: total EQD2 mean {entry['total']['mean_gy']:.2f} Gy, D2 {entry['total']['d2_gy']:.2f} Gy")

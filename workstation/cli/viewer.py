@@ -30,22 +30,37 @@ def view(
     dose_threshold: Annotated[
         float | None, typer.Option(help="Dose (Gy) below which the wash is transparent [5 % of max].")
     ] = None,
+    results: Annotated[
+        list[Path] | None,
+        typer.Option("--results", help="Output folder of rt-dose, combine, tace, lesions, sirt or margin "
+                     "(repeatable): its doses/overlays, and its table in the dock widget; without IMG "
+                     "its CT is opened too."),
+    ] = None,
 ) -> None:
     """Open the napari viewer with overlays; --screenshot renders a PNG and exits."""
     from workstation.io import ensure_not_input
-    from workstation.viewer._cli import open_window, read_view_inputs, split_labels_spec
+    from workstation.viewer._cli import (
+        open_window,
+        read_result_folders,
+        read_view_inputs,
+        split_labels_spec,
+    )
 
     inputs = [*(images or []), dose, *(split_labels_spec(item)[1] for item in labels or [])]
     if screenshot is not None:
-        ensure_not_input(screenshot, *inputs)
-    vols, dose_vol, masks = read_view_inputs(images or [], dose=dose, labels=labels or [], series=series)
+        ensure_not_input(screenshot, *inputs, *(results or []))
+    therapy, result_cts = read_result_folders(results or [])
+    vols, dose_vol, masks = read_view_inputs(images or result_cts, dose=dose, labels=labels or [], series=series)
     if screenshot is None:
         open_window(vols, dose_vol, masks, isodose_levels_gy=isodose, window=window,
-                    dose_threshold_gy=dose_threshold)
+                    dose_threshold_gy=dose_threshold, results=therapy)
         return
     from workstation.viewer import screenshot as render
 
     render(screenshot, vols, dose=dose_vol, labels=masks, isodose_levels_gy=isodose, window=window,
-           dose_threshold_gy=dose_threshold)
+           dose_threshold_gy=dose_threshold, results=therapy)
+    for res in therapy:
+        for note in res.notes:
+            say(f"note: {note}")
     say(f"wrote {screenshot}")
 

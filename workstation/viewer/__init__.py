@@ -1,7 +1,10 @@
 """The napari workstation: volumes as layers in patient space, overlays, dock widgets.
 
 This is the only package that imports napari and Qt, and it does so lazily:
-importing :mod:`workstation.viewer` itself needs neither. The plugin manifest
+importing :mod:`workstation.viewer` itself needs neither. Results of the other
+therapies (rt-dose, combine, tace, lesions) are read and drawn by
+:mod:`workstation.viewer.results` and shown with their tables by the dock widgets of
+:mod:`workstation.viewer.therapy`. The plugin manifest
 is ``napari.yaml`` next to this file (entry point ``napari.manifest``).
 """
 
@@ -34,12 +37,15 @@ from workstation.viewer.layers import (
     window_limits,
     world_to_lps,
 )
+from workstation.viewer.overlay_layers import lines_layer, map_layer, markers_layer
+from workstation.viewer.results import TherapyResults, read_results, result_layers
 
 __all__ = [
     "WINDOW_PRESETS",
     "DisplayUnavailableError",
     "LayerData",
     "LayerKind",
+    "TherapyResults",
     "add_layer",
     "add_volumes",
     "ct_layer",
@@ -51,14 +57,19 @@ __all__ = [
     "labels_layer",
     "layer_geometry",
     "layer_kind",
+    "lines_layer",
     "lps_to_world",
+    "map_layer",
     "margin_layer",
+    "markers_layer",
     "named_labels",
     "napari_affine",
     "open_viewer",
     "prepare_viewer",
+    "read_results",
     "read_view_inputs",
     "readout_text",
+    "result_layers",
     "screenshot",
     "volume_from_layer",
     "volume_layer",

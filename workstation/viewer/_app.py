@@ -66,8 +66,9 @@ def add_volumes(
     dose_threshold_gy: float | None = None,
     label_contour: int = 2,
     window: str = "soft tissue",
+    results: Sequence[Any] = (),
 ) -> list[Any]:
-    """Add images (CT first), a dose wash with isodose lines and label outlines.
+    """Add images (CT first), a dose wash with isodose lines, label outlines and therapy results.
 
     Without a CT the first emission image is the grey base layer
     (:func:`~workstation.viewer.layers.emission_base_window`).
@@ -75,8 +76,14 @@ def add_volumes(
     Each mask is outlined in one colour that turbo does not use (magenta,
     white, pink, lavender: :data:`~workstation.viewer._colormaps.OUTLINE_COLORS`).
 
+    ``results`` are output folders read by :func:`~workstation.viewer.results.read_results`
+    (rt-dose, combine, tace, lesions, sirt, margin), added as their layers
+    (:func:`~workstation.viewer.results.result_layers`).
+
     Returns the added layers; the view is reset to show them and moved to the
-    slice through the dose maximum (or the middle of the first image).
+    slice through the dose maximum (else what the first result shows first: its
+    dose maximum, largest gap, largest lesion; else the masks' centre, else the
+    middle of the first image).
     """
     layers = []
     ordered = sorted(images, key=lambda v: 0 if v.is_ct() else 1)
@@ -100,8 +107,14 @@ def add_volumes(
         )
         for n, lab in enumerate(labels)
     )
+    from workstation.viewer.results import focus_point_lps, result_layers
+
+    for res in results:
+        layers.extend(add_layer(viewer, item) for item in result_layers(res))
     viewer.reset_view()
-    point = _focus_point_lps(ordered, dose, labels)
+    point = None if dose is not None or not results else focus_point_lps(results[0])
+    if point is None:
+        point = _focus_point_lps(ordered, dose, labels)
     if point is not None:
         viewer.dims.set_point(0, float(point[2]))
     return layers
@@ -226,8 +239,9 @@ def screenshot(
     size: tuple[int, int] = (1000, 800),
     window: str = "soft tissue",
     dose_threshold_gy: float | None = None,
+    results: Sequence[Any] = (),
 ) -> Path:
-    """Render the volumes and overlays to a PNG without a visible window.
+    """Render the volumes, overlays and therapy results (``results``) to a PNG without a visible window.
 
     The viewer is shown on a private Xvfb display (napari renders nothing for
     a canvas that was never shown), zoomed onto the patient (:func:`fit_to_body`)
@@ -237,8 +251,8 @@ def screenshot(
     target = Path(output)
     if target.suffix.lower() != ".png":
         raise InvalidInputError(f"The screenshot {target} must be a .png file.")
-    if not images and dose is None and not labels:
-        raise InvalidInputError("Nothing to show: give at least one image, a dose or a mask.")
+    if not images and dose is None and not labels and not results:
+        raise InvalidInputError("Nothing to show: give at least one image, a dose, a mask or results.")
     from workstation.viewer.layers import window_limits
 
     window_limits(window)  # an unknown preset is a usage error before any window opens
@@ -255,7 +269,7 @@ def screenshot(
             viewer.window._qt_window.resize(*size)
             add_volumes(
                 viewer, images, dose=dose, labels=labels, isodose_levels_gy=isodose_levels_gy,
-                dose_threshold_gy=dose_threshold_gy, window=window,
+                dose_threshold_gy=dose_threshold_gy, window=window, results=results,
             )
             QApplication.processEvents()
             viewer.reset_view()

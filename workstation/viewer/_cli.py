@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from workstation.core.errors import InvalidInputError
 from workstation.core.volume import Unit, Volume
 
-__all__ = ["read_view_inputs", "open_window", "open_viewer"]
+__all__ = ["add_docks", "read_result_folders", "read_view_inputs", "open_window", "open_viewer"]
 
 
 def split_labels_spec(item: str) -> tuple[str | None, str]:
@@ -79,6 +80,24 @@ def read_view_inputs(
     return vols, dose_vol, masks
 
 
+def read_result_folders(folders: Sequence[str | Path]) -> tuple[list[Any], list[str]]:
+    """Read ``view --results`` folders; also the CTs they were computed on, to open when no image is given.
+
+    Returns the :class:`~workstation.viewer.results.TherapyResults` and the paths of
+    their CTs (from their ``results.json`` inputs, where those still lead), each once.
+    """
+    from workstation.viewer.results import read_results
+
+    therapy = [read_results(folder) for folder in folders]
+    cts: list[str] = []
+    seen: set[Path] = set()
+    for res in therapy:
+        if res.ct_path is not None and res.ct_path.resolve() not in seen:
+            seen.add(res.ct_path.resolve())
+            cts.append(str(res.ct_path))
+    return therapy, cts
+
+
 def open_window(
     images: Sequence[Volume],
     dose: Volume | None,
@@ -86,8 +105,14 @@ def open_window(
     isodose_levels_gy: Sequence[float] | None = None,
     window: str = "soft tissue",
     dose_threshold_gy: float | None = None,
+    results: Sequence[Any] = (),
 ) -> None:
-    """Open the napari window with the volumes and the workstation's dock widgets; block."""
+    """Open the napari window with the volumes and the workstation's dock widgets; block.
+
+    Each of ``results`` (:class:`~workstation.viewer.results.TherapyResults`) is shown by
+    its dock widget (radiotherapy doses, TACE, lesions: layers, table, DVH), which is
+    brought to the front; sirt and margin results as layers.
+    """
     from workstation.viewer._app import DisplayUnavailableError, add_volumes
 
     if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
@@ -100,6 +125,23 @@ def open_window(
     window_limits(window)
     import napari
 
+    viewer = napari.Viewer(title="workstation")
+    add_volumes(
+        viewer, images, dose=dose, labels=labels, isodose_levels_gy=isodose_levels_gy,
+        dose_threshold_gy=dose_threshold_gy, window=window,
+    )
+    add_docks(viewer, results)
+    napari.run()
+
+
+def add_docks(viewer: Any, results: Sequence[Any] = ()) -> dict[str, Any]:
+    """Add the workstation's dock widgets (tabbed, right) and show ``results`` in theirs.
+
+    Returns the widgets by dock name. The dock of the last result shown is in front.
+    """
+    from workstation.viewer._widget_base import replace_layers
+    from workstation.viewer.correct import CorrectWidget
+    from workstation.viewer.results import focus_point_lps, result_layers
     from workstation.viewer.steps import (
         MarginWidget,
         PlanningWidget,
@@ -107,28 +149,43 @@ def open_window(
         SegmentWidget,
         SirtWidget,
     )
+    from workstation.viewer.therapy import LesionWidget, RadiotherapyWidget, TaceWidget
     from workstation.viewer.widgets import OverlayWidget, StudyWidget
 
-    viewer = napari.Viewer(title="workstation")
-    add_volumes(
-        viewer, images, dose=dose, labels=labels, isodose_levels_gy=isodose_levels_gy,
-        dose_threshold_gy=dose_threshold_gy, window=window,
-    )
     docks = [
         ("Load a study", StudyWidget),
         ("Register", RegisterWidget),
         ("Segment", SegmentWidget),
+        ("Correct", CorrectWidget),
         ("SIRT dosimetry", SirtWidget),
         ("Planning", PlanningWidget),
         ("Ablation margins", MarginWidget),
+        ("Radiotherapy doses", RadiotherapyWidget),
+        ("TACE", TaceWidget),
+        ("Lesions", LesionWidget),
         ("Overlays", OverlayWidget),
     ]
+    widgets: dict[str, Any] = {}
+    dock_widgets: dict[str, Any] = {}
     for name, widget_class in docks:
-        viewer.window.add_dock_widget(widget_class(viewer), name=name, area="right", tabify=True)
+        widgets[name] = widget_class(viewer)
+        dock_widgets[name] = viewer.window.add_dock_widget(widgets[name], name=name, area="right", tabify=True)
+    for res in results:
+        owner = next((name for name, w in widgets.items() if res.kind in getattr(w, "KINDS", ())), None)
+        if owner is None:  # sirt, margin: their layers
+            from workstation.viewer._widget_base import centre_view
+
+            replace_layers(viewer, result_layers(res))
+            point = focus_point_lps(res)
+            if point is not None:
+                centre_view(viewer, point)
+            continue
+        widgets[owner].show_results(res)
+        dock_widgets[owner].raise_()
     from workstation.viewer._display import untruncate_dock_tabs
 
     untruncate_dock_tabs(viewer.window._qt_window)
-    napari.run()
+    return widgets
 
 
 #: Public name (``workstation.viewer.open_viewer``), e.g. for ``workstation demo``.

@@ -42,6 +42,20 @@ def dose_wash_colormap() -> Any:
     return Colormap(colors=colors, name="dose wash (turbo)", interpolation="linear")
 
 
+def map_colormap(name: str = "inferno") -> Any:
+    """A sequential napari colour map made transparent at its lowest value (a map over the CT).
+
+    With ``contrast_limits=(0, top)`` voxels at or below 0 (outside the map) are not
+    drawn; the others are opaque colours, visible even over the CT's white (lipiodol
+    saturates a soft-tissue window, so an additive map would add nothing there).
+    """
+    from napari.utils.colormaps import Colormap, ensure_colormap
+
+    colors = np.asarray(ensure_colormap(name).map(np.linspace(0.0, 1.0, 256)), dtype=float)
+    colors[0, 3] = 0.0
+    return Colormap(colors=colors, name=f"{name} (transparent at 0)", interpolation="linear")
+
+
 def diverging_colormap() -> Any:
     """Red (negative) – white (0) – blue (positive): matplotlib's "RdBu"."""
     import matplotlib
@@ -61,16 +75,22 @@ OUTLINE_COLORS: list[tuple[float, float, float]] = [
 ]
 
 
-def label_colors(values: Sequence[int], color: Sequence[float] | None = None) -> Any:
+def label_colors(
+    values: Sequence[int], color: Sequence[float] | dict[int, Sequence[float]] | None = None
+) -> Any:
     """A napari DirectLabelColormap, background transparent.
 
-    Label n gets tab10 colour (n-1) % 10, or every label gets ``color`` (RGB 0–1).
+    Label n gets tab10 colour (n-1) % 10, or every label gets ``color`` (RGB 0–1),
+    or each label its colour in ``color`` given by value.
     """
     from napari.utils.colormaps import DirectLabelColormap
 
     color_dict: dict[int | None, Any] = {None: (0.0, 0.0, 0.0, 0.0), 0: (0.0, 0.0, 0.0, 0.0)}
     for v in values:
-        rgb = tuple(color) if color is not None else _TAB10[(int(v) - 1) % len(_TAB10)]
+        if isinstance(color, dict):
+            rgb = tuple(color[v])
+        else:
+            rgb = tuple(color) if color is not None else _TAB10[(int(v) - 1) % len(_TAB10)]
         color_dict[int(v)] = (*rgb[:3], 1.0)
     return DirectLabelColormap(color_dict=color_dict)
 

@@ -5,7 +5,9 @@ activity image) and how the status bar writes its value. It comes from the
 source :class:`~workstation.core.Volume` the layer was made from
 (``metadata["volume"]``: units and modality), else from ``metadata["units"]``;
 a layer napari made itself (no metadata) is a CT when its lowest value is
-below -500 (air in HU), else an image of unknown kind.
+below -500 (air in HU), else an image of unknown kind. A quantitative map drawn
+over the images whose unit would otherwise make it an image (the lipiodol density
+in HU above the liver is not a CT) says so with ``metadata["kind"] = "map"``.
 """
 
 from __future__ import annotations
@@ -34,13 +36,15 @@ class LayerKind(StrEnum):
     IMAGE = "image"
     LABELS = "labels"
     ISODOSE = "isodose"
+    MAP = "map"
     POINTS = "points"
     OTHER = "other"
 
 
 #: Kinds drawn over the images: new images go below them.
 OVERLAY_KINDS = frozenset(
-    {LayerKind.DOSE, LayerKind.MARGIN, LayerKind.LABELS, LayerKind.ISODOSE, LayerKind.POINTS, LayerKind.OTHER}
+    {LayerKind.DOSE, LayerKind.MARGIN, LayerKind.MAP, LayerKind.LABELS, LayerKind.ISODOSE, LayerKind.POINTS,
+     LayerKind.OTHER}
 )
 
 
@@ -63,11 +67,15 @@ def layer_kind(layer: Any) -> LayerKind:
     kind = type(layer).__name__
     meta = getattr(layer, "metadata", {}) or {}
     if kind == "Labels":
+        if "strokes_for" in meta:  # correction strokes (workstation.viewer.correct): not a mask
+            return LayerKind.OTHER
         return LayerKind.ISODOSE if "levels_gy" in meta else LayerKind.LABELS
     if kind == "Points":
         return LayerKind.POINTS
     if kind != "Image":
         return LayerKind.OTHER
+    if meta.get("kind") == LayerKind.MAP.value:  # said by the layer's maker: never a CT or an activity
+        return LayerKind.MAP
     unit = layer_unit(layer)
     vol = _volume(layer)
     modality = vol.modality if vol is not None else None

@@ -15,6 +15,10 @@ Reader rules
   series picker: hide or delete the layers you do not need. (The command line
   follows the contract instead: ``--series`` chooses one.)
 * A single DICOM file (e.g. multi-frame NM) gives one layer.
+* An output folder of ``rt-dose``, ``combine``, ``tace``, ``lesions``, ``sirt`` or
+  ``margin`` (a folder with its ``results.json``) gives its result layers
+  (:mod:`workstation.viewer.results`); the matching dock widget's "Open … results"
+  shows them with their table.
 * Layers are named after the file (its stem), a series after its description;
   labels without names in the file after the layer (``liver``, ``lesions 2``).
 
@@ -45,6 +49,7 @@ __all__ = [
     "sample_maa",
     "sample_ablation",
     "sample_nema",
+    "sample_tace",
 ]
 
 _IMAGE_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
@@ -78,7 +83,7 @@ def get_reader(path: str | list[str]) -> Callable[[Any], list[LayerData]] | None
     p = Path(path)
     name = p.name.lower()
     if p.is_dir():
-        return read_path if _folder_has_dicom(p) else None
+        return read_path if (p / "results.json").is_file() or _folder_has_dicom(p) else None
     if name.endswith(_IMAGE_SUFFIXES):
         return read_path
     if p.is_file() and (name.endswith(".dcm") or _is_dicom_file(p)):
@@ -111,6 +116,14 @@ def read_path(path: str | list[str]) -> list[LayerData]:
 
 def _read_one(path: Path) -> list[LayerData]:
     name = path.name.lower()
+    if path.is_dir() and (path / "results.json").is_file():
+        from workstation.viewer.results import read_results, result_layers
+
+        try:
+            return result_layers(read_results(path))
+        except InvalidInputError:
+            if not _folder_has_dicom(path):
+                raise
     if name.endswith(".seg.nrrd"):
         return [volume_layer(_read_seg_nrrd(path), name=path.name[: -len(".seg.nrrd")])]
     if path.is_file() and name.endswith(_IMAGE_SUFFIXES):
@@ -343,3 +356,19 @@ def sample_ablation() -> list[LayerData]:
 def sample_nema() -> list[LayerData]:
     """The NEMA IEC body phantom: PET and SPECT with the sphere outlines (ground truth)."""
     return _study_layers("nema", ["pet", "spect"], {"spheres": ("spheres.nii.gz", "lesion")}, hidden=("spect",))
+
+
+def sample_tace() -> list[LayerData]:
+    """The TACE study: unenhanced post-TACE CT with tumour and liver outlines (ground truth, post-CT grid).
+
+    The pre-TACE CT is added hidden (another acquisition, not aligned until
+    registered); the tumour outlines are those on the post-TACE CT, so the TACE
+    widget analyses the post-TACE CT alone unless given the pre-TACE CT with
+    tumours drawn on it.
+    """
+    return _study_layers(
+        "tace",
+        ["post_ct", "pre_ct"],
+        {"tumor": ("tumor_post.nii.gz", "lesion"), "liver": ("liver_post.nii.gz", "liver")},
+        hidden=("pre_ct",),
+    )

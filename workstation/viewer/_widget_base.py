@@ -6,6 +6,7 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
 from qtpy.QtCore import Qt, Signal
 from qtpy.QtWidgets import (
     QComboBox,
@@ -21,6 +22,25 @@ from qtpy.QtWidgets import (
 
 from workstation.core.errors import InvalidInputError, WorkstationError
 from workstation.viewer._kinds import layer_kind
+
+
+def prefer_named(*words: str, truth: str | None = None, avoid: tuple[str, ...] = ()) -> list[Any]:
+    """Picker preferences: the sample study's ``truth`` mask, else a name with one of ``words`` (not ``avoid``)."""
+    def by_truth(layer: Any) -> bool:
+        return truth is not None and layer.metadata.get("truth") == truth
+
+    def by_name(layer: Any) -> bool:
+        name = layer.name.lower()
+        return any(w in name for w in words) and not any(w in name for w in avoid)
+
+    return [by_truth, by_name]
+
+
+def require_layer(layer: Any, what: str) -> Any:
+    """``layer``, or an InvalidInputError "Choose ``what`` first." when it is None."""
+    if layer is None:
+        raise InvalidInputError(f"Choose {what} first.")
+    return layer
 
 
 class LayerChoice(QComboBox):
@@ -305,6 +325,35 @@ def fill_table(table: QTableWidget, header: list[str], rows: list[list[Any]]) ->
             item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEditable)
             table.setItem(r, c, item)
     table.resizeColumnsToContents()
+
+
+def centre_view(viewer: Any, point_lps_mm: Any) -> np.ndarray:
+    """Show the axial slice through an LPS point (mm) with the point in the middle of the canvas.
+
+    Returns the point in napari world coordinates (z, y, x).
+    """
+    world = np.asarray(point_lps_mm, dtype=float)[::-1]
+    viewer.dims.set_point(0, float(world[0]))
+    viewer.scene.camera.center = tuple(float(c) for c in world)
+    return world
+
+
+def replace_layers(viewer: Any, layer_data: list[Any]) -> list[Any]:
+    """Add ``LayerData`` tuples, each replacing the layer of the same name made by a result.
+
+    A result shown again replaces its layers; a layer the user opened or drew
+    (no ``metadata["result"]``) is never removed: napari numbers the new name instead.
+    """
+    from workstation.viewer._app import add_layer
+
+    out = []
+    for item in layer_data:
+        name = item[1].get("name")
+        old = next((layer for layer in viewer.layers if layer.name == name), None)
+        if old is not None and old.metadata.get("result") is not None:
+            viewer.layers.remove(old)
+        out.append(add_layer(viewer, item))
+    return out
 
 
 def layer_volume(layer: Any) -> Any:

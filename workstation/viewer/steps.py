@@ -27,7 +27,15 @@ from workstation.core.errors import InvalidInputError
 from workstation.core.volume import Unit, Volume
 from workstation.dosimetry.roles import guess_role
 from workstation.viewer._kinds import LayerKind, layer_kind
-from workstation.viewer._widget_base import LayerChoice, StepWidget, fill_table, layer_volume
+from workstation.viewer._widget_base import (
+    LayerChoice,
+    StepWidget,
+    centre_view,
+    fill_table,
+    layer_volume,
+    prefer_named,
+    require_layer,
+)
 
 __all__ = ["MarginWidget", "PlanningWidget", "RegisterWidget", "SegmentWidget", "SirtWidget", "checkerboard"]
 
@@ -45,24 +53,6 @@ def _spin(lo: float, hi: float, value: float, decimals: int = 2, suffix: str = "
 def _is_kind(kind: LayerKind) -> Any:
     """A picker preference: layers of this kind."""
     return lambda layer: layer_kind(layer) == kind
-
-
-def _named(*words: str, truth: str | None = None, avoid: tuple[str, ...] = ()) -> list[Any]:
-    """Picker preferences: the sample study's ``truth`` mask, else a name with one of ``words`` (not ``avoid``)."""
-    def by_truth(layer: Any) -> bool:
-        return truth is not None and layer.metadata.get("truth") == truth
-
-    def by_name(layer: Any) -> bool:
-        name = layer.name.lower()
-        return any(w in name for w in words) and not any(w in name for w in avoid)
-
-    return [by_truth, by_name]
-
-
-def _require(layer: Any, what: str) -> Any:
-    if layer is None:
-        raise InvalidInputError(f"Choose {what} first.")
-    return layer
 
 
 # ---------------------------------------------------------------- register
@@ -121,8 +111,8 @@ class RegisterWidget(StepWidget):
     def run(self) -> Any:
         from workstation.registration import register
 
-        fixed_layer = _require(self.fixed.layer(), "a fixed image")
-        moving_layer = _require(self.moving.layer(), "a moving image")
+        fixed_layer = require_layer(self.fixed.layer(), "a fixed image")
+        moving_layer = require_layer(self.moving.layer(), "a moving image")
         if fixed_layer is moving_layer:
             raise InvalidInputError("The fixed and moving images must be different layers.")
         fixed = layer_volume(fixed_layer)
@@ -430,7 +420,7 @@ class SirtWidget(StepWidget):
     def run(self) -> Any:
         from workstation.dosimetry import run_sirt
 
-        act_layer = _require(self.activity.layer(), "an activity image (SPECT or PET)")
+        act_layer = require_layer(self.activity.layer(), "an activity image (SPECT or PET)")
         if layer_kind(act_layer) not in (LayerKind.ACTIVITY, LayerKind.IMAGE):
             raise InvalidInputError(f"{act_layer.name} is not an activity image (SPECT or PET).")
         activity = act_layer.metadata.get("source_volume") or layer_volume(act_layer)
@@ -676,10 +666,10 @@ class MarginWidget(StepWidget):
     def __init__(self, napari_viewer: Any) -> None:
         super().__init__(napari_viewer, "Compute margins")
         labels = (LayerKind.LABELS,)
-        self.tumor = LayerChoice(napari_viewer, labels, prefer=_named("tumor", "tumour", "lesion", truth="tumor"))
-        self.ablation = LayerChoice(napari_viewer, labels, prefer=_named(
+        self.tumor = LayerChoice(napari_viewer, labels, prefer=prefer_named("tumor", "tumour", "lesion", truth="tumor"))
+        self.ablation = LayerChoice(napari_viewer, labels, prefer=prefer_named(
             "zone", "ablation", truth="ablation zone", avoid=("tumor", "tumour", "lesion", "liver")))
-        self.liver = LayerChoice(napari_viewer, labels, prefer=_named("liver", truth="liver"), optional=True)
+        self.liver = LayerChoice(napari_viewer, labels, prefer=prefer_named("liver", truth="liver"), optional=True)
         self.form.addRow("Tumour(s)", self.tumor)
         self.form.addRow("Ablation zone", self.ablation)
         self.form.addRow("Liver", self.liver)
@@ -696,8 +686,8 @@ class MarginWidget(StepWidget):
     def run(self) -> Any:
         from workstation.ablation import analyse_margins
 
-        tumor_layer = _require(self.tumor.layer(), "a tumour labels layer")
-        ablation_layer = _require(self.ablation.layer(), "an ablation-zone labels layer")
+        tumor_layer = require_layer(self.tumor.layer(), "a tumour labels layer")
+        ablation_layer = require_layer(self.ablation.layer(), "an ablation-zone labels layer")
         if tumor_layer is self.liver.layer() or ablation_layer is self.liver.layer() or tumor_layer is ablation_layer:
             raise InvalidInputError("The tumour, ablation-zone and liver layers must be three different layers.")
         tumor = layer_volume(tumor_layer).copy_with(units=Unit.LABEL)
@@ -750,9 +740,7 @@ class MarginWidget(StepWidget):
         point = tumors[row].get("minimal_margin_location_lps_mm")
         if point is None:
             raise InvalidInputError(f"Tumour {tumors[row]['label']} has no thinnest point.")
-        world = np.asarray(point, dtype=float)[::-1]
-        self.viewer.dims.set_point(0, float(world[0]))
-        self.viewer.scene.camera.center = tuple(float(c) for c in world)
+        world = centre_view(self.viewer, point)
         name = "thinnest margin"
         if name in self.viewer.layers:
             self.viewer.layers[name].data = world[np.newaxis, :]
@@ -804,7 +792,7 @@ class SegmentWidget(StepWidget):
         from workstation import segmentation as seg
 
         kind = self.kind.currentText()
-        image_layer = _require(self.image.layer(), "an image")
+        image_layer = require_layer(self.image.layer(), "an image")
         image = layer_volume(image_layer)
         within_layer = self.within.layer()
         within = layer_volume(within_layer).copy_with(units=Unit.LABEL) if within_layer is not None else None
@@ -825,7 +813,7 @@ class SegmentWidget(StepWidget):
             if kind == "liver":
                 return seg.segment_liver(image, seed_lps=seeds[0] if len(seeds) else None)
             if kind == "lesions":
-                return seg.segment_lesions(image, within, seeds_lps=seeds if len(seeds) else None)
+                return seg.segment_lesions(image, within, seeds_lps=seeds.tolist() if len(seeds) else None)
             if kind == "ablation-zone":
                 return seg.segment_ablation_zone(image, seeds[0], within=within)
             return seg.segment_uptake(image, within=within, percent=percent)
@@ -840,6 +828,7 @@ class SegmentWidget(StepWidget):
                 self.viewer.layers.remove(name)
             data = labels_layer(labels, name=name, contour=0, opacity=0.5)
             data[1]["metadata"]["reference"] = image  # for saving as DICOM SEG
+            data[1]["metadata"]["segmented"] = kind  # the Correct widget starts on it
             add_layer(self.viewer, data)
             voxels = int(np.count_nonzero(labels.array))
             self.done(f"{kind}: {voxels * labels.voxel_volume_ml:.1f} mL in {len(labels.label_names) or 1} label(s).")
