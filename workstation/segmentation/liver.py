@@ -120,6 +120,20 @@ ENCLOSED_SURFACE_FRACTION = 0.6
 PV_MIN_CONTRAST_HU = 40.0
 #: Lung parenchyma / soft-tissue split (HU), as in :mod:`.anatomy`.
 LUNG_THRESHOLD_HU = -400.0
+#: Bone at the liver's edge (ribs, spine): components of the CT above this value
+#: (cortical bone is 400-1000 HU; enhancing liver vessels stay below ~300 HU in the
+#: portal phase) reaching outside the liver mask are not liver (see
+#: :func:`_without_edge_bone`). Engineering threshold; enclosed lipiodol stays.
+BONE_HU = 350.0
+#: A bright component counts as bone when at least this fraction of it lies
+#: outside the liver mask (a rib cut by the capsule: 20-25 % outside on HCC_048;
+#: lipiodol and calcification inside the liver: none). Engineering threshold.
+BONE_OUTSIDE_FRACTION = 0.15
+#: Marrow and partial-volume rim of such bone: voxels above this value (above the
+#: enhanced parenchyma of any phase, ~60-130 HU) within :data:`BONE_RIM_VOXELS`
+#: voxels of it go with it. Engineering thresholds.
+BONE_RIM_HU = 150.0
+BONE_RIM_VOXELS = 3
 
 
 def segment_liver(
@@ -188,9 +202,41 @@ def segment_liver(
         seed = _automatic_liver_seed(smooth, spacing, body_c, lungs_c)
     fraction = _liver_fraction(a, smooth, spacing, seed, body_c & ~lungs_c)
     liver = grid.threshold_full(canon.from_canon(fraction), 0.5)
+    liver = _without_edge_bone(ct.array, liver)
     if not liver.any():
         raise EmptyMaskError("The liver segmentation is empty after region growing from the seed.")
     return label_volume(ct, liver.astype(np.uint8), {1: "liver"}, "liver")
+
+
+def _without_edge_bone(hu: np.ndarray, liver: np.ndarray) -> np.ndarray:
+    """``liver`` without the ribs (and spine) its smooth boundary took in at the capsule.
+
+    The mask comes back from the working grid as a smooth surface, which can cut
+    through a rib lying on the capsule. A bright (> :data:`BONE_HU`) component of
+    the CT around the liver with at least :data:`BONE_OUTSIDE_FRACTION` of it
+    outside the mask is bone: it, its marrow and its partial-volume rim (above
+    :data:`BONE_RIM_HU`, within :data:`BONE_RIM_VOXELS` voxels) leave the mask. Lipiodol or calcification inside the liver is
+    enclosed by it and stays. Computed in the mask's box (plus 3 voxels).
+    """
+    box = bbox_slices(liver, 3)
+    if box is None:
+        return liver
+    sub_hu, sub_liver = hu[box], liver[box]
+    labels, n = ndi.label(sub_hu > BONE_HU)
+    if n == 0:
+        return liver
+    inside = np.bincount(labels[sub_liver], minlength=n + 1)
+    outside = np.bincount(labels[~sub_liver], minlength=n + 1)
+    bone_ids = np.flatnonzero((outside >= BONE_OUTSIDE_FRACTION * (inside + outside)) & (inside > 0))
+    bone_ids = bone_ids[bone_ids > 0]
+    if bone_ids.size == 0:
+        return liver
+    bone = ndi.binary_dilation(np.isin(labels, bone_ids), structure=np.ones((3, 3, 3), bool),
+                               iterations=BONE_RIM_VOXELS, mask=sub_hu > BONE_RIM_HU)
+    remove = bone & sub_liver
+    out = liver.copy()
+    out[box] = sub_liver & ~remove
+    return out
 
 
 def _mask_on_working(work: Volume, mask: Volume | None, canon: Canonical, what: str) -> np.ndarray | None:
