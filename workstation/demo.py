@@ -411,13 +411,14 @@ def run_demo(out_dir: str | os.PathLike[str], run_command: Callable[[list[str]],
         step = run.finish(rt_handle)
         summary["rt_dose"] = _rt_check(_load(out / "rt_dose" / "results.json"), _load(sbrt / "ground_truth" / "truth.json"))
         step.notes.append(summary["rt_dose"]["note"])
-        for handle in shots:
-            run.finish(handle)
-        # 10. the reports as a reader opens them: a real browser, 1280 px wide
+        # 10. the reports as a reader opens them: a real browser, 1280 px wide (every report is
+        #     written by now; the screenshots may still run beside it)
         summary["report_check"] = _browser_check(
             [out / "sirt_spect" / "report.html", out / "margins" / "report.html", out / "qa" / "report.html",
              out / "tace" / "report.html", out / "rt_dose" / "report.html", out / "lesions" / "report.html"],
             out / "report_screenshots", run)
+        for handle in shots:
+            run.finish(handle)
     summary["seconds"] = time.perf_counter() - t_start
     summary["steps"] = [
         {"name": st.name, "seconds": round(st.seconds, 2),
