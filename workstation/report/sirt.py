@@ -245,7 +245,7 @@ def build_sirt_report(
         sec = doc.add(Section("Dose-volume histograms", kind="result"))
         from workstation.report.plots import dvh_figure
 
-        fig = dvh_figure(dvh_curves, primary=main)
+        fig = dvh_figure(dvh_curves, primary=main, fit_legends=True)  # long region names kept whole
         sec.figures.append(Figure(figure_png(fig, tight=False),
                                   "Cumulative DVH per region (colour); solid line: "
                                   f"{main}; thin broken lines: the other methods."))
