@@ -80,6 +80,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from workstation.core import Unit, Volume  # noqa: E402
+from workstation.core.morphology import dilate  # noqa: E402
 from workstation.io import read_image, write_image  # noqa: E402
 from workstation.registration import (  # noqa: E402
     DEFAULT_SETTINGS,
@@ -88,7 +89,6 @@ from workstation.registration import (  # noqa: E402
     register,
     transform_points,
 )
-from workstation.registration._masks import dilate_mm as _dilate_mm  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 REAL_CT = Path(os.environ.get("WORKSTATION_SHARED", ROOT / ".." / "shared")) / "real" / "hcc048_portal_venous_ct"
@@ -323,11 +323,11 @@ def run_case(data: dict, mode: str, threads: int) -> dict[str, Any]:
           flush=True)
 
     liver = data["liver_fixed"]
-    liver_margin = liver.copy_with(array=_dilate_mm(liver.array > 0, liver.spacing_mm, 15.0).astype(np.uint8))
+    liver_margin = liver.copy_with(array=dilate(liver.array > 0, 15.0, liver.spacing_mm).astype(np.uint8))
     metric_region = liver_margin.array > 0
     ablation = data.get("ablation_fixed")
     if ablation is not None:
-        metric_region &= ~_dilate_mm(ablation.array > 0, ablation.spacing_mm, DEFAULT_SETTINGS.exclude_margin_mm)
+        metric_region &= ~dilate(ablation.array > 0, DEFAULT_SETTINGS.exclude_margin_mm, ablation.spacing_mm)
     metric_mask = liver.copy_with(array=metric_region.astype(np.uint8))
 
     idx_all = np.argwhere(liver.array > 0)
