@@ -187,3 +187,21 @@ def test_bits_stored_against_high_bit_is_refused(clean) -> None:  # noqa: ANN001
 def test_seg_with_corrupt_pixel_spacing_is_refused(clean) -> None:  # noqa: ANN001
     """PixelSpacing re-typed UL on a SEG: a mask 5e8 mm wide was written; now the geometry is checked."""
     fuzz_readers._seg(clean, WrongVR(0x00280030, "UL"))
+
+
+def test_big_endian_bits_stored_12_reads(tmp_path: Path) -> None:
+    """The HighBit check reads a big-endian file's value as big endian (HighBit 11 is not 2816)."""
+    from pydicom.data import get_testdata_file
+    from pydicom.filewriter import dcmwrite
+    from pydicom.uid import ExplicitVRBigEndian
+
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    stored = np.clip(ds.pixel_array.astype(np.int16), -2048, 2047)  # 12 signed bits
+    ds.BitsStored, ds.HighBit = 12, 11
+    ds.file_meta.TransferSyntaxUID = ExplicitVRBigEndian
+    ds.PixelData = stored.astype(">i2").tobytes()
+    path = tmp_path / "ct_big_endian.dcm"
+    dcmwrite(path, ds, implicit_vr=False, little_endian=False, force_encoding=True)
+    volume = read_image(path)
+    expected = stored * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
+    np.testing.assert_allclose(volume.array[0], expected, rtol=0, atol=1e-3)  # float32 of integers

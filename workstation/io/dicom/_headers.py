@@ -541,7 +541,12 @@ def _parse_fast(rec: FileRecord) -> str | None:
     elif rec.has_pixels and rec.bits_stored < rec.bits_allocated:
         # Bits above BitsStored are cleared when reading, so a wrong BitsStored would garble every
         # voxel; HighBit is BitsStored - 1 (PS3.3 C.7.6.3.1.1) and tells which of the two is wrong.
-        high = _us(_raw(ds, 0x00280102))
+        if encoding[1] is False:  # big endian: pydicom's conversion
+            element = ds.get(0x00280102)
+            value = None if element is None else element.value
+            high = int(value) if isinstance(value, int) else None
+        else:
+            high = _us(_raw(ds, 0x00280102))
         if high is not None and high != rec.bits_stored - 1:
             return (f"BitsStored is {rec.bits_stored} but HighBit is {high} (it must be BitsStored - 1), "
                     "so which bits hold the pixel values is unknown")
