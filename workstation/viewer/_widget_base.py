@@ -10,6 +10,7 @@ import numpy as np
 from qtpy.QtCore import Qt, Signal
 from qtpy.QtWidgets import (
     QComboBox,
+    QDoubleSpinBox,
     QFormLayout,
     QLabel,
     QProgressBar,
@@ -21,7 +22,7 @@ from qtpy.QtWidgets import (
 )
 
 from workstation.core.errors import InvalidInputError, WorkstationError
-from workstation.viewer._kinds import layer_kind
+from workstation.viewer._kinds import LayerKind, layer_kind
 
 
 def prefer_named(*words: str, truth: str | None = None, avoid: tuple[str, ...] = ()) -> list[Any]:
@@ -365,3 +366,19 @@ def layer_volume(layer: Any) -> Any:
     if isinstance(vol, Volume) and vol.array is layer.data:
         return vol
     return volume_from_layer(layer.data, layer.as_layer_data_tuple()[1])
+
+
+def spin_box(lo: float, hi: float, value: float, decimals: int = 2, suffix: str = "") -> QDoubleSpinBox:
+    """A spin box over lo..hi with a value, decimals and a unit suffix."""
+    box = QDoubleSpinBox()
+    box.setRange(lo, hi)
+    box.setDecimals(decimals)
+    box.setValue(value)
+    if suffix:
+        box.setSuffix(f" {suffix}")
+    return box
+
+
+def kind_is(kind: LayerKind) -> Any:
+    """A picker preference: layers of this kind."""
+    return lambda layer: layer_kind(layer) == kind
